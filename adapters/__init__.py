@@ -1,0 +1,1 @@
+"""Adapters: one class per implementation under test, behind the protocol in `base`."""

@@ -1,0 +1,142 @@
+"""The adapter protocol: one small class per implementation under test.
+
+An adapter translates the canonical layout and conventions of spec/ to a framework's own at the
+border and never repairs the framework's behaviour: the suite must see what the framework does.
+Must not import any framework at module level.
+
+Shape legend (as in spec/): B batch, H query heads, Hkv key/value heads, L queries, S keys,
+E head dim, Ev value head dim, D model dim.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+from attnconf.errors import Unsupported
+
+OPERATIONS = ("sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding")
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """What an implementation declares it supports and claims about its semantics.
+
+    A case that needs something outside these is `skip` (unsupported), never `pass`.
+    Claims (fully_masked, causal alignment, encoding variant) say which named alternative of the
+    spec the implementation says it follows; the suite checks claims against behaviour.
+    """
+
+    operations: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ("float64", "float32")
+    mask_kinds: tuple[str, ...] = ("bool", "float")          # attn_mask kinds accepted
+    causal_alignments: tuple[str, ...] = ("top_left",)        # subset of ("top_left", "bottom_right")
+    mask_and_causal: bool = True                              # attn_mask together with is_causal
+    gqa: bool = True                                          # H != Hkv with enable_gqa
+    value_dim_differs: bool = True                            # Ev != E
+    explicit_scale: bool = True
+    fully_masked: str = "zero"                                # claimed policy: zero | uniform | nan
+    gradients: bool = False                                   # sdpa_vjp available
+    encoding_layouts: tuple[str, ...] = ("interleaved",)      # interleaved | concat | cos_first
+    encoding_frequencies: tuple[str, ...] = ("vaswani",)      # vaswani | t2t
+    encoding_offset: bool = True
+    encoding_base: bool = True                                # base other than 10000
+    mha_biases: bool = True
+    mha_cross: bool = True                                    # key_value_input differs from query_input
+    mha_kv_heads: bool = False                                # GQA in the layer (num_kv_heads < num_heads)
+    deterministic: bool = True                                # claims identical outputs for identical inputs
+
+    def to_json(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+class Adapter:
+    """Base class. Subclasses set the class attributes and override the operations they support.
+
+    Operations take and return *native* arrays (so benchmarks time the framework, not conversion);
+    `from_numpy` / `to_numpy` convert at the border. An unsupported operation or option raises
+    `attnconf.errors.Unsupported(reason)`.
+    """
+
+    name: str = "unnamed"            # unique row name in results, e.g. "torch-math"
+    framework: str = "numpy"         # numpy | torch | jax | tensorflow | <other>
+    description: str = ""
+    device: str = "cpu"
+    capabilities: Capabilities = Capabilities()
+
+    # -- availability -------------------------------------------------------------------------
+    @classmethod
+    def availability(cls) -> tuple[bool, str]:
+        """(available, reason). Must not raise; import the framework here to find out."""
+        return True, ""
+
+    def version(self) -> str:
+        """The framework's version string."""
+        return ""
+
+    # -- conversion ---------------------------------------------------------------------------
+    def from_numpy(self, array: np.ndarray, dtype: str) -> Any:
+        """A native array of dtype name `dtype` ("float64" … "bfloat16") holding `array`'s values."""
+        raise NotImplementedError
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A NumPy array with the native value's dtype (bfloat16 as ml_dtypes.bfloat16)."""
+        raise NotImplementedError
+
+    def mask_from_numpy(self, mask: np.ndarray, dtype: str) -> Any:
+        """Native form of an attention mask: bool stays bool, a float mask takes `dtype`."""
+        if mask.dtype == np.bool_:
+            return self.from_numpy_bool(mask)
+        return self.from_numpy(mask, dtype)
+
+    def from_numpy_bool(self, mask: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def synchronize(self, value: Any) -> None:
+        """Block until `value` is computed (device sync for timing). Default: nothing to do."""
+
+    # -- operations (canonical layout; see spec/) ---------------------------------------------
+    def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
+             causal_alignment="top_left", scale=None, enable_gqa=False):
+        """(B, H, L, E), (B, Hkv, S, E), (B, Hkv, S, Ev) -> (B, H, L, Ev)."""
+        raise Unsupported(f"{self.name} does not implement sdpa")
+
+    def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False):
+        """Gradients (dq, dk, dv) of <sdpa(...), grad_output> with respect to query, key, value."""
+        raise Unsupported(f"{self.name} does not implement gradients")
+
+    def multi_head_attention(self, query_input, key_value_input, weights: dict, *, num_heads,
+                             num_kv_heads=None, attn_mask=None, is_causal=False):
+        """(B, L, D), (B, S, Dkv), canonical weights (see spec/mha.md) -> (B, L, D)."""
+        raise Unsupported(f"{self.name} does not implement multi_head_attention")
+
+    def sinusoidal_encoding(self, num_positions, dim, *, base=10000.0, offset=0,
+                            layout="interleaved", frequencies="vaswani", dtype="float32"):
+        """A (num_positions, dim) table of dtype `dtype` (see spec/encoding.md)."""
+        raise Unsupported(f"{self.name} does not implement sinusoidal_encoding")
+
+    # -- description --------------------------------------------------------------------------
+    def describe(self) -> dict:
+        available, reason = self.availability()
+        return {
+            "name": self.name,
+            "framework": self.framework,
+            "version": self.version() if available else "",
+            "device": self.device,
+            "available": available,
+            "reason": reason,
+            "description": self.description,
+            "capabilities": self.capabilities.to_json(),
+        }
+
+
+def require(condition: bool, reason: str) -> None:
+    """Raise Unsupported(reason) unless condition holds: the adapter's guard for options."""
+    if not condition:
+        raise Unsupported(reason)
+
+
+def shape_of(x) -> Sequence[int]:
+    return tuple(int(d) for d in x.shape)

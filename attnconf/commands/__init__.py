@@ -1,0 +1,1 @@
+"""Subcommands of the `attnconf` CLI, one module each (see attnconf.cli)."""

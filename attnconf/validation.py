@@ -1,0 +1,54 @@
+"""The one validation helper: argument checks whose errors say "X should be …, but got …".
+
+Used by the reference, the adapters and the CLI alike. Must not import any framework.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+
+def fail(what: str, expected: str, got: Any, exc: type[Exception] = ValueError) -> None:
+    """Raise `exc("<what> should be <expected>, but got <got>")`."""
+    raise exc(f"{what} should be {expected}, but got {got}")
+
+
+def check_choice(what: str, value: Any, choices: Iterable[Any]) -> Any:
+    choices = tuple(choices)
+    if value not in choices:
+        fail(what, "one of " + ", ".join(repr(c) for c in choices), repr(value))
+    return value
+
+
+def check_int(what: str, value: Any, *, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        fail(what, "an int", f"{type(value).__name__} {value!r}", TypeError)
+    if minimum is not None and value < minimum:
+        fail(what, f">= {minimum}", value)
+    return int(value)
+
+
+def check_array(what: str, value: Any, *, ndim: int | None = None, legend: str = "",
+                floating: bool = True) -> np.ndarray:
+    """Check that `value` is an array of `ndim` dimensions (legend e.g. "(B, H, L, E)")."""
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        fail(what, "an array", type(value).__name__, TypeError)
+    arr = np.asarray(value)
+    if ndim is not None and arr.ndim != ndim:
+        dims = f"{ndim} dimensions {legend}".rstrip()
+        fail(what, f"have {dims}", f"shape {tuple(arr.shape)}")
+    if floating and not _is_floating(arr.dtype):
+        fail(f"{what} dtype", "a floating dtype (float64, float32, float16, bfloat16)", str(arr.dtype), TypeError)
+    return arr
+
+
+def check_dim(what: str, got: int, expected: int, shape: Sequence[int]) -> None:
+    if got != expected:
+        fail(what, str(expected), f"{got} (shape {tuple(shape)})")
+
+
+def _is_floating(dtype: np.dtype) -> bool:
+    if np.issubdtype(dtype, np.floating):
+        return True
+    return str(dtype) == "bfloat16"  # ml_dtypes' bfloat16 is not a NumPy floating subtype

@@ -1,0 +1,1 @@
+"""The canonical NumPy implementation of spec/; it defines the golden vectors."""
