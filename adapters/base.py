@@ -18,6 +18,10 @@ from attnconf.errors import Unsupported
 
 OPERATIONS = ("sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding")
 
+# Device names an adapter accepts: "cuda" is PyTorch's word and "gpu" JAX's/TensorFlow's; each
+# framework adapter accepts both and maps them to its own device (see `device_status`).
+DEVICES = ("cpu", "cuda", "gpu")
+
 
 @dataclasses.dataclass(frozen=True)
 class Capabilities:
@@ -65,11 +69,30 @@ class Adapter:
     device: str = "cpu"
     capabilities: Capabilities = Capabilities()
 
+    def __init__(self, device: str | None = None):
+        if device is not None:
+            from attnconf.validation import check_choice
+
+            self.device = check_choice("device", device, DEVICES)
+
     # -- availability -------------------------------------------------------------------------
     @classmethod
     def availability(cls) -> tuple[bool, str]:
         """(available, reason). Must not raise; import the framework here to find out."""
         return True, ""
+
+    def device_status(self) -> tuple[bool, str]:
+        """(usable, reason) for this instance's device. Default: CPU only. Must not raise."""
+        if self.device == "cpu":
+            return True, ""
+        return False, f"{self.name} runs on cpu only, but device {self.device!r} was asked for"
+
+    def is_available(self) -> tuple[bool, str]:
+        """availability() of the framework, then device_status() of this instance."""
+        available, reason = self.availability()
+        if not available:
+            return available, reason
+        return self.device_status()
 
     def version(self) -> str:
         """The framework's version string."""
@@ -119,7 +142,7 @@ class Adapter:
 
     # -- description --------------------------------------------------------------------------
     def describe(self) -> dict:
-        available, reason = self.availability()
+        available, reason = self.is_available()
         return {
             "name": self.name,
             "framework": self.framework,

@@ -1,0 +1,95 @@
+"""`numpy-reference`: attnconf's own canonical NumPy implementation, run through the protocol.
+
+float64 runs the reference's default path; float32/float16/bfloat16 run its same-precision
+evaluation (`precision=<dtype>`), the baseline of the tolerance rule. It exists so the suite can be
+checked against itself (calibration, false-failure rate). Must not import any framework.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attnconf.adapters.base import OPERATIONS, Adapter, Capabilities
+from attnconf.dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
+
+
+def _precision(dtype: str) -> str | None:
+    # float64 is the reference's default path (precision=None); lower dtypes are same-precision.
+    return None if dtype == "float64" else dtype
+
+
+class NumpyArrays:
+    """Conversion for plain NumPy arrays (bfloat16 as ml_dtypes.bfloat16)."""
+
+    framework = "numpy"
+
+    def from_numpy(self, array, dtype):
+        return np.asarray(array).astype(numpy_dtype(dtype))
+
+    def to_numpy(self, value):
+        return np.asarray(value)
+
+    def from_numpy_bool(self, mask):
+        return np.asarray(mask, dtype=bool)
+
+    def version(self) -> str:
+        return np.__version__
+
+
+class NumpyReferenceAdapter(NumpyArrays, Adapter):
+    name = "numpy-reference"
+    description = "attnconf's canonical NumPy reference (float64 default path; same-precision for lower dtypes)"
+    capabilities = Capabilities(
+        operations=OPERATIONS,
+        dtypes=DTYPE_NAMES,
+        causal_alignments=("top_left", "bottom_right"),
+        gradients=True,
+        encoding_layouts=("interleaved", "concat", "cos_first"),
+        encoding_frequencies=("vaswani", "t2t"),
+        mha_kv_heads=True,
+    )
+
+    @classmethod
+    def availability(cls):
+        try:
+            from attnconf import reference
+
+            getattr(reference, "compute")
+        except Exception as exc:  # reference not built or broken: say so, never raise
+            return False, f"attnconf.reference.compute is not importable: {type(exc).__name__}: {exc}"
+        return True, ""
+
+    def _compute(self, operation, inputs, options, dtype):
+        from attnconf.reference import compute
+
+        inputs = {k: v for k, v in inputs.items() if v is not None}
+        return compute(operation, inputs, options, precision=_precision(dtype))
+
+    def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
+             causal_alignment="top_left", scale=None, enable_gqa=False):
+        options = dict(is_causal=is_causal, causal_alignment=causal_alignment, scale=scale,
+                       enable_gqa=enable_gqa)
+        inputs = dict(query=query, key=key, value=value, attn_mask=attn_mask)
+        return self._compute("sdpa", inputs, options, dtype_name(query.dtype))["output"]
+
+    def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False):
+        options = dict(is_causal=is_causal, causal_alignment=causal_alignment, scale=scale,
+                       enable_gqa=enable_gqa)
+        inputs = dict(query=query, key=key, value=value, grad_output=grad_output, attn_mask=attn_mask)
+        out = self._compute("sdpa_vjp", inputs, options, dtype_name(query.dtype))
+        return out["dq"], out["dk"], out["dv"]
+
+    def multi_head_attention(self, query_input, key_value_input, weights, *, num_heads,
+                             num_kv_heads=None, attn_mask=None, is_causal=False):
+        inputs = dict(weights, query_input=query_input, key_value_input=key_value_input,
+                      attn_mask=attn_mask)
+        options = dict(num_heads=num_heads, num_kv_heads=num_kv_heads, is_causal=is_causal)
+        return self._compute("multi_head_attention", inputs, options,
+                             dtype_name(query_input.dtype))["output"]
+
+    def sinusoidal_encoding(self, num_positions, dim, *, base=10000.0, offset=0,
+                            layout="interleaved", frequencies="vaswani", dtype="float32"):
+        options = dict(num_positions=num_positions, dim=dim, base=base, offset=offset,
+                       layout=layout, frequencies=frequencies)
+        out = self._compute("sinusoidal_encoding", {}, options, dtype)["output"]
+        return np.asarray(out).astype(numpy_dtype(dtype))  # float64 path returns float64 already
