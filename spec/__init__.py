@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 
 
@@ -42,3 +43,27 @@ def clause(clause_id: str) -> dict:
 def text(file_name: str) -> str:
     """The Markdown text of one spec file (e.g. "sdpa.md")."""
     return _read(file_name)
+
+
+# A clause heading: `### Title {#clause.id}` (levels 2-4), as every spec file writes them.
+_HEADING = re.compile(r"^#{2,4}[ \t]+(?P<title>.*?)[ \t]*\{#(?P<id>[A-Za-z0-9_.\-]+)\}[ \t]*$", re.M)
+
+
+def headings(file_name: str) -> dict[str, str]:
+    """The clause headings of one spec file: {clause id: title}, in file order."""
+    return {m["id"]: m["title"] for m in _HEADING.finditer(text(file_name))}
+
+
+def has_file(file_name: str) -> bool:
+    """Whether a spec file ships with the package (tolerance.md is written by another part)."""
+    return resources.files(__name__).joinpath(file_name).is_file()
+
+
+def load_schema() -> dict:
+    """The JSON Schema of index.json."""
+    return json.loads(_read("index.schema.json"))
+
+
+def clause_ids(kind: str | None = None) -> list[str]:
+    """All clause ids, optionally only those of one kind ("definition", "invariant", …)."""
+    return [c["id"] for c in load_index()["clauses"] if kind is None or c["kind"] == kind]
