@@ -1,0 +1,263 @@
+"""The HTML conformance report: merge results files into one self-contained, escaped page.
+
+    runs, problems = load_results(["reports/torch.json", "reports/jax.json"])
+    render(runs, "reports/index.html", baseline="old.json", problems=problems)
+
+The page has no network fetch (CSS, JS and SVG inline; opens from file://), is rendered by Jinja2
+with autoescaping, and treats every string from a results file as hostile: it reaches the page
+only through autoescaped template text, escaped SVG text, or the `tojson` filter (which escapes
+`<`, `>`, `&` and quotes). The script only shows and hides elements and copies text; it never
+builds HTML from strings.
+
+Must not import any framework, and must not judge results (that is the suite's job): it shows
+them with their denominators, never as one score across implementations.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Iterable
+
+import jinja2
+
+from . import plots
+from .diff import diff as diff_runs, profile_value
+from .merge import count_cell, merge
+from .model import Run, as_runs, load_results, number, status_class, text
+from .spec_text import load_spec
+
+__all__ = ["render", "render_html", "load_results", "Run"]
+
+_TEMPLATES = Path(__file__).parent / "templates"
+
+# Metrics shown first in the drill-down, in this order; others follow alphabetically.
+_METRIC_ORDER = ("max_abs_error", "max_ulp_error", "baseline_ulp_error", "tolerance_ulps", "rule",
+                 "worst_index", "strict_pass")
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_TEMPLATES)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = _fmt
+    return env
+
+
+def _fmt(value: Any) -> str:
+    """Numbers to 4 significant digits (integers exact); anything else as display text."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return text(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    if v == int(v) and abs(v) < 1e15:
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def _command(cmd: Any) -> str:
+    if isinstance(cmd, list):
+        return shlex.join(text(c) for c in cmd)
+    return text(cmd)
+
+
+def _provenance(run: Run) -> dict:
+    env = run.environment
+    fw = env.get("frameworks")
+    bench = run.benchmarks or {}
+    return {
+        "label": run.label, "source": run.source,
+        "schema_version": text(run.data.get("schema_version")),
+        "suite_version": text(run.data.get("suite_version")),
+        "spec_version": text(run.data.get("spec_version")),
+        "started_at": text(run.data.get("started_at")), "finished_at": text(run.data.get("finished_at")),
+        "command": _command(run.data.get("command")),
+        "python": text(env.get("python")), "platform": text(env.get("platform")),
+        "cpu": text(env.get("cpu")), "numpy": text(env.get("numpy")), "device": text(env.get("device")),
+        "frameworks": sorted((text(k), text(v)) for k, v in fw.items()) if isinstance(fw, dict) else [],
+        "machine": text(bench.get("machine")) if bench else "",
+        "n_records": len(run.records), "has_benchmarks": bool(bench),
+    }
+
+
+def _record_view(rec: dict, n: int) -> dict:
+    metrics = rec["metrics"]
+    keys = [k for k in _METRIC_ORDER if k in metrics] + sorted(k for k in metrics if k not in _METRIC_ORDER)
+    return {
+        **rec, "id": f"rec-{n}", "status_class": status_class(rec["status"]),
+        "metric_items": [(text(k), _fmt(metrics[k])) for k in keys],
+        "ulp": _fmt(metrics.get("max_ulp_error")) if "max_ulp_error" in metrics else "",
+        "tol": _fmt(metrics.get("tolerance_ulps")) if "tolerance_ulps" in metrics else "",
+        "options_items": [(text(k), text(v)) for k, v in sorted(rec["options"].items(), key=lambda kv: text(kv[0]))],
+        "shape_items": [(text(k), text(v)) for k, v in sorted(rec["shapes"].items(), key=lambda kv: text(kv[0]))],
+        "clauses_text": " ".join(rec["clauses"]),
+        "short_message": rec["message"].splitlines()[0][:160] if rec["message"] else "",
+    }
+
+
+def _profile_table(runs: list[Run], impl_names: dict[tuple[str, str], str]) -> dict:
+    """Aspects × implementations; a row diverges when the implementations disagree."""
+    columns: list[str] = []
+    cells: dict[tuple[str, str], dict] = {}
+    aspects: list[str] = []
+    for run in runs:
+        for adapter, prof in run.profiles.items():
+            if not isinstance(prof, dict):
+                continue
+            col = impl_names.get((run.label, text(adapter)), text(adapter))
+            if col not in columns:
+                columns.append(col)
+            for aspect, entry in prof.items():
+                aspect = text(aspect)
+                if aspect not in aspects:
+                    aspects.append(aspect)
+                evidence = entry.get("evidence") if isinstance(entry, dict) else ""
+                cells[(aspect, col)] = {"value": profile_value(entry), "evidence": text(evidence)}
+    # the reference (when present) defines the canonical column; otherwise the most common value
+    ref_col = next((c for c in columns if c.lower().startswith("reference")), None)
+    rows = []
+    for aspect in aspects:
+        values = [cells[(aspect, c)]["value"] for c in columns if (aspect, c) in cells]
+        if ref_col and (aspect, ref_col) in cells:
+            canonical = cells[(aspect, ref_col)]["value"]
+        else:
+            canonical = max(set(values), key=values.count) if values else ""
+        row_cells = []
+        for c in columns:
+            cell = cells.get((aspect, c))
+            row_cells.append(None if cell is None else {**cell, "differs": cell["value"] != canonical})
+        rows.append({"aspect": aspect, "cells": row_cells, "diverges": len(set(values)) > 1})
+    return {"columns": columns, "rows": rows, "reference": ref_col}
+
+
+def _speed_summary(runs: list[Run], several: bool) -> list[dict]:
+    """Per (run, adapter, operation, dtype): the largest-L point and the fitted exponent."""
+    best: dict[tuple, dict] = {}
+    for p in plots.benchmark_points(runs):
+        key = (p["_run"], text(p.get("adapter")), text(p.get("operation")), text(p.get("dtype")), bool(p.get("causal")))
+        if key not in best or number(p["L"]) > number(best[key]["L"]):
+            best[key] = p
+    exps = {}
+    peaks = {}
+    for run in runs:
+        bench = run.benchmarks or {}
+        for s in bench.get("scaling") or []:
+            if isinstance(s, dict):
+                exps[(run.label, text(s.get("adapter")), text(s.get("dtype")))] = number(s.get("exponent"))
+        pk = bench.get("peak_gflops")
+        if isinstance(pk, dict):
+            for d, v in pk.items():
+                peaks[(run.label, text(d))] = number(v)
+    rows = []
+    for key, p in sorted(best.items()):
+        run_label, adapter, op, dtype, causal = key
+        rows.append({"impl": adapter + (f" [{run_label}]" if several else ""), "operation": op + (" causal" if causal else ""),
+                     "dtype": dtype, "L": _fmt(p.get("L")), "gflops": _fmt(p.get("gflops")),
+                     "pct_peak": _fmt(p.get("pct_peak")), "time_s": _fmt(p.get("time_s")),
+                     "peak_rss_mb": _fmt(p.get("peak_rss_mb")), "exponent": _fmt(exps.get((run_label, adapter, dtype))),
+                     "peak": _fmt(peaks.get((run_label, dtype)))})
+    return rows
+
+
+def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problems: Iterable[str] = ()) -> dict:
+    spec = load_spec()
+    clause_sections = {str(c["id"]): str(c.get("section") or str(c["id"]).split(".")[0]) for c in spec["clauses"]}
+    merged = merge(runs, clause_sections, [str(c["id"]) for c in spec["clauses"]])
+    impl_names = {i.key: i.name for i in merged.implementations}
+    clause_titles = {str(c["id"]): text(c.get("title")) for c in spec["clauses"]}
+    section_titles = {s["id"]: s["title"] for s in spec["sections"]}
+    impls = [{
+        "name": i.name, "adapter": i.adapter, "run": i.run, "framework": i.framework, "device": i.device,
+        "verdict": i.verdict, "total": i.total, "counts": count_cell(i.counts),
+        "strict_pass": i.strict_pass, "strict_total": i.strict_total,
+        "sections": [count_cell(i.by_section.get(s, {})) if i.by_section.get(s) else None for s in merged.sections],
+    } for i in merged.implementations]
+    matrix = []
+    for cid in merged.clause_ids:
+        cells = [merged.clause_cells.get((cid, i.key)) for i in merged.implementations]
+        matrix.append({
+            "id": cid, "title": clause_titles.get(cid, ""), "section": clause_sections.get(cid, cid.split(".")[0]),
+            "href": f"#spec-{cid}" if cid in spec["anchors"] else f"#clause-{cid}",
+            "cells": [count_cell(c) if c else None for c in cells],
+            "known": cid in clause_titles,
+        })
+    several_runs = len(runs) > 1
+    all_problems = list(problems) + spec["problems"]
+    ctx = {
+        "title": "attnconf conformance report",
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "report_suite_version": _suite_version(),
+        "problems": all_problems,
+        "runs": [_provenance(r) for r in runs],
+        "impls": impls,
+        "sections": [{"id": s, "title": section_titles.get(s, s)} for s in merged.sections],
+        "matrix": matrix,
+        "profiles": _profile_table(runs, impl_names),
+        "records": [_record_view(r, n) for n, r in enumerate(merged.records)],
+        "frameworks": merged.frameworks, "dtypes": merged.dtypes, "statuses": merged.statuses,
+        "impl_names": [i.name for i in merged.implementations],
+        "spec": spec,
+        "attention_plots": plots.attention_error_plots(merged.records),
+        "encoding_plots": plots.encoding_error_plots(merged.records),
+        "speed_plots": plots.speed_plots(runs),
+        "speed_rows": _speed_summary(runs, several_runs),
+        "diff": diff_runs(runs, baseline) if baseline else None,
+    }
+    ctx["data"] = {  # machine-readable summary, embedded via the escaping `tojson` filter
+        "runs": [{"label": r["label"], "source": r["source"], "records": r["n_records"]} for r in ctx["runs"]],
+        "implementations": [{"name": i["name"], "framework": i["framework"], "verdict": i["verdict"],
+                             "counts": dict(merged.implementations[n].counts)} for n, i in enumerate(impls)],
+        "problems": all_problems,
+    }
+    return ctx
+
+
+def _suite_version() -> str:
+    try:
+        from attnconf import __version__
+        return __version__
+    except ImportError:
+        return ""
+
+
+def _as_baseline(baseline: Any, problems: list[str]) -> list[Run] | None:
+    if baseline is None:
+        return None
+    items = baseline if isinstance(baseline, (list, tuple)) else [baseline]
+    out: list[Run] = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            loaded, probs = load_results([item])
+            problems.extend(f"baseline {p}" for p in probs)
+            out.extend(loaded)
+        else:
+            out.extend(as_runs([item], default_prefix="baseline"))
+    return out
+
+
+def render_html(runs: Iterable[Any], *, baseline: Any = None, problems: Iterable[str] = ()) -> str:
+    """The report page as a string (see `render`)."""
+    problems = list(problems)
+    runs = as_runs(runs)
+    base = _as_baseline(baseline, problems)
+    ctx = build_context(runs, baseline=base, problems=problems)
+    if base is not None and not base:
+        ctx["problems"].append("baseline: no readable baseline run, so no diff is shown")
+    return _env().get_template("report.html.j2").render(**ctx)
+
+
+def render(runs: Iterable[Any], out_path: str | os.PathLike, *, baseline: Any = None,
+           problems: Iterable[str] = ()) -> Path:
+    """Write the report for `runs` (Runs from `load_results`, parsed results dicts, or paths) to
+    `out_path`; `baseline` (path, dict, Run or a list of them) adds the diff section; `problems`
+    are one-line notes (e.g. unreadable inputs) shown at the top of the page. Returns the path."""
+    page = render_html(runs, baseline=baseline, problems=problems)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)  # a reader never sees a half-written page
+    return out
+

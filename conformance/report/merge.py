@@ -1,0 +1,158 @@
+"""Merging any number of runs into one view: implementations, per-section counts, clause matrix.
+
+An implementation is one adapter in one run (the same adapter measured by two tox envs or on two
+machines stays two columns, named with the run label). Counts always carry their denominator and
+every status separately: a skip is "not covered", never a pass, and there is no single score
+across implementations (WPT practice).
+
+Must not read files or render HTML.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from .model import BAD_STATUSES, SEVERITY, STATUSES, Run, is_bad, status_class
+
+SECTION_ORDER = ("sdpa", "mha", "enc", "tol", "inv", "perf")
+
+
+@dataclass
+class Implementation:
+    key: tuple[str, str]  # (run label, adapter)
+    adapter: str
+    run: str
+    framework: str
+    name: str  # display name: the adapter, plus the run label when the adapter is in several runs
+    device: str = ""
+    counts: Counter = field(default_factory=Counter)
+    by_section: dict = field(default_factory=lambda: defaultdict(Counter))
+    strict_pass: int = 0
+    strict_total: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def n_bad(self) -> int:
+        return sum(n for s, n in self.counts.items() if is_bad(s))
+
+    @property
+    def verdict(self) -> str:
+        """"conforms", "does not conform" or "not tested" — for this implementation alone."""
+        if self.n_bad:
+            return "does not conform"
+        if self.counts.get("pass", 0) + self.counts.get("xfail", 0) == 0:
+            return "not tested"
+        return "conforms"
+
+
+def section_of(clause_id: str, clause_sections: dict[str, str]) -> str:
+    return clause_sections.get(clause_id) or clause_id.split(".", 1)[0] or "other"
+
+
+def record_sections(rec: dict, clause_sections: dict[str, str]) -> list[str]:
+    """The spec sections a record counts in (once each); records without clauses go by operation."""
+    secs = []
+    for c in rec["clauses"]:
+        s = section_of(c, clause_sections)
+        if s not in secs:
+            secs.append(s)
+    if not secs:
+        op = rec["operation"]
+        secs = ["enc" if "encoding" in op else "mha" if "multi_head" in op else "sdpa" if op.startswith("sdpa") else "other"]
+    return secs
+
+
+def worst(statuses) -> str:
+    classes = {status_class(s) for s in statuses}
+    for s in SEVERITY:
+        if s in classes:
+            return s
+    return "none"
+
+
+@dataclass
+class Merged:
+    runs: list[Run]
+    implementations: list[Implementation]
+    sections: list[str]
+    records: list[dict]
+    clause_ids: list[str]
+    clause_cells: dict  # (clause id, impl key) -> Counter of statuses
+    frameworks: list[str]
+    dtypes: list[str]
+    statuses: list[str]
+
+
+def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
+          clause_order: list[str] | None = None) -> Merged:
+    clause_sections = clause_sections or {}
+    adapter_runs: dict[str, set[str]] = defaultdict(set)
+    for run in runs:
+        for rec in run.records:
+            adapter_runs[rec["adapter"]].add(run.label)
+
+    impls: dict[tuple[str, str], Implementation] = {}
+    clause_cells: dict[tuple[str, tuple], Counter] = defaultdict(Counter)
+    records: list[dict] = []
+    seen_sections: set[str] = set()
+    seen_clauses: list[str] = []
+    for run in runs:
+        device = str(run.environment.get("device") or "")
+        for rec in run.records:
+            key = (run.label, rec["adapter"])
+            impl = impls.get(key)
+            if impl is None:
+                several = len(adapter_runs[rec["adapter"]]) > 1
+                impl = impls[key] = Implementation(
+                    key=key, adapter=rec["adapter"], run=run.label, framework=rec["framework"],
+                    name=f"{rec['adapter']} [{run.label}]" if several else rec["adapter"], device=device)
+            status = status_class(rec["status"])
+            impl.counts[status] += 1
+            secs = record_sections(rec, clause_sections)
+            rec["sections"] = secs
+            rec["impl"] = impl.name
+            for s in secs:
+                impl.by_section[s][status] += 1
+                seen_sections.add(s)
+            for c in rec["clauses"]:
+                clause_cells[(c, key)][status] += 1
+                if c not in seen_clauses:
+                    seen_clauses.append(c)
+            strict = rec["metrics"].get("strict_pass")
+            if isinstance(strict, bool):
+                impl.strict_total += 1
+                impl.strict_pass += strict
+            records.append(rec)
+
+    order = list(clause_order or [])
+    clause_ids = order + [c for c in seen_clauses if c not in order]
+    sections = [s for s in SECTION_ORDER if s in seen_sections] + sorted(seen_sections - set(SECTION_ORDER))
+    rank = {s: i for i, s in enumerate(SEVERITY)}
+    records.sort(key=lambda r: (rank.get(status_class(r["status"]), 0), r["impl"], r["case"], r["dtype"], r["check"]))
+    return Merged(
+        runs=runs,
+        implementations=list(impls.values()),
+        sections=sections,
+        records=records,
+        clause_ids=clause_ids,
+        clause_cells=clause_cells,
+        frameworks=sorted({i.framework for i in impls.values()}),
+        dtypes=sorted({r["dtype"] for r in records if r["dtype"]}),
+        statuses=[s for s in STATUSES if any(status_class(r["status"]) == s for r in records)]
+        + (["other"] if any(status_class(r["status"]) == "other" for r in records) else []),
+    )
+
+
+def count_cell(counter: Counter) -> dict:
+    """Display data for one summary cell: pass/total and each non-zero status."""
+    total = sum(counter.values())
+    return {
+        "total": total,
+        "pass": counter.get("pass", 0),
+        "parts": [(s, counter[s]) for s in (*STATUSES, "other") if counter.get(s) and s != "pass"],
+        "worst": worst(counter.elements()) if total else "none",
+        "bad": sum(counter.get(s, 0) for s in (*BAD_STATUSES, "other")),
+    }

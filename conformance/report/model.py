@@ -1,0 +1,247 @@
+"""Reading results JSON files into normalised runs and records, defensively.
+
+A results file comes from `attnconf run` (schema in spec/results.schema.json), possibly from an
+older or newer suite, a killed run, or a plug-in that put anything into its strings. This module
+turns each file into a `Run` whose records always have the same keys and plain types, so the
+renderer never has to guess. Unknown fields are ignored; missing optional fields get neutral
+defaults. A file that cannot be read becomes one line in `problems`, never an exception.
+
+Must not render anything, and must not import any framework.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA_MAJOR = 1  # the results schema major version this reader understands
+
+STATUSES = ("pass", "fail", "skip", "xfail", "error", "crash", "timeout")
+# Statuses that mean "does not conform". An unknown status counts here too: a reader that
+# cannot interpret a status must not let it pass silently.
+BAD_STATUSES = ("fail", "error", "crash", "timeout")
+# Display order, worst first (used for sorting and for the worst status of a group).
+SEVERITY = ("crash", "timeout", "error", "fail", "other", "xfail", "skip", "pass")
+
+
+@dataclass
+class Run:
+    """One results document: its label in the report, where it came from, the raw data."""
+
+    label: str
+    source: str
+    data: dict
+    records: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def environment(self) -> dict:
+        env = self.data.get("environment")
+        return env if isinstance(env, dict) else {}
+
+    @property
+    def profiles(self) -> dict:
+        prof = self.data.get("profiles")
+        return prof if isinstance(prof, dict) else {}
+
+    @property
+    def benchmarks(self) -> dict | None:
+        bench = self.data.get("benchmarks")
+        return bench if isinstance(bench, dict) else None
+
+
+def text(value: Any, default: str = "") -> str:
+    """Any JSON value as display text (None -> default); never raises."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def number(value: Any) -> float | None:
+    """A finite-or-infinite float, or None when the value is not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, str):
+            try:
+                return float(value)  # "inf"/"nan" written by some JSON encoders as strings
+            except ValueError:
+                return None
+        return None
+    return float(value)
+
+
+def status_class(status: str) -> str:
+    return status if status in STATUSES else "other"
+
+
+def is_bad(status: str) -> bool:
+    return status in BAD_STATUSES or status_class(status) == "other"
+
+
+def normalise_record(raw: Any, run_label: str, frameworks: dict[str, str]) -> dict | None:
+    """One results record with guaranteed keys and plain types; None if it is not an object."""
+    if not isinstance(raw, dict):
+        return None
+    adapter = text(raw.get("adapter"), "?")
+    clauses = raw.get("clauses")
+    clauses = [text(c) for c in clauses] if isinstance(clauses, list) else []
+    metrics = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
+    options = raw.get("options") if isinstance(raw.get("options"), dict) else {}
+    shapes = raw.get("shapes") if isinstance(raw.get("shapes"), dict) else {}
+    return {
+        "run": run_label,
+        "adapter": adapter,
+        "framework": text(raw.get("framework")) or frameworks.get(adapter, "") or "unknown",
+        "operation": text(raw.get("operation"), ""),
+        "case": text(raw.get("case"), "?"),
+        "clauses": clauses,
+        "dtype": text(raw.get("dtype"), ""),
+        "check": text(raw.get("check"), "agreement"),
+        "status": text(raw.get("status"), "other").strip().lower(),
+        "metrics": metrics,
+        "message": text(raw.get("message")),
+        "repro": text(raw.get("repro")),
+        "duration_s": number(raw.get("duration_s")),
+        "options": options,
+        "shapes": shapes,
+    }
+
+
+def record_key(rec: dict) -> tuple:
+    """Merge key: (run, adapter, case, dtype, check), plus the clauses so that two checks of one
+    case under different clauses (e.g. two invariants) stay distinct records."""
+    return (rec["run"], rec["adapter"], rec["case"], rec["dtype"], rec["check"], tuple(rec["clauses"]))
+
+
+def make_run(data: dict, label: str, source: str) -> Run:
+    """A Run from an already-parsed results document (dict)."""
+    run = Run(label=label, source=source, data=data)
+    frameworks = {}
+    for desc in data.get("adapters") or []:
+        if isinstance(desc, dict) and desc.get("name") is not None:
+            frameworks[text(desc.get("name"))] = text(desc.get("framework"))
+    raw_records = data.get("results")
+    if raw_records is None:
+        raw_records = []
+    if not isinstance(raw_records, list):
+        run.problems.append(f"{source}: 'results' should be a list, but got {type(raw_records).__name__}; ignored")
+        raw_records = []
+    by_key: dict[tuple, dict] = {}
+    skipped = 0
+    for raw in raw_records:
+        rec = normalise_record(raw, label, frameworks)
+        if rec is None:
+            skipped += 1
+            continue
+        by_key[record_key(rec)] = rec  # a resumed run may repeat a case: the last record wins
+    if skipped:
+        run.problems.append(f"{source}: {skipped} result record(s) are not JSON objects; ignored")
+    run.records = list(by_key.values())
+    return run
+
+
+def _expand(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Folders become their *.json files; glob patterns that name no file are expanded."""
+    out: list[str] = []
+    for p in paths:
+        p = os.fspath(p)
+        if os.path.isdir(p):
+            out.extend(sorted(glob.glob(os.path.join(p, "*.json"))))
+        elif not os.path.exists(p) and glob.has_magic(p):
+            out.extend(sorted(glob.glob(p)) or [p])
+        else:
+            out.append(p)
+    return out
+
+
+def _unique_label(path: str, taken: set[str]) -> str:
+    stem = Path(path).stem or "run"
+    label = stem
+    if label in taken:
+        label = f"{Path(path).parent.name}/{stem}" if Path(path).parent.name else stem
+    n = 2
+    base = label
+    while label in taken:
+        label = f"{base}#{n}"
+        n += 1
+    taken.add(label)
+    return label
+
+
+def _check_document(data: Any, path: str) -> str | None:
+    """Why this parsed JSON is not a results document we can read, or None."""
+    if not isinstance(data, dict):
+        return f"{path}: should be a JSON object (an attnconf results file), but got {type(data).__name__}; skipped"
+    if "results" not in data and not isinstance(data.get("benchmarks"), dict):
+        return f"{path}: not an attnconf results file (no 'results' list or 'benchmarks' section); skipped"
+    version = text(data.get("schema_version"), "1.0")
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        return f"{path}: schema_version should look like '1.0', but got {version!r}; skipped"
+    if major > SCHEMA_MAJOR:
+        return (f"{path}: schema_version should be {SCHEMA_MAJOR}.x or older for this attnconf, "
+                f"but got {version!r} (written by a newer attnconf); skipped")
+    return None
+
+
+def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[str]]:
+    """Read results files (folders mean their *.json) into Runs; problems as one-line strings.
+
+    A missing, unreadable, truncated or foreign file is a problem, not an exception, so that one
+    broken tox env does not cost the whole report.
+    """
+    runs: list[Run] = []
+    problems: list[str] = []
+    taken: set[str] = set()
+    expanded = _expand(paths)
+    for path in expanded:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            problems.append(f"{path}: results file not found; skipped")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot be read ({type(exc).__name__}: {exc}); skipped")
+            continue
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}: not valid JSON (truncated or corrupt: {exc}); skipped")
+            continue
+        why = _check_document(data, path)
+        if why:
+            problems.append(why)
+            continue
+        run = make_run(data, _unique_label(path, taken), path)
+        problems.extend(run.problems)
+        runs.append(run)
+    return runs, problems
+
+
+def as_runs(items: Iterable[Any], default_prefix: str = "run") -> list[Run]:
+    """Accept Runs, parsed result dicts or paths (for `render(runs=…)` called from code)."""
+    runs: list[Run] = []
+    taken: set[str] = set()
+    for i, item in enumerate(items, 1):
+        if isinstance(item, Run):
+            runs.append(item)
+            taken.add(item.label)
+        elif isinstance(item, dict):
+            label = text(item.get("label") or item.get("_label")) or f"{default_prefix}{i}"
+            while label in taken:
+                label += "'"
+            taken.add(label)
+            runs.append(make_run(item, label, "<in memory>"))
+        else:
+            loaded, problems = load_results([item])
+            if problems:
+                raise ValueError("; ".join(problems))
+            runs.extend(loaded)
+    return runs

@@ -1,0 +1,263 @@
+"""Inline SVG plots for the report: error vs position / L per dtype, GFLOP/s and % of peak vs L.
+
+Plots are built as SVG text here, with every label escaped (series names come from adapters), and
+inserted into the page as markup: no plotting library, no script, no network. Axes are log-scaled
+where the quantity spans decades (errors, L, time); zero errors are drawn at the axis floor and
+the floor is labelled so.
+
+Must not read files; the only untrusted input is names and numbers, and names are escaped here.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from markupsafe import Markup, escape
+
+from .model import Run, number, text
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+           "#e377c2", "#7f7f7f", "#bcbd22")
+ERROR_FLOOR_ULP = 0.01  # an exactly-correct result (0 ulp) is drawn here on a log axis
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if 1e-3 <= a < 1e5:
+        return f"{v:.4g}"
+    return f"{v:.2g}"
+
+
+def _ticks(lo: float, hi: float, log: bool) -> list[float]:
+    if log:
+        a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        step = max(1, (b - a) // 6)
+        return [10.0 ** e for e in range(a, b + 1, step)]
+    if hi == lo:
+        return [lo]
+    raw = (hi - lo) / 5
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 5, 10) if m * mag >= raw), default=raw)
+    start = math.floor(lo / step) * step
+    return [start + i * step for i in range(int((hi - start) / step) + 2) if start + i * step <= hi + 1e-12 * abs(hi)]
+
+
+def svg_plot(title: str, series: list[dict], *, xlabel: str, ylabel: str, logx: bool = True,
+             logy: bool = True, y_floor: float | None = None, note: str = "") -> Markup:
+    """series: [{"name", "points": [(x, y)], "dashed": bool, "markers": bool}] -> <svg> markup."""
+    pts = [(x, y) for s in series for x, y in s["points"]]
+    if logx:
+        pts = [(x, y) for x, y in pts if x > 0]
+    if y_floor is not None:
+        pts = [(x, max(y, y_floor)) for x, y in pts]
+    if logy:
+        pts = [(x, y) for x, y in pts if y > 0]
+    if not pts:
+        return Markup("")
+    W, H, left, right, top, bottom = 600, 330, 70, 16, 28, 48
+    legend_rows = (len(series) + 2) // 3
+    total_h = H + 16 * legend_rows + 8
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    if logx:
+        x0, x1 = x0 / 1.3, x1 * 1.3
+    elif x0 == x1:
+        x0, x1 = x0 - 1, x1 + 1
+    if logy:
+        y0, y1 = y0 / 2, y1 * 2
+    else:
+        pad = (y1 - y0) * 0.08 or 1.0
+        y0, y1 = min(0.0, y0 - pad), y1 + pad
+    fx = (lambda v: math.log10(v)) if logx else (lambda v: v)
+    fy = (lambda v: math.log10(v)) if logy else (lambda v: v)
+
+    def px(v):
+        return left + (fx(v) - fx(x0)) / ((fx(x1) - fx(x0)) or 1) * (W - left - right)
+
+    def py(v):
+        return top + (1 - (fy(v) - fy(y0)) / ((fy(y1) - fy(y0)) or 1)) * (H - top - bottom)
+
+    out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {total_h}" '
+           f'width="{W}" height="{total_h}" role="img" aria-label="{escape(title)}">',
+           f'<text x="{W / 2}" y="16" text-anchor="middle" class="ptitle">{escape(title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{W - left - right}" height="{H - top - bottom}" class="frame"/>']
+    for t in _ticks(x0, x1, logx):
+        if x0 <= t <= x1:
+            out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{top}" y2="{H - bottom}" class="grid"/>'
+                       f'<text x="{px(t):.1f}" y="{H - bottom + 14}" text-anchor="middle">{_fmt(t)}</text>')
+    for t in _ticks(y0, y1, logy):
+        if y0 <= t <= y1:
+            label = _fmt(t) + ("↓0" if y_floor is not None and abs(t - y_floor) < 1e-12 else "")
+            out.append(f'<line x1="{left}" x2="{W - right}" y1="{py(t):.1f}" y2="{py(t):.1f}" class="grid"/>'
+                       f'<text x="{left - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{escape(label)}</text>')
+    out.append(f'<text x="{(left + W - right) / 2}" y="{H - 12}" text-anchor="middle">{escape(xlabel)}</text>')
+    out.append(f'<text transform="translate(14 {(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">{escape(ylabel)}</text>')
+    for i, s in enumerate(series):
+        color = PALETTE[i % len(PALETTE)]
+        spts = [(x, max(y, y_floor) if y_floor is not None else y) for x, y in s["points"]]
+        spts = sorted((x, y) for x, y in spts if (x > 0 or not logx) and (y > 0 or not logy))
+        if not spts:
+            continue
+        dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
+        if len(spts) > 1:
+            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in spts)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.6"{dash}/>')
+        if s.get("markers", True):
+            for x, y in spts:
+                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}">'
+                           f'<title>{escape(s["name"])}: {escape(xlabel)}={_fmt(x)}, {escape(ylabel)}={_fmt(y)}</title></circle>')
+        lx, ly = 10 + (i % 3) * 196, H + 4 + (i // 3) * 16
+        out.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>'
+                   f'<text x="{lx + 22}" y="{ly + 4}" class="legend">{escape(s["name"][:40])}</text>')
+    if note:
+        out.append(f'<text x="{W - right}" y="{top - 6}" text-anchor="end" class="pnote">{escape(note)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+# --- accuracy plots ---------------------------------------------------------------------------
+
+def _dim(shapes: dict, names: tuple[str, ...], axis: int) -> float | None:
+    for n in names:
+        shape = shapes.get(n)
+        if isinstance(shape, list) and len(shape) > abs(axis) - (1 if axis < 0 else 0):
+            try:
+                return float(shape[axis])
+            except (TypeError, ValueError, IndexError):
+                return None
+    return None
+
+
+def _ulp(rec: dict) -> float | None:
+    v = number(rec["metrics"].get("max_ulp_error"))
+    return v if v is not None and math.isfinite(v) else None
+
+
+def attention_error_plots(records: list[dict]) -> list[Markup]:
+    """Max error (ulps of natural scale) vs L, one plot per dtype, one series per implementation."""
+    groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for rec in records:
+        if rec["check"] != "agreement" or rec["operation"] not in ("sdpa", "sdpa_vjp", "multi_head_attention"):
+            continue
+        err = _ulp(rec)
+        if rec["operation"] == "multi_head_attention":
+            L = _dim(rec["shapes"], ("query_input",), 1)
+        else:
+            L = _dim(rec["shapes"], ("query",), -2)
+        if err is None or L is None:
+            continue
+        name = rec["impl"] + (" (vjp)" if rec["operation"] == "sdpa_vjp" else " (mha)" if rec["operation"] == "multi_head_attention" else "")
+        groups[rec["dtype"]][name].append((L, err))
+    return [svg_plot(f"Attention: max error vs L — {dtype}", _series(by_name), xlabel="L (queries)",
+                     ylabel="max error (ulp of natural scale)", y_floor=ERROR_FLOOR_ULP)
+            for dtype, by_name in sorted(groups.items())]
+
+
+def encoding_error_plots(records: list[dict]) -> list[Markup]:
+    """Max error vs the largest position of the case (offset + num_positions − 1), per dtype.
+
+    A record may carry `metrics.error_by_position` ([[position, ulp], …]); those points are used
+    instead of the one summary point when present.
+    """
+    groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for rec in records:
+        if rec["check"] != "agreement" or "encoding" not in rec["operation"]:
+            continue
+        per_pos = rec["metrics"].get("error_by_position")
+        name = rec["impl"]
+        if isinstance(per_pos, list):
+            for item in per_pos:
+                if isinstance(item, (list, tuple)) and len(item) == 2 and number(item[0]) is not None and number(item[1]) is not None:
+                    groups[rec["dtype"]][name].append((number(item[0]) + 1, number(item[1])))
+            continue
+        err = _ulp(rec)
+        opts = rec["options"]
+        offset = number(opts.get("offset")) or 0.0
+        n = number(opts.get("num_positions")) or _dim(rec["shapes"], ("output",), -2)
+        if err is None or n is None:
+            continue
+        groups[rec["dtype"]][name].append((offset + n, err))  # +1 on the largest position so p=0 shows on a log axis
+    return [svg_plot(f"Encodings: max error vs position — {dtype}", _series(by_name),
+                     xlabel="largest position + 1", ylabel="max error (ulp of natural scale)",
+                     y_floor=ERROR_FLOOR_ULP)
+            for dtype, by_name in sorted(groups.items())]
+
+
+def _series(by_name: dict[str, list]) -> list[dict]:
+    out = []
+    for name, pts in sorted(by_name.items()):
+        # several cases at the same x: plot the worst, which is what a reader needs to see
+        best: dict[float, float] = {}
+        for x, y in pts:
+            best[x] = max(y, best.get(x, y))
+        out.append({"name": name, "points": sorted(best.items())})
+    return out
+
+
+# --- speed plots --------------------------------------------------------------------------------
+
+def benchmark_points(runs: list[Run]) -> list[dict]:
+    out = []
+    for run in runs:
+        bench = run.benchmarks
+        if not bench:
+            continue
+        for p in bench.get("points") or []:
+            if isinstance(p, dict) and number(p.get("L")):
+                out.append({**p, "_run": run.label})
+    return out
+
+
+def _series_name(p: dict, several_runs: bool) -> str:
+    name = f"{text(p.get('adapter'), '?')} {text(p.get('operation'), '')}".strip()
+    if p.get("causal"):
+        name += " causal"
+    if several_runs:
+        name += f" [{p['_run']}]"
+    return name
+
+
+def speed_plots(runs: list[Run]) -> list[Markup]:
+    """Per dtype: GFLOP/s vs L, % of peak vs L, and time vs L with the fitted scaling line."""
+    pts = benchmark_points(runs)
+    if not pts:
+        return []
+    several = len({p["_run"] for p in pts}) > 1
+    scaling = {}
+    for run in runs:
+        for s in (run.benchmarks or {}).get("scaling") or []:
+            if isinstance(s, dict) and number(s.get("exponent")) is not None:
+                scaling[(run.label, text(s.get("adapter")), text(s.get("dtype")))] = number(s["exponent"])
+    plots = []
+    for dtype in sorted({text(p.get("dtype")) for p in pts}):
+        sel = [p for p in pts if text(p.get("dtype")) == dtype]
+        for key, label, logy in (("gflops", "GFLOP/s", True), ("pct_peak", "% of peak", False)):
+            by = defaultdict(list)
+            for p in sel:
+                v = number(p.get(key))
+                if v is not None and math.isfinite(v):
+                    by[_series_name(p, several)].append((number(p["L"]), v))
+            if by:
+                plots.append(svg_plot(f"{label} vs L — {dtype}", _series(by), xlabel="L = S", ylabel=label,
+                                      logy=logy))
+        series = []
+        by = defaultdict(list)
+        for p in sel:
+            t = number(p.get("time_s"))
+            if t and t > 0:
+                by[(p["_run"], text(p.get("adapter")), _series_name(p, several))].append((number(p["L"]), t))
+        for (run_label, adapter, name), xy in sorted(by.items()):
+            series.append({"name": name, "points": sorted(xy)})
+            k = scaling.get((run_label, adapter, dtype))
+            if k is not None and len(xy) >= 1:
+                # intercept by least squares with the reported slope fixed: log t = k log L + c
+                c = sum(math.log(t) - k * math.log(L) for L, t in xy) / len(xy)
+                lo, hi = min(L for L, _ in xy), max(L for L, _ in xy)
+                series.append({"name": f"fit L^{k:.2f}", "dashed": True, "markers": False,
+                               "points": [(lo, math.exp(c) * lo ** k), (hi, math.exp(c) * hi ** k)]})
+        if series:
+            plots.append(svg_plot(f"Time vs L with fitted scaling — {dtype}", series, xlabel="L = S",
+                                  ylabel="time (s)"))
+    return plots
