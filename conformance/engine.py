@@ -1,0 +1,242 @@
+"""Agreement checks: run one golden case on an implementation, then judge what came back.
+
+`compute_outputs(adapter, case, dtype)` runs only the implementation (it may run inside a worker
+process): inputs are cast exactly to `dtype` at the adapter's border, outputs come back as NumPy
+arrays when they can be converted, raw otherwise. `judge(case, dtype, outputs, ...)` builds the
+results record (spec/results.schema.json): shape and dtype are checked before values, garbage is a
+`fail` with a precise message, never an attnconf error, and values are judged by the tolerance
+rule against the same-precision baseline (reference.compute(precision=dtype), cached).
+
+Must not import any framework; must not decide tolerances (tolerance.py does).
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import shlex
+import time
+from typing import Any
+
+import numpy as np
+
+from attnconf.conformance import compare as cmp
+from attnconf.dtypes import numpy_dtype
+from attnconf.errors import Unsupported
+
+_WEIGHT_NAMES = ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
+OUTPUT_NAMES = {"sdpa": ("output",), "sdpa_vjp": ("dq", "dk", "dv"),
+                "multi_head_attention": ("output",), "sinusoidal_encoding": ("output",)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the implementation
+# ---------------------------------------------------------------------------------------------
+def _native(adapter, name: str, array: np.ndarray, dtype: str):
+    if name == "attn_mask":
+        return adapter.mask_from_numpy(array, dtype)
+    return adapter.from_numpy(array, dtype)
+
+
+def _call(adapter, case, dtype: str):
+    op, opts = case.operation, dict(case.options)
+    x = {name: _native(adapter, name, arr, dtype) for name, arr in case.inputs.items()}
+    mask = x.pop("attn_mask", None)
+    if op == "sdpa":
+        return adapter.sdpa(x["query"], x["key"], x["value"], attn_mask=mask, **opts)
+    if op == "sdpa_vjp":
+        return adapter.sdpa_vjp(x["query"], x["key"], x["value"], x["grad_output"], attn_mask=mask, **opts)
+    if op == "multi_head_attention":
+        weights = {k: x.pop(k) for k in _WEIGHT_NAMES if k in x}
+        return adapter.multi_head_attention(x["query_input"], x.get("key_value_input", x["query_input"]),
+                                            weights, attn_mask=mask, **opts)
+    if op == "sinusoidal_encoding":
+        return adapter.sinusoidal_encoding(opts.pop("num_positions"), opts.pop("dim"), dtype=dtype, **opts)
+    raise Unsupported(f"operation {op!r} is not known to this version of attnconf")
+
+
+def _to_numpy(adapter, value):
+    """NumPy array when the adapter can convert `value`; the raw value otherwise (judge says why)."""
+    if value is None:
+        return None
+    try:
+        out = adapter.to_numpy(value)
+    except Exception:  # garbage from the implementation: judged, not raised
+        return value
+    return out if isinstance(out, np.ndarray) else value
+
+
+def compute_outputs(adapter, case, dtype: str) -> dict[str, Any]:
+    """Run `case` on `adapter` at `dtype`; {output name: array (or the raw non-array value)}.
+
+    Raises whatever the implementation raises (Unsupported for unsupported options): the caller
+    (an Executor) turns exceptions into outcomes.
+    """
+    result = _call(adapter, case, dtype)
+    names = OUTPUT_NAMES.get(case.operation, ("output",))
+    if len(names) > 1:
+        if not isinstance(result, (tuple, list)) or len(result) != len(names):
+            return {"__result__": result}
+        return {n: _to_numpy(adapter, v) for n, v in zip(names, result)}
+    return {names[0]: _to_numpy(adapter, result)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The same-precision baseline (cached: the same case is judged for many adapters)
+# ---------------------------------------------------------------------------------------------
+_BASELINES: "collections.OrderedDict[tuple, dict]" = collections.OrderedDict()
+_BASELINE_CACHE_SIZE = 4096
+
+
+def _case_digest(case) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(case.operation.encode())
+    h.update(json.dumps(case.options, sort_keys=True, default=str).encode())
+    for name in sorted(case.inputs):
+        arr = np.ascontiguousarray(case.inputs[name])
+        h.update(name.encode() + str(arr.dtype).encode() + str(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def baseline(case, dtype: str) -> dict[str, np.ndarray]:
+    """reference.compute(..., precision=dtype) for the case (float64: the default float64 path)."""
+    from attnconf import reference
+
+    key = (case.id, dtype, _case_digest(case))
+    hit = _BASELINES.get(key)
+    if hit is not None:
+        _BASELINES.move_to_end(key)
+        return hit
+    precision = None if dtype == "float64" else dtype
+    out = reference.compute(case.operation, case.inputs, case.options, precision=precision)
+    _BASELINES[key] = out
+    while len(_BASELINES) > _BASELINE_CACHE_SIZE:
+        _BASELINES.popitem(last=False)
+    return out
+
+
+def _scales(case) -> dict[str, np.ndarray]:
+    if case.scale:
+        return case.scale
+    from attnconf import reference
+
+    return reference.natural_scales(case.operation, case.inputs, case.options)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging
+# ---------------------------------------------------------------------------------------------
+def repro_command(adapter_args: str, case_id: str, dtype: str) -> str:
+    return f"attnconf run {adapter_args} --select {shlex.quote(case_id)} --dtype {dtype}"
+
+
+def base_record(case, dtype: str, *, adapter_name: str, framework: str = "",
+                repro_args: str | None = None, check: str = "agreement") -> dict:
+    args = repro_args if repro_args is not None else f"--adapter {shlex.quote(adapter_name)}"
+    return {
+        "adapter": adapter_name,
+        "framework": framework,
+        "operation": case.operation,
+        "case": case.id,
+        "clauses": list(case.clauses),
+        "dtype": dtype,
+        "check": check,
+        "status": "pass",
+        "metrics": {},
+        "message": "",
+        "repro": repro_command(args, case.id, dtype),
+        "duration_s": 0.0,
+        "options": _jsonable(case.options),
+        "shapes": {n: list(np.shape(a)) for n, a in case.inputs.items()},
+    }
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def _describe_value(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:80]}" + ("…" if len(text) > 80 else "")
+
+
+def _check_array(name: str, value, expected: np.ndarray, dtype: str) -> str:
+    """'' when `value` is an array of the right dtype and shape, else why not (shape/dtype first)."""
+    if value is None:
+        return f"{name} should be an array, but the implementation returned None"
+    if not isinstance(value, np.ndarray) or value.dtype == object:
+        return f"{name} should be an array, but got {_describe_value(value)}"
+    want = numpy_dtype(dtype)
+    if value.shape != expected.shape:
+        return f"{name} should have shape {tuple(expected.shape)}, but got {tuple(value.shape)}"
+    if value.dtype != want:
+        return f"{name} should have dtype {dtype} (the input dtype, sdpa.dtype), but got {value.dtype}"
+    return ""
+
+
+def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
+          status: str | None = None, framework: str = "", duration_s: float = 0.0,
+          level: str = "default", repro_args: str | None = None) -> dict:
+    """The results record for one agreement check.
+
+    error: an exception the implementation raised (Unsupported -> skip; others -> error), or a
+    message string with `status` ("crash", "timeout", "error", "unsupported") from an Executor.
+    level: "strict" makes a record that passes the default level but not the strict one a fail.
+    """
+    rec = base_record(case, dtype, adapter_name=adapter_name, framework=framework, repro_args=repro_args)
+    rec["duration_s"] = round(float(duration_s), 6)
+    if status == "unsupported" or isinstance(error, Unsupported):
+        reason = getattr(error, "reason", None) or str(error or "unsupported")
+        return {**rec, "status": "skip", "message": f"unsupported: {reason}"}
+    if status in ("crash", "timeout", "error") or error is not None:
+        text = error if isinstance(error, str) else (f"{type(error).__name__}: {error}" if error else "")
+        st = status if status in ("crash", "timeout", "error") else "error"
+        prefix = {"error": "the implementation raised ", "crash": "crashed: ", "timeout": "timed out: "}[st]
+        return {**rec, "status": st, "message": prefix + (text or st)}
+    started = time.perf_counter()
+    rec.update(_judge_values(case, dtype, outputs, level))
+    rec["metrics"]["judge_s"] = round(time.perf_counter() - started, 6)
+    return rec
+
+
+def positions(case) -> np.ndarray | None:
+    """Encoding positions offset + t of each output row (for the per-position baseline)."""
+    if case.operation != "sinusoidal_encoding":
+        return None
+    n = int(case.options.get("num_positions", case.expected["output"].shape[-2]))
+    return float(case.options.get("offset", 0)) + np.arange(n, dtype=np.float64)
+
+
+def _judge_values(case, dtype: str, outputs, level: str) -> dict:
+    names = OUTPUT_NAMES.get(case.operation, tuple(case.expected))
+    if not isinstance(outputs, dict):
+        return {"status": "fail", "message": f"outputs should be a dict of arrays, but got {_describe_value(outputs)}",
+                "metrics": {}}
+    if "__result__" in outputs:
+        return {"status": "fail", "metrics": {}, "message": f"{case.operation} should return "
+                f"{len(names)} arrays {names}, but got {_describe_value(outputs['__result__'])}"}
+    problems = [p for n in names if (p := _check_array(n, outputs.get(n), case.expected[n], dtype))]
+    if problems:
+        return {"status": "fail", "message": "; ".join(problems), "metrics": {}}
+    base = baseline(case, dtype)
+    scales = _scales(case)
+    pos = positions(case)
+    results = {n: cmp.compare(outputs[n], case.expected[n], scales[n], dtype, operation=case.operation,
+                              baseline=base.get(n), name=n, positions=pos) for n in names}
+    # The record's headline metrics are those of the output closest to (or furthest past) its tolerance.
+    worst = max(results, key=lambda n: results[n].max_ulp_error / max(results[n].tolerance_ulps, 1e-300))
+    metrics = results[worst].metrics()
+    metrics["output"] = worst
+    metrics["level"] = level
+    if len(names) > 1:
+        metrics["outputs"] = {n: c.metrics() for n, c in results.items()}
+    failed = [c.message for c in results.values() if not c.passed]
+    if failed:
+        return {"status": "fail", "message": "; ".join(failed), "metrics": metrics}
+    if level == "strict" and not all(c.strict_pass for c in results.values()):
+        c = results[worst]
+        return {"status": "fail", "metrics": metrics, "message": (
+            f"{worst}: passes the default level but not the strict one: error {c.max_ulp_error:.4g} ulp "
+            f"> strict {cmp.tol.rule_for(case.operation, dtype).strict_ulps:g} ulp of the exact value")}
+    return {"status": "pass", "message": "", "metrics": metrics}
