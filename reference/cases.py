@@ -17,6 +17,7 @@ Contract used by the golden files, the conformance engine and the reports:
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from typing import Any
 
 import numpy as np
@@ -34,3 +35,425 @@ class Case:
     seed: int = 0
     family: str = ""
     description: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The catalogue. Inputs only: expected values and natural scales are filled in by
+# attnconf.reference.golden from the reference (exact=True); nothing here is a hand-made number.
+# ---------------------------------------------------------------------------------------------
+
+OPERATIONS = ("sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding")
+
+# Clauses every case of an operation exercises, besides those of its own feature.
+_BASE_CLAUSES = {
+    "sdpa": ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype"),
+    "sdpa_vjp": ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype", "sdpa.grad"),
+    "multi_head_attention": ("mha.weights", "mha.projection", "mha.heads", "mha.output"),
+    "sinusoidal_encoding": ("enc.positions", "enc.target", "enc.dtype"),
+}
+
+_TINY = 2.0 ** -14   # smallest normal float16: smaller magnitudes would be subnormal or lost
+_HUGE = 65504.0      # largest finite float16
+_HUGE_BOTH = 65280.0  # largest bfloat16 value that float16 also holds (65504 itself is not a bfloat16)
+
+
+def representable(x) -> np.ndarray:
+    """`x` rounded to values exactly representable in float16 AND bfloat16, as float64.
+
+    Rounding to bfloat16 (8 significant bits) gives a value float16 (11 bits) also holds when its
+    magnitude is 0 or within [2^-14, 65504]; smaller magnitudes go to 0. Infinities stay (masks).
+    So casting a golden input to any tested dtype is exact and one float64 golden serves them all.
+    """
+    import ml_dtypes
+
+    x = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(x)
+    if np.any(np.abs(x[finite]) > _HUGE):
+        raise ValueError(f"golden input magnitude should be <= {_HUGE}, but got {np.abs(x[finite]).max()}")
+    r = x.astype(ml_dtypes.bfloat16).astype(np.float64)
+    r[np.abs(r) < _TINY] = 0.0
+    over = np.isfinite(r) & (np.abs(r) > _HUGE_BOTH)  # 65281 … 65504 round up to 65536 in bfloat16
+    r[over] = np.sign(r[over]) * _HUGE_BOTH
+    return r
+
+
+def _seed(case_id: str) -> int:
+    # crc32 of the id: stable across runs and Python versions (hash() is salted).
+    return zlib.crc32(case_id.encode("utf-8"))
+
+
+def _normal(rng: np.random.Generator, shape, std: float = 1.0) -> np.ndarray:
+    return representable(rng.standard_normal(shape) * std)
+
+
+def _make_case(case_id: str, operation: str, clauses, inputs, options, seed, family, description) -> Case:
+    cited = tuple(dict.fromkeys(_BASE_CLAUSES[operation] + tuple(clauses)))
+    return Case(id=case_id, operation=operation, clauses=cited, inputs=inputs, options=options,
+                seed=seed, family=family, description=description)
+
+
+# --- SDPA ------------------------------------------------------------------------------------
+
+def _mask(rng, kind: str, shape, *, ensure_visible: bool = True, neg_inf: float = 0.0) -> np.ndarray:
+    """A boolean mask (True = takes part) or an additive float mask of the given (broadcast) shape.
+
+    ensure_visible: every row keeps at least one visible key, so that no row is fully masked by
+    accident (fully-masked rows are their own cases). neg_inf: fraction of float entries at −∞.
+    """
+    visible = rng.random(shape) < 0.7
+    if ensure_visible:
+        visible[..., 0] |= ~visible.any(axis=-1)
+    if kind == "bool":
+        return visible
+    values = _normal(rng, shape, 2.0)
+    if neg_inf:
+        hidden = (rng.random(shape) < neg_inf)
+        if ensure_visible:
+            hidden[..., 0] &= False
+        values[hidden] = -np.inf
+    return values
+
+
+def _scale_logits(rng, q, k, scale, target: float, negative: bool = False):
+    """Rescale q and k so that the largest |logit| is close to `target` (then rounded to golden
+    values). negative: make every logit negative, near −target, so that a softmax which does not
+    subtract the row maximum underflows to 0/0."""
+    if negative:
+        w = rng.standard_normal(q.shape[-1])
+        k = w + 0.05 * rng.standard_normal(k.shape)
+        q = -(w + 0.05 * rng.standard_normal(q.shape))
+    logits = np.einsum("bhle,bhse->bhls", q, np.repeat(k, q.shape[1] // k.shape[1], axis=1)) * scale
+    factor = np.sqrt(target / np.abs(logits).max())
+    return representable(q * factor), representable(k * factor)
+
+
+def sdpa_case(case_id: str, clauses=(), *, B=1, H=1, Hkv=None, L=4, S=4, E=8, Ev=None,
+              mask=None, mask_shape=None, is_causal=False, alignment="top_left", scale=None,
+              logits=None, negative_logits=False, fully_masked_rows=0, operation="sdpa",
+              family="", description="", tweak=None) -> Case:
+    """One SDPA (or sdpa_vjp) case: random golden-representable inputs of the given sizes.
+
+    mask: None | "bool" | "float" | "float-inf" (float with −∞ entries) | "float-large" (a row of
+    large finite negatives). fully_masked_rows: how many (b, h, i) rows to mask completely.
+    tweak: optional callable(inputs, rng) for a special input pattern.
+    """
+    Hkv = H if Hkv is None else Hkv
+    Ev = E if Ev is None else Ev
+    seed = _seed(case_id)
+    rng = np.random.default_rng(seed)
+    eff_scale = 1.0 / np.sqrt(E) if scale is None else scale
+    q, k = _normal(rng, (B, H, L, E)), _normal(rng, (B, Hkv, S, E))
+    if logits is not None:
+        q, k = _scale_logits(rng, q, k, eff_scale, logits, negative_logits)
+    inputs = {"query": q, "key": k, "value": _normal(rng, (B, Hkv, S, Ev))}
+    clauses = list(clauses)
+    clauses.append("sdpa.scale.default" if scale is None else "sdpa.scale.explicit")
+    if Ev != E:
+        clauses.append("sdpa.value_dim")
+    if Hkv != H:
+        clauses.append("sdpa.gqa")
+    if logits is not None:
+        clauses.append("sdpa.range")
+    if is_causal:
+        clauses.append(f"sdpa.causal.{alignment}")
+    if mask is not None:
+        shape = tuple(mask_shape or (B, H, L, S))
+        kind = "bool" if mask == "bool" else "float"
+        m = _mask(rng, kind, shape, neg_inf=0.2 if mask == "float-inf" else 0.0)
+        if mask == "float-large":
+            m[..., 0, :] = representable(-60000.0)  # finite: NOT a masked row (sdpa.fully_masked)
+        if fully_masked_rows:
+            full = np.broadcast_to(m, (B, H, L, S)).copy()
+            rows = rng.choice(B * H * L, size=fully_masked_rows, replace=False)
+            full.reshape(B * H * L, S)[rows] = False if kind == "bool" else -np.inf
+            m, shape = full, full.shape
+        inputs["attn_mask"] = m
+        clauses.append(f"sdpa.mask.{kind}")
+        if shape != (B, H, L, S):
+            clauses.append("sdpa.mask.broadcast")
+        if is_causal:
+            clauses.append("sdpa.mask_and_causal")
+    if fully_masked_rows or (is_causal and alignment == "bottom_right" and L > S):
+        clauses.append("sdpa.fully_masked")
+    if operation == "sdpa_vjp":
+        inputs["grad_output"] = _normal(rng, (B, H, L, Ev))
+    if tweak is not None:
+        tweak(inputs, rng)
+    options = {"is_causal": is_causal, "causal_alignment": alignment, "scale": scale,
+               "enable_gqa": Hkv != H}
+    if not family:
+        family = "sdpa-vjp" if operation == "sdpa_vjp" else "sdpa"
+    return _make_case(case_id, operation, clauses, inputs, options, seed, family, description)
+
+
+def _zero_queries(inputs, rng):
+    inputs["query"][...] = 0.0  # every weight 1/S: the output is the mean of V
+
+
+def _repeated_keys(inputs, rng):
+    inputs["key"][...] = inputs["key"][:, :, :1, :]  # all keys equal: uniform weights again
+
+
+def _sdpa_cases() -> list[Case]:
+    c = sdpa_case
+    f = "sdpa-mask"
+    cases = [
+        # sizes: odd, degenerate, L < S, L > S, batch > 1, Ev != E
+        c("sdpa/size_l1_s1_e1", L=1, S=1, E=1, description="smallest problem: one query, one key"),
+        c("sdpa/size_odd_l7_s13_e5", L=7, S=13, E=5),
+        c("sdpa/size_l_gt_s_l11_s3", L=11, S=3, E=6),
+        c("sdpa/size_l_lt_s_l3_s29", L=3, S=29, E=7),
+        c("sdpa/size_b3_h2_l9_s11_e8", B=3, H=2, L=9, S=11, E=8),
+        c("sdpa/size_b2_h5_l6_s10_e3", B=2, H=5, L=6, S=10, E=3),
+        c("sdpa/size_e64_l16_s16", L=16, S=16, E=64),
+        c("sdpa/size_e96_h2_l9_s33", H=2, L=9, S=33, E=96),
+        c("sdpa/size_l1_s64_decode", L=1, S=64, E=16, description="one decoding step"),
+        c("sdpa/value_dim_e12_ev20", H=3, L=5, S=8, E=12, Ev=20),
+        c("sdpa/value_dim_e16_ev3", L=6, S=9, E=16, Ev=3),
+        c("sdpa/value_dim_e4_ev32", B=2, L=4, S=7, E=4, Ev=32),
+        c("sdpa/value_dim_ev1", L=5, S=5, E=9, Ev=1),
+        c("sdpa/uniform_zero_query", L=4, S=9, E=8, tweak=_zero_queries,
+          description="q = 0: uniform weights, the output is the mean of V"),
+        c("sdpa/uniform_equal_keys", L=5, S=6, E=4, tweak=_repeated_keys),
+        # scale
+        c("sdpa/scale_explicit_0p3", L=6, S=7, E=8, scale=0.3),
+        c("sdpa/scale_explicit_1p7", L=5, S=9, E=4, scale=1.7, description="scale > 1"),
+        c("sdpa/scale_explicit_ev_ne_e", L=4, S=6, E=8, Ev=5, scale=0.45),
+        c("sdpa/scale_default_e3_ev7", L=5, S=5, E=3, Ev=7, description="1/sqrt(E), not 1/sqrt(Ev)"),
+        c("sdpa/scale_default_e17", L=4, S=8, E=17, description="E not a power of two or square"),
+        # boolean masks, every broadcast shape
+        c("sdpa/mask_bool_full", B=2, H=2, L=5, S=7, mask="bool", family=f),
+        c("sdpa/mask_bool_ls", B=2, H=3, L=6, S=9, mask="bool", mask_shape=(6, 9), family=f),
+        c("sdpa/mask_bool_1s", B=2, H=2, L=4, S=8, mask="bool", mask_shape=(1, 8), family=f),
+        c("sdpa/mask_bool_b11s_padding", B=3, H=2, L=5, S=10, mask="bool", mask_shape=(3, 1, 1, 10),
+          family=f, description="key padding mask"),
+        c("sdpa/mask_bool_hls", B=2, H=3, L=4, S=6, mask="bool", mask_shape=(3, 4, 6), family=f),
+        c("sdpa/mask_bool_b1ls", B=2, H=4, L=3, S=5, mask="bool", mask_shape=(2, 1, 3, 5), family=f),
+        # float masks
+        c("sdpa/mask_float_full", B=2, H=2, L=5, S=6, mask="float", family=f),
+        c("sdpa/mask_float_ls", H=3, L=7, S=5, mask="float", mask_shape=(7, 5), family=f),
+        c("sdpa/mask_float_b11s", B=2, H=2, L=4, S=9, mask="float-inf", mask_shape=(2, 1, 1, 9), family=f),
+        c("sdpa/mask_float_neg_inf", B=1, H=2, L=8, S=8, mask="float-inf", family=f),
+        c("sdpa/mask_float_hls", B=2, H=2, L=3, S=7, mask="float", mask_shape=(2, 3, 7), family=f),
+        c("sdpa/mask_float_large_finite", H=2, L=4, S=6, mask="float-large", family=f,
+          description="a row of -60000 entries is an ordinary softmax, not a fully-masked row"),
+        c("sdpa/mask_float_scale_explicit", L=5, S=7, E=6, mask="float", scale=0.6, family=f,
+          description="the mask is added after scaling"),
+        # causal, both alignments, L = S, L < S, L > S
+    ]
+    f = "sdpa-causal"
+    for align, tag in (("top_left", "tl"), ("bottom_right", "br")):
+        cases += [
+            c(f"sdpa/causal_{tag}_square_l9", H=2, L=9, S=9, E=8, is_causal=True, alignment=align, family=f),
+            c(f"sdpa/causal_{tag}_l5_s12", L=5, S=12, E=6, is_causal=True, alignment=align, family=f),
+            c(f"sdpa/causal_{tag}_l12_s5", L=12, S=5, E=6, is_causal=True, alignment=align, family=f),
+            c(f"sdpa/causal_{tag}_l1_s33", L=1, S=33, E=8, is_causal=True, alignment=align, family=f,
+              description="decoding step: top_left sees key 0 only, bottom_right sees all"),
+            c(f"sdpa/causal_{tag}_b2_h3_l7_s10", B=2, H=3, L=7, S=10, E=5, is_causal=True,
+              alignment=align, family=f),
+            c(f"sdpa/mask_bool_causal_{tag}", B=2, H=2, L=6, S=9, mask="bool", is_causal=True,
+              alignment=align, family=f),
+            c(f"sdpa/mask_float_causal_{tag}", H=2, L=7, S=5, mask="float", mask_shape=(7, 5),
+              is_causal=True, alignment=align, family=f),
+        ]
+    f = "sdpa-fully-masked"
+    cases += [
+        c("sdpa/fully_masked_bool_rows", B=2, H=2, L=6, S=7, mask="bool", fully_masked_rows=4, family=f),
+        c("sdpa/fully_masked_float_rows", H=2, L=5, S=8, mask="float", fully_masked_rows=3, family=f),
+        c("sdpa/fully_masked_padding_ls", B=1, H=3, L=4, S=6, mask="bool", mask_shape=(4, 6),
+          fully_masked_rows=2, family=f),
+        c("sdpa/fully_masked_causal_br_l9_s4", L=9, S=4, E=5, is_causal=True, alignment="bottom_right",
+          family=f, description="bottom-right with L > S: the first L - S rows see no key"),
+        c("sdpa/fully_masked_mask_and_causal", B=1, H=2, L=5, S=5, mask="bool", fully_masked_rows=2,
+          is_causal=True, family=f),
+        c("sdpa/fully_masked_ev_ne_e", H=2, L=4, S=5, E=6, Ev=9, mask="float-inf", fully_masked_rows=2,
+          family=f),
+    ]
+    f = "sdpa-gqa"
+    cases += [
+        c("sdpa/gqa_h4_hkv2", H=4, Hkv=2, L=5, S=7, E=8, family=f),
+        c("sdpa/gqa_h8_hkv2", B=2, H=8, Hkv=2, L=3, S=6, E=4, family=f),
+        c("sdpa/gqa_h6_hkv3", H=6, Hkv=3, L=4, S=9, E=5, family=f),
+        c("sdpa/gqa_h4_hkv2_causal_br", H=4, Hkv=2, L=4, S=9, E=8, is_causal=True, alignment="bottom_right", family=f),
+        c("sdpa/gqa_h4_hkv2_causal_tl", H=4, Hkv=2, L=9, S=4, E=8, is_causal=True, family=f),
+        c("sdpa/gqa_h8_hkv2_mask_bool", H=8, Hkv=2, L=4, S=6, E=4, mask="bool", family=f),
+        c("sdpa/gqa_h4_hkv2_mask_float_hls", B=2, H=4, Hkv=2, L=3, S=5, E=4, mask="float",
+          mask_shape=(4, 3, 5), family=f),
+        c("sdpa/gqa_h4_hkv2_scale_ev", H=4, Hkv=2, L=5, S=6, E=8, Ev=6, scale=0.7, family=f),
+        c("sdpa/mqa_h4_hkv1", H=4, Hkv=1, L=6, S=8, E=8, family=f),
+        c("sdpa/mqa_h3_hkv1_ev_ne_e", B=2, H=3, Hkv=1, L=5, S=7, E=6, Ev=10, family=f),
+    ]
+    f = "sdpa-large-logits"
+    cases += [
+        c("sdpa/logits_1e3", H=2, L=6, S=8, E=16, logits=1e3, family=f),
+        c("sdpa/logits_1e4", H=2, L=6, S=8, E=16, logits=1e4, family=f),
+        c("sdpa/logits_neg_1e3", L=5, S=9, E=16, logits=1e3, negative_logits=True, family=f),
+        c("sdpa/logits_neg_1e4", L=5, S=9, E=16, logits=1e4, negative_logits=True, family=f,
+          description="every logit near -1e4: exp without the row maximum underflows to 0/0"),
+        c("sdpa/logits_1e4_causal_tl", L=8, S=8, E=8, logits=1e4, is_causal=True, family=f),
+        c("sdpa/logits_1e3_gqa", H=4, Hkv=2, L=4, S=6, E=8, logits=1e3, family=f),
+        c("sdpa/logits_1e4_mask_float", L=5, S=7, E=8, logits=1e4, mask="float-inf", family=f),
+        c("sdpa/logits_1e4_scale_explicit", L=4, S=6, E=8, logits=1e4, scale=0.9, family=f),
+    ]
+    f = "sdpa-long"
+    cases += [
+        c("sdpa/long_s512", L=16, S=512, E=16, family=f, description="S >= 512: blocked softmax"),
+        c("sdpa/long_s512_l512_causal_tl", L=512, S=512, E=8, is_causal=True, family=f),
+        c("sdpa/long_s1024_causal_br", L=32, S=1024, E=8, is_causal=True, alignment="bottom_right", family=f),
+        c("sdpa/long_s777_mask_bool", L=8, S=777, E=8, mask="bool", mask_shape=(8, 777), family=f),
+        c("sdpa/long_s2048_h2", H=2, L=4, S=2048, E=8, family=f),
+        c("sdpa/long_s600_gqa_logits_1e3", H=4, Hkv=2, L=8, S=600, E=8, logits=1e3, family=f),
+        c("sdpa/long_s513_fully_masked", L=6, S=513, E=4, mask="bool", mask_shape=(6, 513),
+          fully_masked_rows=2, family=f),
+    ]
+    return cases
+
+
+def _vjp_cases() -> list[Case]:
+    def v(case_id, **kw):
+        return sdpa_case(case_id, operation="sdpa_vjp", family="sdpa-vjp", **kw)
+
+    return [
+        v("sdpa_vjp/basic_l5_s7", H=2, L=5, S=7, E=6),
+        v("sdpa_vjp/value_dim_e8_ev3", L=4, S=6, E=8, Ev=3),
+        v("sdpa_vjp/scale_explicit", L=6, S=5, E=4, scale=0.35),
+        v("sdpa_vjp/causal_tl_l8", L=8, S=8, E=4, is_causal=True),
+        v("sdpa_vjp/causal_br_l7_s3", L=7, S=3, E=4, is_causal=True, alignment="bottom_right"),
+        v("sdpa_vjp/gqa_h4_hkv2", B=2, H=4, Hkv=2, L=4, S=6, E=5),
+        v("sdpa_vjp/mqa_h3_hkv1_mask_bool", H=3, Hkv=1, L=5, S=5, E=4, mask="bool"),
+        v("sdpa_vjp/mask_float_fully_masked", H=2, L=6, S=7, E=4, mask="float-inf", fully_masked_rows=2),
+        v("sdpa_vjp/logits_1e3", L=5, S=6, E=8, logits=1e3),
+        v("sdpa_vjp/long_s512", L=8, S=512, E=8),
+    ]
+
+
+# --- multi-head attention --------------------------------------------------------------------
+
+def mha_case(case_id: str, clauses=(), *, B=1, L=5, S=None, D=16, Dkv=None, H=2, Hkv=None, E=None,
+             Ev=None, bias=True, cross=False, mask=None, mask_shape=None, is_causal=False,
+             fully_masked_rows=0, description="") -> Case:
+    """One multi-head attention case; weights scaled by 1/sqrt(fan_in) like a trained layer."""
+    Hkv = H if Hkv is None else Hkv
+    E = D // H if E is None else E
+    Ev = E if Ev is None else Ev
+    S = (S or L) if cross else L
+    Dkv = (Dkv or D) if cross else D
+    seed = _seed(case_id)
+    rng = np.random.default_rng(seed)
+    x = _normal(rng, (B, L, D))
+    inputs = {"query_input": x, "key_value_input": _normal(rng, (B, S, Dkv)) if cross else x}
+    shapes = {"wq": (D, H * E), "wk": (Dkv, Hkv * E), "wv": (Dkv, Hkv * Ev), "wo": (H * Ev, D)}
+    for name, shape in shapes.items():
+        inputs[name] = _normal(rng, shape, 1.0 / np.sqrt(shape[0]))
+    clauses = list(clauses)
+    if bias:
+        for name, n in (("bq", H * E), ("bk", Hkv * E), ("bv", Hkv * Ev), ("bo", D)):
+            inputs[name] = _normal(rng, (n,), 0.1)
+        clauses.append("mha.bias")
+    clauses.append("mha.cross" if cross else "mha.projection")
+    if Hkv != H:
+        clauses.append("mha.gqa")
+    if mask is not None:
+        m = _mask(rng, mask, tuple(mask_shape or (B, H, L, S)))
+        if fully_masked_rows:
+            m = np.broadcast_to(m, (B, H, L, S)).copy()
+            rows = rng.choice(B * H * L, size=fully_masked_rows, replace=False)
+            m.reshape(B * H * L, S)[rows] = False if mask == "bool" else -np.inf
+            clauses.append("sdpa.fully_masked")
+        inputs["attn_mask"] = m
+        clauses.append("mha.mask")
+    if is_causal:
+        clauses += ["mha.mask", "sdpa.causal.top_left"]
+    options = {"num_heads": H, "num_kv_heads": Hkv, "is_causal": is_causal}
+    return _make_case(case_id, "multi_head_attention", clauses, inputs, options, seed, "mha", description)
+
+
+def _mha_cases() -> list[Case]:
+    m = mha_case
+    return [
+        m("mha/self_bias_d16_h2", D=16, H=2, L=6),
+        m("mha/self_nobias_d12_h3", D=12, H=3, L=7, bias=False),
+        m("mha/self_b3_d10_h2_l9", B=3, D=10, H=2, L=9),
+        m("mha/cross_bias_d16_dkv10_h4", D=16, Dkv=10, H=4, L=5, S=9, cross=True),
+        m("mha/cross_nobias_d8_dkv24_h2", D=8, Dkv=24, H=2, L=7, S=4, cross=True, bias=False),
+        m("mha/gqa_self_h4_hkv2", D=16, H=4, Hkv=2, L=6),
+        m("mha/gqa_cross_h6_hkv2_bias", D=12, Dkv=9, H=6, Hkv=2, L=4, S=7, cross=True),
+        m("mha/mqa_self_h4_hkv1_nobias", D=16, H=4, Hkv=1, L=5, bias=False),
+        m("mha/self_causal", D=16, H=2, L=8, is_causal=True),
+        m("mha/self_mask_bool_padding", B=2, D=12, H=3, L=6, mask="bool", mask_shape=(2, 1, 1, 6)),
+        m("mha/cross_mask_float_ls", D=8, H=2, L=5, S=8, cross=True, mask="float", mask_shape=(5, 8)),
+        m("mha/self_ev_ne_e", D=12, H=2, E=5, Ev=7, L=5, description="head dims chosen freely: E=5, Ev=7"),
+        m("mha/self_fully_masked_rows", D=8, H=2, L=5, mask="bool", fully_masked_rows=2),
+        m("mha/self_d64_h8_l32", D=64, H=8, L=32),
+    ]
+
+
+# --- sinusoidal encodings --------------------------------------------------------------------
+
+def enc_case(case_id: str, clauses=(), *, T=32, d=16, base=10000.0, offset=0, layout="interleaved",
+             frequencies="vaswani", description="") -> Case:
+    clauses = list(clauses) + [f"enc.frequencies.{frequencies}", f"enc.layout.{layout}"]
+    if d % 2:
+        clauses.append("enc.odd_dim")
+    if base != 10000.0:
+        clauses.append("enc.base")
+    options = {"num_positions": T, "dim": d, "base": base, "offset": offset, "layout": layout,
+               "frequencies": frequencies}
+    family = "enc-long" if offset + T > 2048 else "enc"
+    return _make_case(case_id, "sinusoidal_encoding", clauses, {}, options, _seed(case_id), family, description)
+
+
+def _enc_cases() -> list[Case]:
+    e = enc_case
+    cases = []
+    for freq in ("vaswani", "t2t"):
+        for layout in ("interleaved", "concat", "cos_first"):
+            for d in (16, 7):
+                cases.append(e(f"enc/{freq}_{layout}_d{d}", T=40, d=d, layout=layout, frequencies=freq))
+        for d in (1, 2, 3):
+            cases.append(e(f"enc/{freq}_d{d}", T=24, d=d, frequencies=freq, layout="concat" if freq == "t2t" else "interleaved"))
+    cases += [
+        e("enc/offset_1000", T=32, d=16, offset=1000),
+        e("enc/offset_100000", T=32, d=32, offset=100_000),
+        e("enc/offset_1000000", T=16, d=32, offset=1_000_000, description="p up to 10^6 + 15"),
+        e("enc/offset_999990_t2t", T=16, d=33, offset=999_990, frequencies="t2t", layout="concat"),
+        e("enc/offset_2_fairseq", T=20, d=16, offset=2, frequencies="t2t", layout="concat",
+          description="fairseq positions start at padding_idx + 1"),
+        e("enc/base_500", T=32, d=16, base=500.0),
+        e("enc/base_1e6_t2t_cos_first", T=32, d=12, base=1e6, frequencies="t2t", layout="cos_first"),
+        e("enc/base_2_odd", T=16, d=9, base=2.0),
+        e("enc/d128_t64", T=64, d=128),
+        e("enc/table_8192_d32", T=8192, d=32, description="a long table: float32 angles lose ~1e-3"),
+        e("enc/table_4096_t2t_d16", T=4096, d=16, frequencies="t2t", layout="concat"),
+    ]
+    return cases
+
+
+# --- the whole catalogue ---------------------------------------------------------------------
+
+def catalogue() -> list[Case]:
+    """Every golden case, inputs only (expected/scale empty), in a stable order.
+
+    Deterministic: each case's inputs come from its own seed (crc32 of its id). Every cited
+    clause exists in spec/index.json; a case citing an unknown id raises ValueError.
+    """
+    cases = _sdpa_cases() + _vjp_cases() + _mha_cases() + _enc_cases()
+    _check(cases)
+    return cases
+
+
+def _check(cases: list[Case]) -> None:
+    from attnconf import spec
+    from attnconf.validation import fail
+
+    known = set(spec.clause_ids())
+    seen = set()
+    for case in cases:
+        if case.id in seen:
+            fail("case ids", "unique", repr(case.id))
+        seen.add(case.id)
+        unknown = sorted(set(case.clauses) - known)
+        if unknown:
+            fail(f"clauses of case {case.id}", "ids from spec/index.json", unknown)
+        if case.operation not in OPERATIONS:
+            fail(f"operation of case {case.id}", "one of " + ", ".join(OPERATIONS), repr(case.operation))
