@@ -1,0 +1,336 @@
+"""Scaled dot-product attention (spec section `sdpa`): the canonical reference evaluation.
+
+For what: the numbers every implementation is judged against, in three flavours —
+  * default (precision=None): float64, the straightforward algorithm (logits by one matrix
+    product, max-subtracted softmax, P·V); <= 8 ulp of natural scale for moderate logits;
+  * exact=True: golden grade, <= 1 ulp of natural scale: logits as an error-free double-double
+    product (precise.dd_matmul), exponentials and sums in 80-bit long double, one final rounding;
+  * precision="float32" | "float16" | "bfloat16": the same algorithm run the way a straightforward
+    correct implementation in that dtype runs it (the tolerance rule's baseline, tol.baseline).
+Must not: import any framework; change a semantic without a spec version change.
+
+Math (per batch b, query head h, query i; G = H / Hkv, g(h) = h // G):
+
+    s_ij = scale · Σ_e q[b,h,i,e] · k[b,g(h),j,e]  (+ float mask_ij; −∞ where hidden)
+    p_ij = exp(s_ij − max_j s_ij) / Σ_j exp(s_ij − max_j s_ij)
+    out[b,h,i,:] = Σ_j p_ij · v[b,g(h),j,:]
+
+Shapes: query (B, H, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev), attn_mask broadcastable
+to (B, H, L, S), output (B, H, L, Ev).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from attnconf.reference import precise
+from attnconf.validation import check_array, check_choice, fail
+
+CAUSAL_ALIGNMENTS = ("top_left", "bottom_right")
+FULLY_MASKED_POLICIES = ("zero", "uniform", "nan")
+PRECISIONS = (None, "float64", "float32", "float16", "bfloat16")
+
+
+# --- dispatch hook for the blocked evaluation (owned by the speed work, reference/blocked.py) --
+def _use_blocked(batch: int, heads: int, queries: int, keys: int, exact: bool, precision) -> bool:
+    """Whether the default path should hand this problem to reference/blocked.py.
+
+    SPEED HOOK: returns False for now; the speed helper decides the threshold (e.g. when the
+    (B, H, L, S) logits would exceed a memory budget). Only the float64 default path may be
+    dispatched: exact and lower-precision paths stay here.
+    """
+    return False
+
+
+@dataclasses.dataclass
+class Problem:
+    """Validated sdpa arguments, K/V already repeated to H heads (sdpa.gqa)."""
+
+    q: np.ndarray            # (B, H, L, E) float64
+    k: np.ndarray            # (B, H, S, E) float64, head h = key head h // G
+    v: np.ndarray            # (B, H, S, Ev) float64
+    additive: np.ndarray | None   # finite part of a float mask, broadcastable to (B, H, L, S)
+    allowed: np.ndarray | None    # bool (B, H, L, S) view: key takes part; None = all take part
+    scale_dd: tuple[float, float]  # the exact scale as a double-double
+    fully_masked: str
+    group: int               # G = H // Hkv
+    in_dtype: np.dtype
+    mask_dtype: np.dtype | None
+
+    @property
+    def scale(self) -> float:
+        return self.scale_dd[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:  # (B, H, L, S)
+        b, h, l, _ = self.q.shape
+        return b, h, l, self.k.shape[2]
+
+
+def check_options(*, precision, exact, fully_masked="zero", causal_alignment="top_left") -> None:
+    check_choice("precision", precision, PRECISIONS)
+    check_choice("fully_masked", fully_masked, FULLY_MASKED_POLICIES)
+    check_choice("causal_alignment", causal_alignment, CAUSAL_ALIGNMENTS)
+    if not isinstance(exact, (bool, np.bool_)):
+        fail("exact", "a bool", repr(exact), TypeError)
+    if exact and precision not in (None, "float64"):
+        fail("precision", "None or 'float64' when exact=True", repr(precision))
+
+
+def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
+            scale=None, enable_gqa=False, fully_masked="zero") -> Problem:
+    """Validate the sdpa arguments (sdpa.layout, sdpa.gqa, sdpa.mask.*) and build a Problem."""
+    q = check_array("query", query, ndim=4, legend="(B, H, L, E)")
+    k = check_array("key", key, ndim=4, legend="(B, Hkv, S, E)")
+    v = check_array("value", value, ndim=4, legend="(B, Hkv, S, Ev)")
+    for name, arr in (("key", k), ("value", v)):
+        if arr.dtype != q.dtype:
+            fail(f"{name} dtype", f"{q.dtype} (the query's dtype)", str(arr.dtype), TypeError)
+    b, h, l, e = q.shape
+    hkv, s = k.shape[1], k.shape[2]
+    if k.shape[0] != b:
+        fail("key batch size B", str(b), f"{k.shape[0]} (shape {k.shape})")
+    if k.shape[3] != e:
+        fail("key head dim E", f"{e} (the query's last dim)", f"{k.shape[3]} (shape {k.shape})")
+    if v.shape[:3] != k.shape[:3]:
+        fail("value shape (B, Hkv, S)", str(k.shape[:3]), f"{v.shape[:3]} (shape {v.shape})")
+    if min(b, h, l, e, hkv, s) < 1:
+        fail("query, key and value dimensions", ">= 1 (Ev may be 0)", f"{q.shape}, {k.shape}")
+    if h % hkv != 0:
+        fail("query heads H", f"a multiple of key/value heads Hkv = {hkv}", f"H = {h}")
+    if h != hkv and not enable_gqa:
+        fail("enable_gqa", f"True when H != Hkv (H = {h}, Hkv = {hkv})", repr(enable_gqa))
+    check_choice("fully_masked", fully_masked, FULLY_MASKED_POLICIES)
+    check_choice("causal_alignment", causal_alignment, CAUSAL_ALIGNMENTS)
+    if not isinstance(is_causal, (bool, np.bool_)):
+        fail("is_causal", "a bool", repr(is_causal), TypeError)
+
+    # sdpa.scale.default / sdpa.scale.explicit: the default is the real number 1/√E.
+    if scale is None:
+        scale_dd = precise.inv_sqrt_dd(e)
+    else:
+        if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.floating, np.integer)):
+            fail("scale", "a real number or None", repr(scale), TypeError)
+        if not math.isfinite(float(scale)):
+            fail("scale", "finite", repr(scale))
+        scale_dd = (float(scale), 0.0)
+
+    # sdpa.gqa: query head h reads key/value head h // G (repeat_interleave order).
+    group = h // hkv
+    q64 = q.astype(np.float64)
+    k64 = np.repeat(k.astype(np.float64), group, axis=1) if group > 1 else k.astype(np.float64)
+    v64 = np.repeat(v.astype(np.float64), group, axis=1) if group > 1 else v.astype(np.float64)
+
+    full = (b, h, l, s)
+    additive, allowed, mask_dtype = None, None, None
+    if attn_mask is not None:
+        m = np.asarray(attn_mask)
+        if not hasattr(attn_mask, "shape"):
+            fail("attn_mask", "an array or None", type(attn_mask).__name__, TypeError)
+        mask_dtype = m.dtype
+        try:
+            if m.ndim > 4:
+                raise ValueError
+            np.broadcast_shapes(m.shape, full)
+            if np.broadcast_shapes(m.shape, full) != full:
+                raise ValueError
+        except ValueError:
+            fail("attn_mask", f"broadcastable to (B, H, L, S) = {full}", f"shape {m.shape}")
+        if m.dtype == np.bool_:
+            # sdpa.mask.bool: True = the key takes part.
+            allowed = np.broadcast_to(m, full)
+        elif np.issubdtype(m.dtype, np.floating) or str(m.dtype) == "bfloat16":
+            # sdpa.mask.float: added to the scaled logits; −∞ hides a key like False.
+            m64 = m.astype(np.float64)
+            if np.isnan(m64).any() or np.isposinf(m64).any():
+                fail("attn_mask", "finite or −inf (no NaN or +inf)", "NaN or +inf entries")
+            hidden = np.isneginf(m64)
+            additive = np.where(hidden, 0.0, m64)
+            if hidden.any():
+                allowed = np.broadcast_to(~hidden, full)
+        else:
+            fail("attn_mask dtype", "bool or floating", str(m.dtype), TypeError)
+    if is_causal:
+        # sdpa.causal.top_left: j <= i;  sdpa.causal.bottom_right: j <= i + S − L.
+        shift = 0 if causal_alignment == "top_left" else s - l
+        tri = np.arange(s)[None, :] <= np.arange(l)[:, None] + shift
+        # sdpa.mask_and_causal: the intersection.
+        allowed = np.broadcast_to(tri, full) if allowed is None else (allowed & tri)
+        allowed = np.broadcast_to(allowed, full)
+    return Problem(q64, k64, v64, additive, allowed, scale_dd, fully_masked, group, q.dtype, mask_dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Straightforward algorithm, in float64 (default path) or in a lower precision (baseline).
+# ---------------------------------------------------------------------------------------------
+
+class Arith:
+    """How the straightforward algorithm holds numbers: storage dtype and compute dtype.
+
+    float64 / float32: everything in that dtype. float16 / bfloat16 (tol.baseline): inputs in
+    the dtype, matrix products accumulated in float32 and rounded to the dtype, softmax in
+    float32, probabilities rounded to the dtype before P·V, outputs rounded.
+    """
+
+    def __init__(self, precision):
+        from attnconf.dtypes import numpy_dtype
+
+        self.name = "float64" if precision is None else precision
+        self.dtype = numpy_dtype(self.name)
+        self.compute = np.dtype(np.float64) if self.name == "float64" else np.dtype(np.float32)
+
+    def input(self, x):
+        """An input as the implementation under this precision receives it, in compute dtype."""
+        return np.asarray(x).astype(self.dtype).astype(self.compute)
+
+    def round(self, x):
+        """Round a compute-dtype intermediate to the storage dtype (no-op for f64/f32)."""
+        if self.dtype == self.compute:
+            return x
+        return x.astype(self.dtype).astype(self.compute)
+
+    def matmul(self, a, b):
+        return self.round(np.matmul(a, b))
+
+    def output(self, x):
+        return np.asarray(x).astype(self.dtype)
+
+
+def forward_plain(pb: Problem, ar: Arith, q=None, k=None, v=None):
+    """(out, p, full) by the straightforward algorithm; out/p in ar.compute dtype.
+
+    `full` (B, H, L, 1) marks fully-masked rows. q/k/v override the Problem's (already in
+    compute dtype), for callers that projected them themselves (mha).
+    """
+    c = ar.compute
+    q = ar.input(pb.q) if q is None else q
+    k = ar.input(pb.k) if k is None else k
+    v = ar.input(pb.v) if v is None else v
+    # sdpa.logits: one product, scaled (the scale rounded once to the compute dtype).
+    s = ar.round(np.matmul(q, np.swapaxes(k, -1, -2)) * c.type(pb.scale))
+    if pb.additive is not None:  # sdpa.mask.float (mask as the implementation receives it)
+        s = s + ar.input(pb.additive)
+    if pb.allowed is not None:  # sdpa.mask.bool, sdpa.causal.*, sdpa.mask_and_causal
+        s = np.where(pb.allowed, s, c.type(-np.inf))
+    # sdpa.softmax: subtract the row max so exp never overflows (sdpa.range).
+    m = np.max(s, axis=-1, keepdims=True)
+    full = np.isneginf(m)  # sdpa.fully_masked: every logit −∞
+    e = np.exp(s - np.where(full, c.type(0), m))
+    z = np.sum(e, axis=-1, keepdims=True)
+    p = e / np.where(full, c.type(1), z)
+    p = apply_policy_p(p, full, pb.fully_masked)
+    # sdpa.output: probabilities in the storage dtype, P·V.
+    out = ar.matmul(ar.round(p), v)
+    return out, p, full
+
+
+def apply_policy_p(p, full, policy):
+    """sdpa.fully_masked: the probabilities a fully-masked row uses under each policy."""
+    if not full.any():
+        return p
+    if policy == "zero":
+        fill = 0.0
+    elif policy == "uniform":
+        fill = 1.0 / p.shape[-1]  # mean of V over all S keys (JAX/Keras)
+    else:
+        fill = np.nan
+    return np.where(full, p.dtype.type(fill), p)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact path: double-double logits, long-double softmax and P·V.
+# ---------------------------------------------------------------------------------------------
+
+def logits_dd(pb: Problem, q_lo=None, k_lo=None):
+    """scale · q·kᵀ (+ float mask) as a double-double, error <= 2^-100 of Σ|q||k|·scale.
+
+    q_lo/k_lo: optional low parts when q and k are themselves double-doubles (mha); the
+    lo·lo product (2^-106 relative) is dropped.
+    """
+    kt = np.swapaxes(pb.k, -1, -2)
+    pairs = [(pb.q, kt)]
+    if k_lo is not None:
+        pairs.append((pb.q, np.swapaxes(k_lo, -1, -2)))
+    if q_lo is not None:
+        pairs.append((q_lo, kt))
+    sh, sl = precise.dd_matmul_sum(pairs)
+    sh, sl = precise.dd_mul(sh, sl, *pb.scale_dd)
+    if pb.additive is not None:
+        add = np.broadcast_to(pb.additive, sh.shape)
+        sh, sl = precise.dd_add(sh, sl, add, np.zeros_like(sh))
+    return sh, sl
+
+
+def probabilities_ld(pb: Problem, sh, sl):
+    """(p, full): softmax of the dd logits in long double, relative error ~2^-61 per entry."""
+    allowed = pb.allowed
+    if allowed is not None:
+        sh = np.where(allowed, sh, -np.inf)
+    m = np.max(sh, axis=-1, keepdims=True)  # the shift need not be the dd max: any nearby value
+    full = np.isneginf(m)
+    m = np.where(full, 0.0, m)
+    t, te = precise.two_sum(sh, -m)  # exact: t + te = sh − m
+    corr = np.where(np.isneginf(sh), 0.0, te + sl)  # <= 2^-52 |sh|: exp(corr) ≈ 1 + corr
+    with np.errstate(invalid="ignore"):
+        e = np.exp(t.astype(np.longdouble)) * np.exp(corr.astype(np.longdouble))
+    if allowed is not None:
+        e = np.where(allowed, e, np.longdouble(0))
+    z = np.sum(e, axis=-1, keepdims=True)
+    p = e / np.where(full, np.longdouble(1), z)
+    p = apply_policy_p(p, full, pb.fully_masked)
+    return p, full
+
+
+def forward_exact_ld(pb: Problem, q_lo=None, k_lo=None, v_lo=None):
+    """(out, p, full) with out and p in long double, before the final rounding."""
+    if not precise.HAVE_LONGDOUBLE:
+        raise NotImplementedError("exact path needs an 80-bit long double; use oracle.sdpa")
+    sh, sl = logits_dd(pb, q_lo, k_lo)
+    p, full = probabilities_ld(pb, sh, sl)
+    v = precise.to_ld(pb.v, v_lo)
+    out = precise.ld_matmul(p, v)
+    return out, p, full
+
+
+# ---------------------------------------------------------------------------------------------
+# Public function.
+# ---------------------------------------------------------------------------------------------
+
+def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
+         scale=None, enable_gqa=False, fully_masked="zero", exact=False, precision=None):
+    """Scaled dot-product attention, the canonical reference (spec section sdpa).
+
+    out[b,h,i,:] = Σ_j softmax_j(scale·q_i·k_j + mask_ij) · v[b, h // (H/Hkv), j, :]
+
+    query (B, H, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev) -> (B, H, L, Ev).
+    Returns float64 for precision None/"float64" (default path, or exact=True: <= 1 ulp of
+    natural scale), else an array of the named dtype (the same-precision baseline).
+    """
+    check_options(precision=precision, exact=exact, fully_masked=fully_masked,
+                  causal_alignment=causal_alignment)
+    pb = prepare(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
+                 causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
+                 fully_masked=fully_masked)
+    if exact:
+        out, _, _ = forward_exact_ld(pb)
+        return out.astype(np.float64)
+    if precision in (None, "float64") and _use_blocked(*pb.shape, exact, precision):
+        from attnconf.reference import blocked  # SPEED HOOK: large inputs
+        return blocked.sdpa(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
+                            causal_alignment=causal_alignment, scale=scale,
+                            enable_gqa=enable_gqa, fully_masked=fully_masked)
+    ar = Arith(precision)
+    out, _, _ = forward_plain(pb, ar)
+    return ar.output(out)
+
+
+def natural_scale(pb: Problem) -> np.ndarray:
+    """Natural scale of each output element: Σ_j p_ij |v_jc| (tol.metric).
+
+    p from the float64 default path; a fully-masked row uses uniform p (the mean of |v|), so the
+    scale is positive wherever V is not zero, whatever the policy.
+    """
+    out, p, full = forward_plain(dataclasses.replace(pb, fully_masked="uniform"), Arith(None))
+    return np.matmul(p, np.abs(pb.v))
