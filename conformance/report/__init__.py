@@ -167,6 +167,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
     merged = merge(runs, clause_sections, [str(c["id"]) for c in spec["clauses"]])
     impl_names = {i.key: i.name for i in merged.implementations}
     clause_titles = {str(c["id"]): text(c.get("title")) for c in spec["clauses"]}
+    clause_anchors = {str(c["id"]): text(c.get("anchor")) or str(c["id"]) for c in spec["clauses"]}
     section_titles = {s["id"]: s["title"] for s in spec["sections"]}
     impls = [{
         "name": i.name, "adapter": i.adapter, "run": i.run, "framework": i.framework, "device": i.device,
@@ -179,7 +180,8 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         cells = [merged.clause_cells.get((cid, i.key)) for i in merged.implementations]
         matrix.append({
             "id": cid, "title": clause_titles.get(cid, ""), "section": clause_sections.get(cid, cid.split(".")[0]),
-            "href": f"#spec-{cid}" if cid in spec["anchors"] else f"#clause-{cid}",
+            "href": (f"#spec-{clause_anchors.get(cid, cid)}" if clause_anchors.get(cid, cid) in spec["anchors"]
+                     else f"#clause-{cid}"),
             "cells": [count_cell(c) if c else None for c in cells],
             "known": cid in clause_titles,
         })

@@ -33,6 +33,8 @@ def _fmt(v: float) -> str:
 def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     if log:
         a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        if b - a <= 2:  # a narrow range: decades alone would leave the axis nearly unlabelled
+            return [m * 10.0 ** e for e in range(a, b + 1) for m in (1, 2, 5)]
         step = max(1, (b - a) // 6)
         return [10.0 ** e for e in range(a, b + 1, step)]
     if hi == lo:
@@ -95,7 +97,7 @@ def svg_plot(title: str, series: list[dict], *, xlabel: str, ylabel: str, logx: 
     out.append(f'<text x="{(left + W - right) / 2}" y="{H - 12}" text-anchor="middle">{escape(xlabel)}</text>')
     out.append(f'<text transform="translate(14 {(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">{escape(ylabel)}</text>')
     for i, s in enumerate(series):
-        color = PALETTE[i % len(PALETTE)]
+        color = s.get("color") or PALETTE[i % len(PALETTE)]
         spts = [(x, max(y, y_floor) if y_floor is not None else y) for x, y in s["points"]]
         spts = sorted((x, y) for x, y in spts if (x > 0 or not logx) and (y > 0 or not logy))
         if not spts:
@@ -248,14 +250,15 @@ def speed_plots(runs: list[Run]) -> list[Markup]:
             t = number(p.get("time_s"))
             if t and t > 0:
                 by[(p["_run"], text(p.get("adapter")), _series_name(p, several))].append((number(p["L"]), t))
-        for (run_label, adapter, name), xy in sorted(by.items()):
-            series.append({"name": name, "points": sorted(xy)})
+        for n, ((run_label, adapter, name), xy) in enumerate(sorted(by.items())):
+            color = PALETTE[n % len(PALETTE)]
+            series.append({"name": name, "points": sorted(xy), "color": color})
             k = scaling.get((run_label, adapter, dtype))
             if k is not None and len(xy) >= 1:
                 # intercept by least squares with the reported slope fixed: log t = k log L + c
                 c = sum(math.log(t) - k * math.log(L) for L, t in xy) / len(xy)
                 lo, hi = min(L for L, _ in xy), max(L for L, _ in xy)
-                series.append({"name": f"fit L^{k:.2f}", "dashed": True, "markers": False,
+                series.append({"name": f"{name}: fit L^{k:.2f}", "dashed": True, "markers": False, "color": color,
                                "points": [(lo, math.exp(c) * lo ** k), (hi, math.exp(c) * hi ** k)]})
         if series:
             plots.append(svg_plot(f"Time vs L with fitted scaling — {dtype}", series, xlabel="L = S",
