@@ -17,6 +17,11 @@ def _precision(dtype: str) -> str | None:
     return None if dtype == "float64" else dtype
 
 
+def native_dtype(name: str):
+    """The NumPy dtype for a dtype name (what a plug-in function's dtype= receives)."""
+    return numpy_dtype(name)
+
+
 class NumpyArrays:
     """Conversion for plain NumPy arrays (bfloat16 as ml_dtypes.bfloat16)."""
 

@@ -38,6 +38,21 @@ def _torch_dtype(name: str):
             "bfloat16": torch.bfloat16}[name]
 
 
+def native_dtype(name: str):
+    """The torch dtype for a dtype name (what a plug-in function's dtype= receives)."""
+    return _torch_dtype(name)
+
+
+def vjp(fn, primals, cotangent):
+    """Gradients of <fn(*primals), cotangent> with respect to each primal, through autograd."""
+    import torch
+
+    args = tuple(p.detach().requires_grad_(True) for p in primals)
+    with torch.enable_grad():
+        out = fn(*args)
+        return torch.autograd.grad(out, args, cotangent)
+
+
 class TorchArrays:
     """NumPy <-> torch conversion, shared by every torch adapter and torch plug-in functions."""
 
@@ -156,13 +171,8 @@ class TorchSdpaAdapter(TorchArrays, Adapter):
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False):
-        import torch
-
-        q, k, v = (t.detach().requires_grad_(True) for t in (query, key, value))
-        with torch.enable_grad():
-            out = self._call(q, k, v, attn_mask, is_causal, causal_alignment, scale, enable_gqa)
-            dq, dk, dv = torch.autograd.grad(out, (q, k, v), grad_output)
-        return dq, dk, dv
+        return vjp(lambda q, k, v: self._call(q, k, v, attn_mask, is_causal, causal_alignment,
+                                              scale, enable_gqa), (query, key, value), grad_output)
 
 
 class TorchMathAdapter(TorchSdpaAdapter):

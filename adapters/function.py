@@ -1,0 +1,156 @@
+"""Wrap a bare third-party function (`--sdpa PKG.MOD:FUNC` / `--encoding PKG.MOD:FUNC`) as an Adapter.
+
+Signatures (arrays of the named framework, canonical layout, see docs/plugins.md):
+    func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)
+    func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])
+A keyword the function does not accept makes the cases that need it Unsupported; unless it
+declares otherwise (`attnconf.adapters.declare` or attributes) it claims the canonical spec.
+Conversion and gradients come from the framework's adapter module. Must not import a framework
+at module level.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from attnconf.adapters.base import Adapter, Capabilities, require
+from attnconf.adapters.declare import declarations
+from attnconf.adapters.loading import check_framework, load_callable
+from attnconf.dtypes import DTYPE_NAMES
+from attnconf.errors import UsageError
+
+# framework -> (adapter module, conversion mixin class)
+CONVERSIONS = {
+    "numpy": ("attnconf.adapters.numpy_reference", "NumpyArrays"),
+    "torch": ("attnconf.adapters.pytorch", "TorchArrays"),
+    "jax": ("attnconf.adapters.jax_nn", "JaxArrays"),
+    "tensorflow": ("attnconf.adapters.keras_tf", "TfArrays"),
+}
+FUNCTION_OPERATIONS = ("sdpa", "sinusoidal_encoding")
+SDPA_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa")
+ENCODING_KEYWORDS = ("base", "offset", "dtype")
+
+
+def accepted_keywords(func, names) -> frozenset:
+    """The keywords among `names` that `func` accepts (all of them if it takes **kwargs)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: assume they take everything
+        return frozenset(names)
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return frozenset(names)
+    usable = {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return frozenset(n for n in names if n in usable)
+
+
+class FunctionAdapter(Adapter):
+    """Base for the per-framework function adapters built by `make_function_adapter`."""
+
+    func = None
+    target = ""
+    operation = "sdpa"
+    accepted: frozenset = frozenset()
+    claims: dict = {}
+
+    def _needs(self, keyword: str, why: str):
+        require(keyword in self.accepted, f"{self.target} does not accept the keyword {keyword!r} ({why})")
+
+    def _sdpa_kwargs(self, query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa):
+        require(self.operation == "sdpa", f"{self.target} is an encoding function, not sdpa")
+        kwargs = {}
+        if attn_mask is not None:
+            self._needs("attn_mask", "the case has an attention mask")
+            kwargs["attn_mask"] = attn_mask
+        if is_causal:
+            self._needs("is_causal", "the case is causal")
+            L, S = query.shape[-2], key.shape[-2]
+            declared = self.claims.get("causal_alignment", "top_left")
+            # the function's is_causal means its declared alignment; both agree when L == S
+            require(L == S or causal_alignment == declared,
+                    f"{self.target} declares causal_alignment={declared!r}, the case needs {causal_alignment!r}")
+            kwargs["is_causal"] = True
+        if scale is not None:
+            self._needs("scale", "the case sets an explicit scale")
+            kwargs["scale"] = scale
+        if enable_gqa:
+            self._needs("enable_gqa", "the case has fewer key/value heads than query heads")
+            kwargs["enable_gqa"] = True
+        return kwargs
+
+    def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
+             causal_alignment="top_left", scale=None, enable_gqa=False):
+        kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa)
+        return type(self).func(query, key, value, **kwargs)
+
+    def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False):
+        require(self.capabilities.gradients, f"{self.target}: gradients need an autodiff framework "
+                f"(torch, jax, tensorflow), not {self.framework}, or were declared off")
+        kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa)
+        module = importlib.import_module(CONVERSIONS[self.framework][0])
+        func = type(self).func
+        return module.vjp(lambda q, k, v: func(q, k, v, **kwargs), (query, key, value), grad_output)
+
+    def sinusoidal_encoding(self, num_positions, dim, *, base=10000.0, offset=0,
+                            layout="interleaved", frequencies="vaswani", dtype="float32"):
+        require(self.operation == "sinusoidal_encoding", f"{self.target} is an sdpa function, not an encoding")
+        for claim, asked in (("layout", layout), ("frequencies", frequencies)):
+            declared = self.claims.get(claim, "interleaved" if claim == "layout" else "vaswani")
+            require(asked == declared, f"{self.target} declares {claim}={declared!r}, the case needs {asked!r}")
+        kwargs = {}
+        if base != 10000.0:
+            self._needs("base", "the case uses a base other than 10000")
+            kwargs["base"] = base
+        if offset != 0:
+            self._needs("offset", "the case starts at a nonzero offset")
+            kwargs["offset"] = offset
+        if "dtype" in self.accepted:
+            module = importlib.import_module(CONVERSIONS[self.framework][0])
+            kwargs["dtype"] = module.native_dtype(dtype)
+        out = type(self).func(num_positions, dim, **kwargs)
+        got = str(self.to_numpy(out).dtype)
+        # without dtype= the function's own output dtype is the precision it can be tested at
+        require("dtype" in self.accepted or got == dtype,
+                f"{self.target} takes no dtype= keyword and returns {got}, the case needs {dtype}")
+        return out
+
+
+def make_function_adapter(target: str, framework: str, operation: str = "sdpa", device: str = "cpu"):
+    """An Adapter instance around the function `target` (`PKG.MOD:FUNC`) for `framework`.
+
+    UsageError/SetupError (one line) for a malformed target, missing module/attribute, something
+    not callable, an unknown or uninstalled framework, or a module that raises at import.
+    """
+    option = "--sdpa" if operation == "sdpa" else "--encoding"
+    if operation not in FUNCTION_OPERATIONS:
+        raise UsageError(f"operation should be one of 'sdpa', 'sinusoidal_encoding', but got {operation!r}")
+    check_framework(framework)
+    func = load_callable(target, option)
+    claims = declarations(func)
+    mixin = getattr(importlib.import_module(CONVERSIONS[framework][0]), CONVERSIONS[framework][1])
+    names = SDPA_KEYWORDS if operation == "sdpa" else ENCODING_KEYWORDS
+    accepted = accepted_keywords(func, names)
+    default_kinds = ("bool", "float") if "attn_mask" in accepted else ()
+    capabilities = Capabilities(
+        operations=(operation, "sdpa_vjp") if operation == "sdpa" else (operation,),
+        dtypes=tuple(claims.get("dtypes", DTYPE_NAMES)),
+        mask_kinds=tuple(claims.get("mask_kinds", default_kinds)),
+        causal_alignments=(claims.get("causal_alignment", "top_left"),) if "is_causal" in accepted else (),
+        mask_and_causal=claims.get("mask_and_causal", True) and {"attn_mask", "is_causal"} <= accepted,
+        gqa="enable_gqa" in accepted,
+        explicit_scale="scale" in accepted,
+        fully_masked=claims.get("fully_masked", "zero"),
+        gradients=claims.get("gradients", framework != "numpy") and operation == "sdpa",
+        encoding_layouts=(claims.get("layout", "interleaved"),),
+        encoding_frequencies=(claims.get("frequencies", "vaswani"),),
+        encoding_offset="offset" in accepted,
+        encoding_base="base" in accepted,
+        deterministic=claims.get("deterministic", True),
+    )
+    cls = type(f"{framework.capitalize()}FunctionAdapter", (mixin, FunctionAdapter), dict(
+        name=claims.get("name", target), framework=framework, target=target,
+        operation=operation, accepted=accepted, claims=claims, capabilities=capabilities,
+        description=claims.get("description", f"{operation} function {target} ({framework})"),
+    ))
+    cls.func = func  # plain attribute read through type(self).func, so no method binding happens
+    return cls(device=device)
