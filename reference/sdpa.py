@@ -271,9 +271,9 @@ def probabilities_ld(pb: Problem, sh, sl):
     m = np.max(sh, axis=-1, keepdims=True)  # the shift need not be the dd max: any nearby value
     full = np.isneginf(m)
     m = np.where(full, 0.0, m)
-    t, te = precise.two_sum(sh, -m)  # exact: t + te = sh − m
-    corr = np.where(np.isneginf(sh), 0.0, te + sl)  # <= 2^-52 |sh|: exp(corr) ≈ 1 + corr
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # hidden entries (−∞) give NaN here, zeroed below
+        t, te = precise.two_sum(sh, -m)  # exact: t + te = sh − m
+        corr = np.where(np.isneginf(sh), 0.0, te + sl)  # <= 2^-52 |sh|: exp(corr) ≈ 1 + corr
         e = np.exp(t.astype(np.longdouble)) * np.exp(corr.astype(np.longdouble))
     if allowed is not None:
         e = np.where(allowed, e, np.longdouble(0))

@@ -1,0 +1,275 @@
+"""Arbitrary-precision oracle (mpmath, ~40 digits) for sdpa, its gradients, mha and the encodings.
+
+For what: the independent yardstick against which tests and `attnconf accuracy` measure the
+reference's paths in ulps of natural scale. Written from the spec's formulas with plain loops, on
+purpose sharing no code with the reference (only the validation of arguments is skipped: callers
+pass valid, small inputs). Results are rounded to float64 once at the end (their error, 2^-130
+relative before that rounding, is far below one float64 ulp).
+Must not: be used on large inputs (it is ~10^5 times slower than NumPy) or import any framework.
+
+Shapes as in the reference: query (B, H, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev),
+attn_mask broadcastable to (B, H, L, S); mha inputs (B, L, D), (B, S, Dkv); tables (T, d).
+"""
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+
+DPS = 40
+
+
+def _mp(x):
+    return mpmath.mpf(float(x))
+
+
+def _probabilities(q, k, mask, is_causal, alignment, scale, policy, b, h, i, group):
+    """The row p[b, h, i, :] as mpf values, or None for a fully-masked row under 'zero'/'nan'."""
+    L, S, E = q.shape[2], k.shape[2], q.shape[3]
+    kv = h // group
+    logits = []
+    for j in range(S):
+        s = mpmath.fsum(_mp(q[b, h, i, e]) * _mp(k[b, kv, j, e]) for e in range(E)) * scale
+        ok = True
+        if mask is not None:
+            mval = mask[b, h, i, j]
+            if mask.dtype == np.bool_:
+                ok = bool(mval)
+            elif np.isneginf(mval):
+                ok = False
+            else:
+                s += _mp(mval)
+        if is_causal:
+            shift = 0 if alignment == "top_left" else S - L
+            ok = ok and j <= i + shift
+        logits.append(s if ok else None)
+    live = [s for s in logits if s is not None]
+    if not live:
+        return None
+    m = max(live)
+    ex = [mpmath.exp(s - m) if s is not None else mpmath.mpf(0) for s in logits]
+    z = mpmath.fsum(ex)
+    return [x / z for x in ex]
+
+
+def _setup(query, key, value, attn_mask, scale):
+    q, k, v = (np.asarray(a, dtype=np.float64) for a in (query, key, value))
+    B, H, L, E = q.shape
+    S = k.shape[2]
+    mask = None if attn_mask is None else np.broadcast_to(np.asarray(attn_mask), (B, H, L, S))
+    sc = 1 / mpmath.sqrt(E) if scale is None else _mp(scale)
+    return q, k, v, mask, sc, H // k.shape[1]
+
+
+def _finish(x: np.ndarray, as_dd: bool):
+    """An object array of mpf as float64, or as the double-double pair (hi, lo) when as_dd."""
+    hi = x.astype(np.float64)
+    if not as_dd:
+        return hi
+    with mpmath.workdps(DPS):
+        lo = np.array([float(a - mpmath.mpf(float(h))) if mpmath.isfinite(a) else 0.0
+                       for a, h in zip(x.ravel(), hi.ravel())]).reshape(hi.shape)
+    return hi, lo
+
+
+def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
+         scale=None, enable_gqa=False, fully_masked="zero", as_dd=False):
+    """sdpa at ~40 digits, rounded to float64 (or as a double-double (hi, lo) when as_dd)."""
+    out, _, _, _ = _sdpa_rows(query, key, value, attn_mask, is_causal, causal_alignment, scale,
+                              fully_masked)
+    return _finish(out, as_dd)
+
+
+def _sdpa_rows(query, key, value, attn_mask, is_causal, alignment, scale, policy):
+    with mpmath.workdps(DPS):
+        q, k, v, mask, sc, group = _setup(query, key, value, attn_mask, scale)
+        B, H, L, _ = q.shape
+        S, Ev = v.shape[2], v.shape[3]
+        out = np.empty((B, H, L, Ev), dtype=object)
+        probs = np.empty((B, H, L, S), dtype=object)
+        for b in range(B):
+            for h in range(H):
+                for i in range(L):
+                    p = _probabilities(q, k, mask, is_causal, alignment, sc, policy, b, h, i, group)
+                    if p is None:
+                        fill = {"zero": mpmath.mpf(0), "uniform": mpmath.mpf(1) / S,
+                                "nan": mpmath.mpf("nan")}[policy]
+                        p = [fill] * S
+                    probs[b, h, i] = p
+                    for c in range(Ev):
+                        out[b, h, i, c] = mpmath.fsum(p[j] * _mp(v[b, h // group, j, c]) for j in range(S))
+        return out, probs, sc, group
+
+
+def sdpa_vjp(query, key, value, grad_output, *, attn_mask=None, is_causal=False,
+             causal_alignment="top_left", scale=None, enable_gqa=False, fully_masked="zero",
+             as_dd=False):
+    """(dq, dk, dv) at ~40 digits from the closed-form gradient of softmax attention."""
+    with mpmath.workdps(DPS):
+        out, probs, sc, group = _sdpa_rows(query, key, value, attn_mask, is_causal,
+                                           causal_alignment, scale, fully_masked)
+        q, k, v = (np.asarray(a, dtype=np.float64) for a in (query, key, value))
+        g = np.asarray(grad_output, dtype=np.float64)
+        B, H, L, E = q.shape
+        Hkv, S, Ev = k.shape[1], k.shape[2], v.shape[3]
+        zero = mpmath.mpf(0)
+        dq = np.full(q.shape, zero, dtype=object)
+        dk = np.full(k.shape, zero, dtype=object)
+        dv = np.full(v.shape, zero, dtype=object)
+        for b in range(B):
+            for h in range(H):
+                kv = h // group
+                for i in range(L):
+                    p = probs[b, h, i]
+                    # A fully-masked row under 'uniform' has constant logits: no dS (see spec).
+                    constant = fully_masked == "uniform" and _fully_masked(
+                        q, k, attn_mask, is_causal, causal_alignment, b, h, i)
+                    dp = [mpmath.fsum(_mp(g[b, h, i, c]) * _mp(v[b, kv, j, c]) for c in range(Ev))
+                          for j in range(S)]
+                    d = mpmath.fsum(p[j] * dp[j] for j in range(S))
+                    for j in range(S):
+                        for c in range(Ev):
+                            dv[b, kv, j, c] += p[j] * _mp(g[b, h, i, c])
+                        ds = zero if constant else p[j] * (dp[j] - d)
+                        for e in range(E):
+                            dq[b, h, i, e] += sc * ds * _mp(k[b, kv, j, e])
+                            dk[b, kv, j, e] += sc * ds * _mp(q[b, h, i, e])
+        return _finish(dq, as_dd), _finish(dk, as_dd), _finish(dv, as_dd)
+
+
+def _fully_masked(q, k, attn_mask, is_causal, alignment, b, h, i):
+    L, S = q.shape[2], k.shape[2]
+    for j in range(S):
+        ok = True
+        if attn_mask is not None:
+            m = np.broadcast_to(np.asarray(attn_mask), (q.shape[0], q.shape[1], L, S))[b, h, i, j]
+            ok = bool(m) if m.dtype == np.bool_ else not np.isneginf(m)
+        if is_causal:
+            ok = ok and j <= i + (0 if alignment == "top_left" else S - L)
+        if ok:
+            return False
+    return True
+
+
+def multi_head_attention(query_input, key_value_input, weights, *, num_heads, num_kv_heads=None,
+                         attn_mask=None, is_causal=False, as_dd=False):
+    """The mha layer at ~40 digits: projections, heads, softmax attention, output projection."""
+    with mpmath.workdps(DPS):
+        x = np.asarray(query_input, dtype=np.float64)
+        xkv = x if key_value_input is None else np.asarray(key_value_input, dtype=np.float64)
+        w = {n: np.asarray(a, dtype=np.float64) for n, a in weights.items() if a is not None}
+        H = num_heads
+        Hkv = num_kv_heads or H
+        B, L, D = x.shape
+        S = xkv.shape[1]
+        E = w["wq"].shape[1] // H
+        Ev = w["wv"].shape[1] // Hkv
+
+        def proj(inp, wn, bn):
+            W = w[wn]
+            rows, cols = inp.shape[1], W.shape[1]
+            res = np.empty((inp.shape[0], rows, cols), dtype=object)
+            for bb in range(inp.shape[0]):
+                for t in range(rows):
+                    for c in range(cols):
+                        acc = mpmath.fsum(_mp(inp[bb, t, dd]) * _mp(W[dd, c]) for dd in range(W.shape[0]))
+                        res[bb, t, c] = acc + (_mp(w[bn][c]) if bn in w else 0)
+            return res
+
+        Q, K, V = proj(x, "wq", "bq"), proj(xkv, "wk", "bk"), proj(xkv, "wv", "bv")
+        mask = None if attn_mask is None else np.broadcast_to(np.asarray(attn_mask), (B, H, L, S))
+        sc = 1 / mpmath.sqrt(E)
+        merged = np.empty((B, L, H * Ev), dtype=object)
+        for b in range(B):
+            for h in range(H):
+                kv = h // (H // Hkv)
+                for i in range(L):
+                    logits = []
+                    for j in range(S):
+                        s = mpmath.fsum(Q[b, i, h * E + e] * K[b, j, kv * E + e] for e in range(E)) * sc
+                        ok = (not is_causal) or j <= i
+                        if mask is not None:
+                            mv = mask[b, h, i, j]
+                            if mask.dtype == np.bool_:
+                                ok = ok and bool(mv)
+                            elif np.isneginf(mv):
+                                ok = False
+                            else:
+                                s += _mp(mv)
+                        logits.append(s if ok else None)
+                    live = [s for s in logits if s is not None]
+                    if live:
+                        m = max(live)
+                        ex = [mpmath.exp(s - m) if s is not None else mpmath.mpf(0) for s in logits]
+                        z = mpmath.fsum(ex)
+                        p = [e_ / z for e_ in ex]
+                    else:
+                        p = [mpmath.mpf(0)] * S
+                    for c in range(Ev):
+                        merged[b, i, h * Ev + c] = mpmath.fsum(p[j] * V[b, j, kv * Ev + c] for j in range(S))
+        out = np.empty((B, L, D), dtype=object)
+        wo = w["wo"]
+        for b in range(B):
+            for i in range(L):
+                for c in range(wo.shape[1]):
+                    acc = mpmath.fsum(merged[b, i, r] * _mp(wo[r, c]) for r in range(wo.shape[0]))
+                    out[b, i, c] = acc + (_mp(w["bo"][c]) if "bo" in w else 0)
+        return _finish(out, as_dd)
+
+
+def sinusoidal_encoding(num_positions, dim, *, base=10000.0, offset=0, layout="interleaved",
+                        frequencies="vaswani", positions=None, as_dd=False):
+    """The table at ~40 digits (mpmath sin/cos of p·ω with exact p and ω), rounded to float64.
+
+    `positions` (optional list of ints) evaluates arbitrary rows instead of offset … offset+T−1.
+    """
+    pos = list(range(offset, offset + num_positions)) if positions is None else list(positions)
+    with mpmath.workdps(DPS):
+        b = mpmath.mpf(base)
+        if frequencies == "vaswani":
+            omegas = [b ** (-mpmath.mpf(2 * i) / dim) for i in range((dim + 1) // 2)]
+            n_cos = dim // 2
+        else:
+            n = dim // 2
+            omegas = [b ** (-mpmath.mpf(i) / max(n - 1, 1)) for i in range(n)]
+            n_cos = n
+        out = np.full((len(pos), dim), mpmath.mpf(0), dtype=object)
+        for t, p in enumerate(pos):
+            sins = [mpmath.sin(p * w) for w in omegas]
+            coss = [mpmath.cos(p * w) for w in omegas[:n_cos]]
+            if layout == "interleaved":
+                cols = [None] * dim
+                for i, s in enumerate(sins):
+                    cols[2 * i] = s
+                for i, c in enumerate(coss):
+                    cols[2 * i + 1] = c
+                cols = [mpmath.mpf(0) if c is None else c for c in cols]
+            elif layout == "concat":
+                cols = sins + coss
+            else:
+                cols = coss + sins
+            cols = cols + [mpmath.mpf(0)] * (dim - len(cols))
+            out[t, :] = cols
+        return _finish(out, as_dd)
+
+
+def ulp_error(actual, expected, scale) -> float:
+    """max |actual − expected| / (scale · 2^-52) (tol.metric at float64); NaN-aware.
+
+    expected: float64 array, or the oracle's (hi, lo) pair to measure against the unrounded value.
+    """
+    actual = np.asarray(actual, dtype=np.float64)
+    lo = 0.0
+    if isinstance(expected, tuple):
+        expected, lo = expected
+    expected = np.asarray(expected, dtype=np.float64)
+    both_nan = np.isnan(actual) & np.isnan(expected)
+    with np.errstate(invalid="ignore"):
+        diff = np.where(both_nan, 0.0, np.abs((actual - expected) - lo))
+    if np.isnan(diff).any():
+        return math.inf
+    denom = np.asarray(scale, dtype=np.float64) * 2.0 ** -52
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(diff == 0, 0.0, diff / denom)
+    return float(np.max(r)) if r.size else 0.0
