@@ -391,8 +391,7 @@ class WorkerExecutor:
         return worker
 
     def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S):
-        from attnconf.conformance.runner import Outcome
-
+        Outcome = _outcome_class()
         spec = _spec_to_dict(adapter_spec)
         spec_json = json.dumps(spec, sort_keys=True)
         worker = self._worker_for(spec_json, spec.get("target", "adapter"))
@@ -411,6 +410,24 @@ class WorkerExecutor:
 
     def __exit__(self, *exc):
         self.close()
+
+
+@dataclasses.dataclass
+class _Outcome:
+    """The runner's Outcome, for use before conformance/runner.py exists (same fields)."""
+
+    status: str
+    outputs: Any = None
+    message: str = ""
+    duration_s: float = 0.0
+
+
+def _outcome_class():
+    try:
+        from attnconf.conformance.runner import Outcome
+    except ImportError:
+        return _Outcome
+    return Outcome
 
 
 def _spec_to_dict(spec) -> dict:
