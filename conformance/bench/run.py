@@ -1,0 +1,42 @@
+"""One benchmark run end to end: peaks, sweep, scaling fits, speed statements -> `benchmarks` dict.
+
+For what: shared by `attnconf bench` and the tests, so the JSON they write is the same.
+The section: {machine{cpu, cores, threads, numpy blas, …}, peak_gflops{dtype: GFLOP/s},
+peak_probe{dtype: {gflops, n, library, rounds}}, points[…], scaling[…], statements[…],
+skipped[…], memory_method, reference_targets (when asked)}.
+Must not: import a framework itself (adapters do), or fail anything without a user budget.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from attnconf.conformance.bench import checks, machine, memory, peak, sweep
+
+
+def run_benchmarks(adapters: list, *, quick: bool = False, max_L: int = 4096,
+                   max_positions: int | None = None, operations=None, dtypes=None,
+                   budgets: dict | None = None, progress: Callable[[str], None] | None = None) -> dict:
+    """Measure `adapters` (instances) over the sweep grid; the `benchmarks` section."""
+    started = time.perf_counter()
+    kw = {}
+    if operations:
+        kw["operations"] = tuple(operations)
+    if dtypes:
+        kw["dtypes"] = tuple(dtypes)
+    if max_positions is not None:
+        kw["max_positions"] = max_positions
+    points = sweep.grid(quick=quick, max_L=max_L, **kw)
+    wanted = sorted({p.dtype for p in points if p.operation != "sinusoidal_encoding"} | {"float64"})
+    probe = peak.peaks(wanted, n=512 if quick else None, rounds=3 if quick else 5)
+    peak_gflops = {d: r["gflops"] for d, r in probe.items()}
+    if progress:
+        progress("matmul peak (same run): " + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in peak_gflops.items()))
+    measured, skipped = sweep.run_sweep(adapters, points, peak_gflops=peak_gflops,
+                                        budget_s=0.2 if quick else 1.0, progress=progress)
+    fits = checks.scaling(measured)
+    stmts = checks.statements(measured, fits, **(budgets or {}))
+    return {"machine": machine.machine_info(), "peak_gflops": peak_gflops, "peak_probe": probe,
+            "points": measured, "scaling": fits, "statements": stmts, "skipped": skipped,
+            "memory_method": memory.method(), "quick": quick,
+            "elapsed_s": time.perf_counter() - started}

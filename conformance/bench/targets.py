@@ -1,0 +1,166 @@
+"""The reference's two speed targets (issue 5), measured as ratios in one run:
+
+1. blocked float64 sdpa at B=1, H=8, L=S=4096, E=64 reaches >= 50 % of the dgemm peak measured
+   in the same run (rounds interleave the peak probe and the sdpa call; the best of each is used,
+   so load from other processes on the machine hurts both figures alike);
+2. blocked float64 sdpa at L=S=65 536, H=1, E=64 stays within 1 GiB peak RSS, measured in a fresh
+   interpreter (so nothing else in this process inflates it).
+
+Also reported, not targeted: a naive NumPy float64 evaluation (full logit matrix, one head at a
+time) at target 1's shape, and the exact (golden-grade) path at a small shape.
+Flops: 4·B·H·L·S·E (spec/performance.md, clause perf.flops).
+Must not: change thread settings of the process beyond what the blocked evaluation does itself.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from attnconf.conformance.bench import flops, machine, memory, peak
+
+TARGET_PCT_PEAK = 50.0
+TARGET_RSS_MB = 1024.0
+SPEED_SHAPE = dict(B=1, H=8, L=4096, S=4096, E=64)
+MEMORY_SHAPE = dict(B=1, H=1, L=65536, S=65536, E=64)
+
+_CHILD = """
+import resource, time, numpy as np
+from attnconf.conformance.bench.targets import reference_sdpa
+rng = np.random.default_rng(0)
+B, H, L, S, E = {B}, {H}, {L}, {S}, {E}
+q = rng.standard_normal((B, H, L, E)); k = rng.standard_normal((B, H, S, E)); v = rng.standard_normal((B, H, S, E))
+start = time.perf_counter(); out, via = reference_sdpa(q, k, v); t = time.perf_counter() - start
+print("ATTNCONF_TIME_S=%r" % t); print("ATTNCONF_VIA=" + via)
+print("ATTNCONF_FINITE=%d" % bool(np.isfinite(out).all()))
+print("ATTNCONF_MAXRSS_KB=%d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def reference_sdpa(q, k, v, **options):
+    """(output, via): attnconf.reference.compute's float64 default path when it dispatches these
+    shapes to the blocked evaluation, else attnconf.reference.blocked.sdpa directly."""
+    import importlib
+
+    from attnconf.reference import blocked, compute
+
+    ref_sdpa = importlib.import_module("attnconf.reference.sdpa")
+    use_blocked = getattr(ref_sdpa, "_use_blocked", None)
+    B, H, L, _ = q.shape
+    if use_blocked is not None and use_blocked(B, H, L, k.shape[2], False, None):
+        out = compute("sdpa", {"query": q, "key": k, "value": v}, options)["output"]
+        return out, "attnconf.reference.compute (dispatched to blocked)"
+    return blocked.sdpa(q, k, v, **options), "attnconf.reference.blocked.sdpa"
+
+
+def speed_target(rounds: int = 3, *, shape=None, naive: bool = True, exact: bool = True) -> dict:
+    """Target 1 with its context figures; see the module docstring."""
+    shape = dict(shape or SPEED_SHAPE)
+    B, H, L, S, E = (shape[n] for n in "BHLSE")
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((B, H, n, E)) for n in (L, S, S))
+    work = flops.sdpa_flops(B, H, L, S, E)
+    load_before = machine.load_average()
+    peaks, times, via = [], [], ""
+    for _ in range(rounds):
+        peaks.append(peak.matmul_peak("float64", rounds=3)["gflops"])
+        start = time.perf_counter()
+        _, via = reference_sdpa(q, k, v)
+        times.append(time.perf_counter() - start)
+    best_peak, best_time = max(peaks), min(times)
+    gflops = work / best_time / 1e9
+    result = {"shape": shape, "flops": work, "via": via, "time_s": best_time, "times_s": times,
+              "gflops": gflops, "dgemm_peak_gflops": best_peak, "peaks_gflops": peaks,
+              "pct_peak": 100.0 * gflops / best_peak, "target_pct_peak": TARGET_PCT_PEAK,
+              "load_average_before": load_before}
+    result["status"] = "PASS" if result["pct_peak"] >= TARGET_PCT_PEAK else "FAIL"
+    if naive:
+        start = time.perf_counter()
+        naive_sdpa(q, k, v)
+        t = time.perf_counter() - start
+        result["naive"] = {"time_s": t, "gflops": work / t / 1e9, "pct_peak": 100.0 * work / t / 1e9 / best_peak}
+    if exact:
+        result["exact"] = exact_speed()
+    result["load_average_after"] = machine.load_average()
+    return result
+
+
+def memory_target(*, shape=None, timeout: float | None = 1800) -> dict:
+    """Target 2: peak RSS of a fresh interpreter evaluating the 64k case."""
+    shape = dict(shape or MEMORY_SHAPE)
+    load_before = machine.load_average()
+    rss, stdout = memory.child_peak_rss_mb(_CHILD.format(**shape), timeout=timeout)
+    fields = dict(line.split("=", 1) for line in stdout.splitlines() if line.startswith("ATTNCONF_"))
+    t = float(fields.get("ATTNCONF_TIME_S", "nan"))
+    work = flops.sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"])
+    naive_gb = shape["B"] * shape["H"] * shape["L"] * shape["S"] * 8 / 1e9  # one float64 logit matrix
+    ok = rss <= TARGET_RSS_MB and fields.get("ATTNCONF_FINITE") == "1"
+    return {"shape": shape, "peak_rss_mb": rss, "target_rss_mb": TARGET_RSS_MB, "time_s": t,
+            "gflops": work / t / 1e9 if t == t else None, "via": fields.get("ATTNCONF_VIA", ""),
+            "naive_estimate_gb": naive_gb, "status": "PASS" if ok else "FAIL",
+            "load_average_before": load_before, "load_average_after": machine.load_average()}
+
+
+def naive_sdpa(q, k, v):
+    """Textbook float64 softmax(q·kᵀ·scale)·v with the full (L, S) logit matrix, one head at a time."""
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    out = np.empty(q.shape[:3] + (v.shape[-1],))
+    for b in range(q.shape[0]):
+        for h in range(q.shape[1]):
+            s = (q[b, h] @ k[b, h].T) * scale
+            s -= s.max(axis=1, keepdims=True)
+            np.exp(s, out=s)
+            s /= s.sum(axis=1, keepdims=True)
+            out[b, h] = s @ v[b, h]
+    return out
+
+
+def exact_speed(shape=None) -> dict:
+    """Time of attnconf.reference.compute(..., exact=True) at a small shape (reported only)."""
+    shape = dict(shape or dict(B=1, H=1, L=256, S=256, E=64))
+    B, H, L, S, E = (shape[n] for n in "BHLSE")
+    try:
+        from attnconf.reference import compute
+    except ImportError as exc:
+        return {"shape": shape, "available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((B, H, n, E)) for n in (L, S, S))
+    start = time.perf_counter()
+    compute("sdpa", {"query": q, "key": k, "value": v}, {}, exact=True)
+    t = time.perf_counter() - start
+    work = flops.sdpa_flops(B, H, L, S, E)
+    return {"shape": shape, "available": True, "time_s": t, "gflops": work / t / 1e9}
+
+
+def format_report(speed: dict | None, mem: dict | None) -> list[str]:
+    """Human-readable lines, one ratio and verdict per target."""
+    lines = []
+    if speed:
+        s = speed["shape"]
+        lines.append(f"target 1 (speed): blocked float64 sdpa B={s['B']} H={s['H']} L=S={s['L']} E={s['E']}: "
+                     f"{speed['time_s']:.3f} s = {speed['gflops']:.1f} GFLOP/s; dgemm peak in the same run "
+                     f"{speed['dgemm_peak_gflops']:.1f} GFLOP/s -> {speed['pct_peak']:.1f} % of peak "
+                     f"(target >= {speed['target_pct_peak']:g} %): {speed['status']}")
+        lines.append(f"  via {speed['via']}; load average before {speed['load_average_before']}, "
+                     f"after {speed['load_average_after']}")
+        if "naive" in speed:
+            n = speed["naive"]
+            lines.append(f"  naive NumPy float64 (full logits): {n['time_s']:.3f} s = {n['gflops']:.1f} GFLOP/s "
+                         f"-> {n['pct_peak']:.1f} % of peak (context)")
+        e = speed.get("exact")
+        if e and e.get("available"):
+            es = e["shape"]
+            lines.append(f"  exact (golden-grade) path at L=S={es['L']} H={es['H']} E={es['E']}: "
+                         f"{e['time_s']:.3f} s = {e['gflops']:.3f} GFLOP/s (reported, not targeted)")
+        elif e:
+            lines.append(f"  exact path: unavailable ({e.get('reason', '')})")
+    if mem:
+        s = mem["shape"]
+        lines.append(f"target 2 (memory): blocked float64 sdpa L=S={s['L']} H={s['H']} E={s['E']} in a fresh "
+                     f"process: peak RSS {mem['peak_rss_mb']:.0f} MiB (target <= {mem['target_rss_mb']:.0f} MiB; "
+                     f"naive needs ~{mem['naive_estimate_gb']:.0f} GB) in {mem['time_s']:.1f} s: "
+                     f"{mem['status']}")
+        lines.append(f"  via {mem['via']}; load average before {mem['load_average_before']}, "
+                     f"after {mem['load_average_after']}")
+    return lines
