@@ -1,0 +1,74 @@
+"""`attnconf golden export`: the language-neutral layout of docs/golden-format.md, read back with
+an independent .npy header parser (what a C or Rust reader does) and compared with load_cases.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from attnconf.cli import main
+from attnconf.reference import golden
+
+SELECT = "sdpa/mask_bool_b11s_padding,sdpa_vjp/gqa_h4_hkv2,mha/cross_bias_d16_dkv10_h4,enc/vaswani_d3"
+
+
+def read_npy_like_c(path):
+    """Parse a .npy v1.0 file by the documented layout, without numpy.load."""
+    raw = path.read_bytes()
+    assert raw[:6] == b"\x93NUMPY" and raw[6:8] == b"\x01\x00", "magic and version 1.0"
+    (header_len,) = struct.unpack("<H", raw[8:10])
+    header = ast.literal_eval(raw[10:10 + header_len].decode("latin1"))
+    assert (10 + header_len) % 64 == 0, "data starts on a 64-byte boundary"
+    assert header["fortran_order"] is False and header["descr"] in ("<f8", "|b1")
+    count = int(np.prod(header["shape"], dtype=np.int64))
+    itemsize = 8 if header["descr"] == "<f8" else 1
+    data = raw[10 + header_len:]
+    assert len(data) == count * itemsize
+    values = struct.unpack(f"<{count}d", data) if itemsize == 8 else [b != 0 for b in data]
+    return np.array(values, dtype=np.float64 if itemsize == 8 else bool).reshape(header["shape"])
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("export") / "out"
+    assert main(["golden", "export", str(dest), "--select", SELECT]) == 0
+    return dest
+
+
+def test_index_lists_every_selected_case_with_paths_shapes_and_dtypes(exported):
+    index = json.loads((exported / "index.json").read_text())
+    assert index["format"] == "attnconf-golden-export" and index["format_version"] == golden.EXPORT_FORMAT_VERSION
+    assert index["spec_version"] == "1.0"
+    assert [c["id"] for c in index["cases"]] == [c.id for c in golden.load_cases(SELECT)]
+    for case in index["cases"]:
+        assert set(case) >= {"id", "operation", "clauses", "options", "inputs", "expected", "scale", "seed"}
+        for kind in ("inputs", "expected", "scale"):
+            for entry in case[kind].values():
+                assert entry["path"].startswith(case["id"] + f"/{kind}/") and entry["path"].endswith(".npy")
+                assert entry["dtype"] in ("float64", "bool") and entry["npy_descr"] in ("<f8", "|b1")
+
+
+def test_round_trip_is_bit_exact(exported):
+    index = json.loads((exported / "index.json").read_text())
+    loaded = {c.id: c for c in golden.load_cases(SELECT)}
+    for entry in index["cases"]:
+        case = loaded[entry["id"]]
+        assert entry["options"] == case.options and entry["clauses"] == list(case.clauses)
+        for kind, arrays in (("inputs", case.inputs), ("expected", case.expected), ("scale", case.scale)):
+            assert set(entry[kind]) == set(arrays)
+            for name, arr in arrays.items():
+                back = read_npy_like_c(exported / entry[kind][name]["path"])
+                assert back.shape == arr.shape and list(back.shape) == entry[kind][name]["shape"]
+                assert np.array_equal(back, arr, equal_nan=True), f"{entry['id']} {kind}/{name}"
+                assert np.array_equal(np.load(exported / entry[kind][name]["path"], allow_pickle=False), arr,
+                                      equal_nan=True)
+
+
+def test_reexport_into_a_previous_export_is_allowed(exported):
+    assert main(["golden", "export", str(exported), "--select", "enc/vaswani_d3"]) == 0
+    index = json.loads((exported / "index.json").read_text())
+    assert [c["id"] for c in index["cases"]] == ["enc/vaswani_d3"]

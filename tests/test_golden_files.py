@@ -1,0 +1,100 @@
+"""Meta-tests of the shipped golden vectors: manifest ↔ catalogue, size, loading, and `verify`.
+
+Must not recompute goldens in place (generate runs into tmp dirs only).
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from attnconf import spec
+from attnconf.reference import golden
+from attnconf.reference.cases import catalogue
+
+GOLDEN = golden.resolve_dir()
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return golden.read_manifest()
+
+
+def test_manifest_describes_the_catalogue(manifest):
+    cat = catalogue()
+    assert [r["id"] for r in manifest["cases"]] == [c.id for c in cat if c.operation == "sdpa"] + \
+        [c.id for c in cat if c.operation == "sdpa_vjp"] + [c.id for c in cat if c.operation == "multi_head_attention"] + \
+        [c.id for c in cat if c.operation == "sinusoidal_encoding"]
+    by_id = {c.id: c for c in cat}
+    for r in manifest["cases"]:
+        c = by_id[r["id"]]
+        assert r["clauses"] == list(c.clauses) and r["seed"] == c.seed and r["family"] == c.family
+        assert r["options"] == json.loads(json.dumps(c.options))
+        assert {n: v["shape"] for n, v in r["inputs"].items()} == {n: list(a.shape) for n, a in c.inputs.items()}
+        assert set(r["outputs"]) == ({"dq", "dk", "dv"} if c.operation == "sdpa_vjp" else {"output"})
+    assert manifest["spec_version"] == spec.spec_version()
+    assert manifest["generator_version"] == golden.GENERATOR_VERSION and manifest["exact"] is True
+
+
+def test_total_size_at_most_20_mb(manifest):
+    on_disk = sum((GOLDEN / name).stat().st_size for name in manifest["files"])
+    on_disk += (GOLDEN / golden.MANIFEST).stat().st_size
+    assert on_disk <= 20 * 1024 * 1024, f"golden files take {on_disk} bytes"
+
+
+def test_load_cases_select_glob_substring_and_list():
+    causal = golden.load_cases("sdpa/*causal*")
+    assert causal and all(c.id.startswith("sdpa/") and "causal" in c.id for c in causal)
+    assert {c.id for c in golden.load_cases("gqa_h4")} == {c.id for c in catalogue() if "gqa_h4" in c.id}
+    two = golden.load_cases("enc/base_500,mha/self_causal")
+    assert [c.id for c in two] == ["mha/self_causal", "enc/base_500"]
+    assert golden.load_cases("no-such-case") == []
+
+
+def test_loaded_case_has_inputs_expected_and_scale():
+    (case,) = golden.load_cases("sdpa/fully_masked_bool_rows")
+    assert case.inputs["attn_mask"].dtype == bool
+    out, scale = case.expected["output"], case.scale["output"]
+    assert out.dtype == np.float64 and out.shape == case.inputs["query"].shape[:3] + case.inputs["value"].shape[-1:]
+    assert scale.shape == out.shape and np.all(scale >= 0)
+    masked = ~np.broadcast_to(case.inputs["attn_mask"], out.shape[:3] + (case.inputs["key"].shape[2],)).any(-1)
+    assert masked.any() and np.all(out[masked] == 0.0), "fully-masked rows are 0 (sdpa.fully_masked)"
+    (vjp,) = golden.load_cases("sdpa_vjp/gqa_h4_hkv2")
+    assert vjp.expected["dk"].shape == vjp.inputs["key"].shape and vjp.expected["dq"].shape == vjp.inputs["query"].shape
+
+
+def test_verify_passes_on_the_shipped_goldens():
+    started = time.perf_counter()
+    report = golden.verify()
+    elapsed = time.perf_counter() - started
+    assert report["ok"], report["mismatches"][:5]
+    assert report["cases"] == len(catalogue()) and report["max_ulp"] <= 1.0
+    assert elapsed < 60, f"verify took {elapsed:.1f} s"
+
+
+def test_generate_into_a_tmp_dir_round_trips(tmp_path):
+    subset = [c for c in catalogue() if c.id in ("sdpa/gqa_h4_hkv2", "enc/vaswani_d3", "mha/self_bias_d16_h2",
+                                                 "sdpa_vjp/basic_l5_s7")]
+    written = golden.generate(tmp_path, cases=subset)
+    assert sorted(written["files"]) == ["encoding.npz", "mha.npz", "sdpa.npz", "sdpa_vjp.npz"]
+    assert golden.verify(tmp_path)["ok"]
+    again = golden.generate(tmp_path / "again", cases=[c for c in catalogue() if c.id in {s.id for s in subset}])
+    # fixed zip timestamps: the same outputs give the same bytes, so sha256 only changes with the values
+    assert {n: f["sha256"] for n, f in again["files"].items()} == {n: f["sha256"] for n, f in written["files"].items()}
+    shipped = {c.id: c for c in golden.load_cases("sdpa/gqa_h4_hkv2")}
+    fresh = {c.id: c for c in golden.load_cases("sdpa/gqa_h4_hkv2", golden_dir=tmp_path)}
+    ulp, _ = golden.ulp_error(fresh["sdpa/gqa_h4_hkv2"].expected["output"],
+                              shipped["sdpa/gqa_h4_hkv2"].expected["output"], shipped["sdpa/gqa_h4_hkv2"].scale["output"])
+    assert ulp <= 1.0
+
+
+def test_ulp_error_rules():
+    e, s = np.array([1.0, 0.0, 2.0]), np.array([1.0, 0.0, 4.0])
+    assert golden.ulp_error(e.copy(), e, s) == (0.0, [0])
+    ulp, where = golden.ulp_error(e + np.array([0, 0, 8 * 2.0 ** -52]), e, s)
+    assert ulp == pytest.approx(2.0) and where == [2]
+    assert golden.ulp_error(e + np.array([0, 1e-300, 0]), e, s)[0] == np.inf, "zero scale allows no difference"
+    assert golden.ulp_error(np.array([np.nan]), np.array([1.0]), np.array([1.0]))[0] == np.inf
+    assert golden.ulp_error(np.zeros(2), np.zeros(3), np.ones(3))[0] == np.inf
