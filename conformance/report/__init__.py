@@ -79,7 +79,28 @@ def _provenance(run: Run) -> dict:
         "frameworks": sorted((text(k), text(v)) for k, v in fw.items()) if isinstance(fw, dict) else [],
         "machine": text(bench.get("machine")) if bench else "",
         "n_records": len(run.records), "has_benchmarks": bool(bench),
+        # a run killed halfway says complete=false (older files: unknown, shown as such)
+        "complete": run.data.get("complete") if isinstance(run.data.get("complete"), bool) else None,
+        "level": text(run.data.get("level")),
+        "findings": _findings(run),
     }
+
+
+def _findings(run: Run) -> list[dict]:
+    """Expectation-file findings (entries that match nothing, now pass, ...), as display rows."""
+    out = []
+    for f in run.data.get("expectation_findings") or []:
+        if not isinstance(f, dict):
+            continue
+        entry = f.get("entry")
+        if isinstance(entry, dict):
+            scope = " ".join(f"{k}={text(entry[k])}" for k in ("adapter", "dtype", "case", "clause", "check")
+                             if k in entry and entry[k] not in (None, "*"))
+            reason = text(entry.get("reason"))
+        else:
+            scope, reason = text(entry), ""
+        out.append({"kind": text(f.get("kind")), "scope": scope, "reason": reason, "detail": text(f.get("detail"))})
+    return out
 
 
 def _record_view(rec: dict, n: int) -> dict:
@@ -187,6 +208,8 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         })
     several_runs = len(runs) > 1
     all_problems = list(problems) + spec["problems"]
+    all_problems += [f"{r.label}: the run did not finish (complete=false); the records it wrote before "
+                     f"stopping are shown" for r in runs if r.data.get("complete") is False]
     ctx = {
         "title": "attnconf conformance report",
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
