@@ -72,3 +72,34 @@ def test_reexport_into_a_previous_export_is_allowed(exported):
     assert main(["golden", "export", str(exported), "--select", "enc/vaswani_d3"]) == 0
     index = json.loads((exported / "index.json").read_text())
     assert [c["id"] for c in index["cases"]] == ["enc/vaswani_d3"]
+
+
+def _doc_example(lang: str) -> str:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "golden-format.md").read_text()
+    (code,) = re.findall(rf"```{lang}\n(.*?)```", doc, re.S)
+    return code
+
+
+@pytest.mark.parametrize("lang, build", [
+    ("c", ["cc", "-O1", "-o", "{exe}", "{src}"]),
+    ("rust", ["rustc", "--edition", "2021", "-o", "{exe}", "{src}"]),
+])
+def test_documented_reader_examples_read_an_export(exported, tmp_path, lang, build):
+    import shutil
+    import subprocess
+
+    if shutil.which(build[0]) is None:
+        pytest.skip(f"{build[0]} not installed")
+    src, exe = tmp_path / f"read_npy.{'c' if lang == 'c' else 'rs'}", tmp_path / "read_npy"
+    src.write_text(_doc_example(lang))
+    subprocess.run([a.format(exe=exe, src=src) for a in build], check=True, capture_output=True, timeout=300)
+    case = golden.load_cases("sdpa/mask_bool_b11s_padding")[0]
+    path = exported / "sdpa/mask_bool_b11s_padding/inputs/query.npy"
+    out = subprocess.run([str(exe), str(path)], capture_output=True, text=True, timeout=60, check=True).stdout
+    first = float(out.rsplit("first", 1)[1])
+    assert first == case.inputs["query"].flat[0]
+    shape = case.inputs["query"].shape
+    assert (f"{len(shape)} dims, {case.inputs['query'].size} values" if lang == "c" else f"shape {list(shape)}") in out
