@@ -1,0 +1,33 @@
+"""The known-bad zoo: implementations the conformance suite must fail, one bug each.
+
+Each class subclasses `_base.ZooAdapter` (a correct NumPy implementation) and overrides one
+step; its docstring names the bug class of /work/shared/RESEARCH.md and the real-world issue it
+mirrors. `all_known_bad()` lists them; `control()` is the correct base, which must pass.
+Used by `attnconf calibrate --zoo tests/known_bad` and tests/test_known_bad_*.py. Never import
+these from product code.
+"""
+from __future__ import annotations
+
+import importlib
+
+MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "mha", "encoding")
+
+
+def all_known_bad() -> list[type]:
+    """Every known-bad class, in module order then definition order."""
+    from ._base import ZooAdapter
+
+    found = []
+    for name in MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, ZooAdapter) and obj is not ZooAdapter
+                    and obj.__module__ == module.__name__ and not obj.__name__.startswith("_")):
+                found.append(obj)
+    return found
+
+
+def control() -> type:
+    from ._base import ZooAdapter
+
+    return ZooAdapter
