@@ -72,6 +72,25 @@ _SAFE_LOW = 1e-250
 _SAFE_HIGH = 1e250
 
 
+# Dispatch threshold of attnconf.reference's default path: from 4 Mi logits (B·H·L·S) on, a
+# (B, H, L, S) float64 array is 32 MiB and the default path holds several at once; below it the
+# default path is fast enough and its own.
+DISPATCH_MIN_LOGITS = 1 << 22
+
+
+def should_dispatch(batch: int, heads: int, queries: int, keys: int) -> bool:
+    """Whether attnconf.reference's float64 default path hands (B, H, L, S) to this module."""
+    return batch * heads * queries * keys >= DISPATCH_MIN_LOGITS
+
+
+def logit_shape(query, key) -> tuple[int, int, int, int]:
+    """(B, H, L, S) from raw arguments, or zeros when they are not 4-d arrays (let validation speak)."""
+    qs, ks = getattr(query, "shape", ()), getattr(key, "shape", ())
+    if len(qs) != 4 or len(ks) != 4:
+        return 0, 0, 0, 0
+    return int(qs[0]), int(qs[1]), int(qs[2]), int(ks[2])
+
+
 # -- public API -----------------------------------------------------------------------------------
 
 def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
@@ -148,23 +167,19 @@ def sdpa_vjp(query, key, value, grad_output, *, attn_mask=None, is_causal=False,
     dq = np.zeros((p.B, p.H, p.L, p.E))
     dk = np.zeros((p.B, p.Hkv, p.S, p.E))
     dv = np.zeros((p.B, p.Hkv, p.S, p.Ev))
-    local = threading.local()
-    partials: list[np.ndarray] = []
-    lock = threading.Lock()
-
-    def run(task):
-        b, kv, j0, j1 = task
-        if not hasattr(local, "dq"):
-            local.dq = np.zeros_like(dq)
-            with lock:
-                partials.append(local.dq)
-        dk[b, kv, j0:j1], dv[b, kv, j0:j1] = _backward_keys(p, b, kv, j0, j1, c, g_scaled,
-                                                            g_aug, local.dq)
-
     tasks = [(b, kv, j0, min(j0 + p.block_s, p.S)) for b in range(p.B) for kv in range(p.Hkv)
              for j0 in range(0, p.S, p.block_s)]
-    tasks.sort(key=lambda t: -p.key_block_work(t[2], t[3]))
-    _run_tasks(run, tasks, threads)
+    # A fixed split of the key blocks over workers, each with its own dQ buffer summed in worker
+    # order: the result depends on the thread count only, never on scheduling (inv.determinism).
+    workers = _partition(tasks, [p.key_block_work(t[2], t[3]) for t in tasks], _workers(threads, len(tasks)))
+    partials = [np.zeros_like(dq) for _ in workers]
+
+    def run(w):
+        for b, kv, j0, j1 in workers[w]:
+            dk[b, kv, j0:j1], dv[b, kv, j0:j1] = _backward_keys(p, b, kv, j0, j1, c, g_scaled,
+                                                                g_aug, partials[w])
+
+    _run_tasks(run, list(range(len(workers))), threads)
     for part in partials:
         dq += part
     dq *= p.scale
@@ -182,9 +197,19 @@ class _Problem:
         q = check_array("query", query, ndim=4, legend="(B, H, L, E)")
         k = check_array("key", key, ndim=4, legend="(B, Hkv, S, E)")
         v = check_array("value", value, ndim=4, legend="(B, Hkv, S, Ev)")
+        for name, arr in (("key", k), ("value", v)):
+            if arr.dtype != q.dtype:
+                fail(f"{name} dtype", f"{q.dtype} (the query's dtype)", str(arr.dtype), TypeError)
         self.B, self.H, self.L, self.E = q.shape
         _, self.Hkv, self.S, _ = k.shape
         self.Ev = v.shape[3]
+        if min(self.B, self.H, self.L, self.E, self.Hkv, self.S) < 1:
+            fail("query, key and value dimensions", ">= 1 (Ev may be 0)", f"{q.shape}, {k.shape}")
+        if not isinstance(is_causal, (bool, np.bool_)):
+            fail("is_causal", "a bool", repr(is_causal), TypeError)
+        if scale is not None and (isinstance(scale, (bool, np.bool_)) or not isinstance(
+                scale, (int, float, np.floating, np.integer)) or not math.isfinite(float(scale))):
+            fail("scale", "a finite real number or None", repr(scale), TypeError)
         if k.shape[0] != self.B or k.shape[3] != self.E:
             fail("key shape", f"(B={self.B}, Hkv, S, E={self.E}) to match query", tuple(k.shape))
         if v.shape[:3] != k.shape[:3]:
@@ -239,15 +264,23 @@ def _prepare_mask(attn_mask, full_shape):
     """("none"|"bool"|"float", a view broadcast to (B, H, L, S)); bool becomes "hidden" = ~mask."""
     if attn_mask is None:
         return "none", None
+    if not hasattr(attn_mask, "shape"):
+        fail("attn_mask", "an array or None", type(attn_mask).__name__, TypeError)
     m = np.asarray(attn_mask)
-    if m.ndim > 4:
-        fail("attn_mask", "broadcastable to (B, H, L, S) = " + str(full_shape), f"shape {m.shape}")
+    if m.dtype != np.bool_ and not (np.issubdtype(m.dtype, np.floating) or str(m.dtype) == "bfloat16"):
+        fail("attn_mask dtype", "bool or floating", str(m.dtype), TypeError)
+    if m.dtype != np.bool_:
+        m = np.asarray(m, dtype=np.float64)
+        if np.isnan(m).any() or np.isposinf(m).any():    # as the default path (sdpa.mask.float)
+            fail("attn_mask", "finite or −inf (no NaN or +inf)", "NaN or +inf entries")
     try:
-        if m.dtype == np.bool_:
-            return "bool", np.broadcast_to(~m, full_shape)
-        return "float", np.broadcast_to(np.asarray(m, dtype=np.float64), full_shape)
+        if m.ndim > 4 or np.broadcast_shapes(m.shape, full_shape) != tuple(full_shape):
+            raise ValueError
     except ValueError:
-        fail("attn_mask", "broadcastable to (B, H, L, S) = " + str(full_shape), f"shape {m.shape}")
+        fail("attn_mask", "broadcastable to (B, H, L, S) = " + str(tuple(full_shape)), f"shape {m.shape}")
+    if m.dtype == np.bool_:
+        return "bool", np.broadcast_to(~m, full_shape)
+    return "float", np.broadcast_to(m, full_shape)
 
 
 _TRIANGLES: dict = {}
@@ -411,9 +444,24 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run_tasks(fn, tasks, threads) -> None:
+def _workers(threads, n_tasks: int) -> int:
     n = default_threads() if threads is None else max(1, int(threads))
-    n = min(n, len(tasks))
+    return max(1, min(n, n_tasks))
+
+
+def _partition(tasks: list, work: list, n: int) -> list[list]:
+    """Deterministic longest-first split of tasks over n workers (each list keeps its order)."""
+    order = sorted(range(len(tasks)), key=lambda i: (-work[i], i))
+    loads, parts = [0] * n, [[] for _ in range(n)]
+    for i in order:
+        w = min(range(n), key=lambda j: (loads[j], j))
+        loads[w] += work[i]
+        parts[w].append(tasks[i])
+    return [part for part in parts if part]
+
+
+def _run_tasks(fn, tasks, threads) -> None:
+    n = _workers(threads, len(tasks))
     if n <= 1:
         for t in tasks:
             fn(t)
