@@ -38,6 +38,7 @@ def read_outputs(path: str | Path) -> dict[str, np.ndarray]:
         return _read_folder(path)
     if not path.exists():
         raise UsageError(f"outputs file {path} should exist (an .npz, or a folder of .npy files), but it does not")
+    _check_magic(path)
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -50,6 +51,21 @@ def read_outputs(path: str | Path) -> dict[str, np.ndarray]:
     except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
         raise UsageError(f"outputs file {path} should be an .npz archive of .npy arrays, but reading it "
                          f"failed: {type(exc).__name__}: {_first_line(exc)}") from None
+
+
+def _check_magic(path: Path) -> None:
+    """Say what the file is before NumPy guesses: np.load takes any other file for a pickle."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise UsageError(f"outputs file {path} should be readable, but {exc.strerror or exc}") from None
+    if head.startswith(b"\x93NUMPY"):
+        raise UsageError(f"outputs file {path} should be an .npz archive of arrays keyed "
+                         f"'<case id>/<output name>', but it holds a single array")
+    if not head.startswith(b"PK"):
+        raise UsageError(f"outputs file {path} should be an .npz (zip) archive of .npy arrays or a folder, "
+                         f"but it is neither (starts with {head!r})")
 
 
 def _checked(data, key: str, path: Path) -> np.ndarray:

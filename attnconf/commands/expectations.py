@@ -30,12 +30,13 @@ def register(subparsers) -> None:
     ls = sub.add_parser("list", help="print the entries of expectation files (default: the shipped ones)")
     ls.add_argument("paths", nargs="*", metavar="PATH")
     ls.set_defaults(func=list_entries)
-    p.set_defaults(func=lambda args: _usage(p))
+    p.set_defaults(func=_missing_action)
 
 
-def _usage(parser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
+def _missing_action(args) -> int:
+    from attnconf.errors import UsageError
+
+    raise UsageError("expectations action should be one of update, list, but got none")
 
 
 def _default_results_path() -> str:

@@ -48,6 +48,9 @@ def run(args) -> int:
     arrays: dict = {}
     for path in args.outputs:
         arrays.update(vo.read_outputs(path))
+    if not arrays:
+        raise UsageError(f"{', '.join(args.outputs)} should hold .npy arrays keyed '<case id>/<output name>', "
+                         f"but holds none")
     cases = vo.select_cases(_load_cases(args.golden_dir), args.select)
     if not cases:
         raise vo.no_cases_error(args.golden_dir, args.select)
