@@ -324,6 +324,8 @@ def _vjp_cases() -> list[Case]:
         v("sdpa_vjp/mask_float_fully_masked", H=2, L=6, S=7, E=4, mask="float-inf", fully_masked_rows=2),
         v("sdpa_vjp/logits_1e3", L=5, S=6, E=8, logits=1e3),
         v("sdpa_vjp/long_s512", L=8, S=512, E=8),
+        v("sdpa_vjp/mask_bool_padding_causal_br", B=2, H=2, L=4, S=7, E=4, mask="bool",
+          mask_shape=(2, 1, 1, 7), is_causal=True, alignment="bottom_right"),
     ]
 
 
@@ -331,8 +333,10 @@ def _vjp_cases() -> list[Case]:
 
 def mha_case(case_id: str, clauses=(), *, B=1, L=5, S=None, D=16, Dkv=None, H=2, Hkv=None, E=None,
              Ev=None, bias=True, cross=False, mask=None, mask_shape=None, is_causal=False,
-             fully_masked_rows=0, description="") -> Case:
-    """One multi-head attention case; weights scaled by 1/sqrt(fan_in) like a trained layer."""
+             fully_masked_rows=0, x_std=1.0, description="") -> Case:
+    """One multi-head attention case; weights scaled by 1/sqrt(fan_in) like a trained layer.
+
+    x_std: standard deviation of the inputs; large values give large logits (sdpa.range)."""
     Hkv = H if Hkv is None else Hkv
     E = D // H if E is None else E
     Ev = E if Ev is None else Ev
@@ -340,12 +344,12 @@ def mha_case(case_id: str, clauses=(), *, B=1, L=5, S=None, D=16, Dkv=None, H=2,
     Dkv = (Dkv or D) if cross else D
     seed = _seed(case_id)
     rng = np.random.default_rng(seed)
-    x = _normal(rng, (B, L, D))
-    inputs = {"query_input": x, "key_value_input": _normal(rng, (B, S, Dkv)) if cross else x}
+    x = _normal(rng, (B, L, D), x_std)
+    inputs = {"query_input": x, "key_value_input": _normal(rng, (B, S, Dkv), x_std) if cross else x}
     shapes = {"wq": (D, H * E), "wk": (Dkv, Hkv * E), "wv": (Dkv, Hkv * Ev), "wo": (H * Ev, D)}
     for name, shape in shapes.items():
         inputs[name] = _normal(rng, shape, 1.0 / np.sqrt(shape[0]))
-    clauses = list(clauses)
+    clauses = list(clauses) + (["sdpa.range"] if x_std > 10 else [])
     if bias:
         for name, n in (("bq", H * E), ("bk", Hkv * E), ("bv", Hkv * Ev), ("bo", D)):
             inputs[name] = _normal(rng, (n,), 0.1)
@@ -385,6 +389,8 @@ def _mha_cases() -> list[Case]:
         m("mha/self_ev_ne_e", D=12, H=2, E=5, Ev=7, L=5, description="head dims chosen freely: E=5, Ev=7"),
         m("mha/self_fully_masked_rows", D=8, H=2, L=5, mask="bool", fully_masked_rows=2),
         m("mha/self_d64_h8_l32", D=64, H=8, L=32),
+        m("mha/self_large_inputs", D=16, H=2, L=7, x_std=40.0,
+          description="inputs of size ~40: logits of order 1e3 must not overflow"),
     ]
 
 

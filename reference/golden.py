@@ -243,11 +243,12 @@ def verify(golden_dir: str | os.PathLike | None = None, *, select: str | None = 
 
     Regeneration: the catalogue must give the stored inputs bit for bit, and the reference
     (exact=True) must reproduce every stored output within 1 ulp of its natural scale:
-    |new − stored| ≤ 2^-52 · scale (exact equality where the scale is 0). Returns a report dict
+    |new − stored| ≤ 2^-52 · scale (exact equality where the scale is 0); natural scales must
+    agree to a relative 2^-40. Returns a report dict
     with "ok" (bool), "files", "cases", "mismatches" (list of dicts), "max_ulp" and "seconds".
     SetupError (naming the file) for unreadable, missing, truncated or mismatched files.
     """
-    from attnconf.reference import compute
+    from attnconf.reference import compute, natural_scales
 
     started = time.perf_counter()
     directory = resolve_dir(golden_dir)
@@ -271,6 +272,14 @@ def verify(golden_dir: str | os.PathLike | None = None, *, select: str | None = 
                                "message": f"catalogue inputs/options differ: {bad_inputs or 'options'}"})
             continue
         outputs = compute(case.operation, case.inputs, case.options, exact=True)
+        scales = natural_scales(case.operation, case.inputs, case.options)
+        for name, stored_scale in case.scale.items():
+            # The scale is a denominator, not a target: agreement to ~1e-12 relative is plenty,
+            # and allows a different BLAS summation order on another machine.
+            new_scale = np.asarray(scales[name], dtype=np.float64)
+            if new_scale.shape != stored_scale.shape or not np.allclose(new_scale, stored_scale, rtol=2.0 ** -40, atol=0.0):
+                mismatches.append({"case": case.id, "what": f"scale.{name}",
+                                   "message": f"natural scale of {name} differs from the stored one"})
         for name, expected in case.expected.items():
             ulp, index = ulp_error(np.asarray(outputs[name], dtype=np.float64), expected, case.scale[name])
             max_ulp = max(max_ulp, ulp)
@@ -343,8 +352,32 @@ def _prepare_export_dir(dest: Path) -> None:
         raise UsageError(f"export destination {dest} should be empty or a previous export, but got other files")
     try:
         dest.mkdir(parents=True, exist_ok=True)
+        _remove_previous_export(dest)
     except OSError as exc:
-        raise UsageError(f"export directory {dest} should be creatable, but got {_reason(exc)}") from None
+        raise UsageError(f"export directory {dest} should be writable, but got {_reason(exc)}") from None
+
+
+def _remove_previous_export(dest: Path) -> None:
+    """Delete the files a previous export listed (and nothing else), so no stale case remains."""
+    index = dest / "index.json"
+    if not index.is_file():
+        return
+    try:
+        old = json.loads(index.read_text(encoding="utf-8"))
+        paths = [e["path"] for c in old["cases"] for kind in ("inputs", "expected", "scale")
+                 for e in c[kind].values()]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UsageError(f"export destination {dest} holds an index.json that is not an attnconf export") from None
+    root = dest.resolve()
+    for rel in paths:
+        path = (dest / rel).resolve()
+        if root in path.parents and path.suffix == ".npy" and path.is_file():
+            path.unlink()
+            for parent in path.parents:  # prune the directories this left empty
+                if parent == root or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    index.unlink()
 
 
 def _write_npy(dest: Path, rel: str, arr: np.ndarray) -> dict:

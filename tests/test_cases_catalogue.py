@@ -56,6 +56,13 @@ def test_every_definition_clause_is_cited_or_has_a_reason():
     assert not uncovered, f"definition clauses with neither a case nor an untested_reason: {uncovered}"
 
 
+def test_every_definition_clause_is_cited_for_each_of_its_operations():
+    pairs = {(cid, c.operation) for c in CASES for cid in c.clauses}
+    gaps = [(c["id"], op) for c in spec.clauses() if c["kind"] == "definition" and c["testable"]
+            for op in c["operations"] if (c["id"], op) not in pairs]
+    assert not gaps, f"(clause, operation) pairs without a case: {gaps}"
+
+
 def test_clauses_marked_untestable_are_not_cited():
     untestable = {c["id"] for c in spec.clauses() if not c["testable"]}
     bad = [(c.id, sorted(set(c.clauses) & untestable)) for c in CASES if set(c.clauses) & untestable]

@@ -72,6 +72,10 @@ def test_reexport_into_a_previous_export_is_allowed(exported):
     assert main(["golden", "export", str(exported), "--select", "enc/vaswani_d3"]) == 0
     index = json.loads((exported / "index.json").read_text())
     assert [c["id"] for c in index["cases"]] == ["enc/vaswani_d3"]
+    files = sorted(p.relative_to(exported).as_posix() for p in exported.rglob("*") if p.is_file())
+    assert files == ["enc/vaswani_d3/expected/output.npy", "enc/vaswani_d3/scale/output.npy", "index.json"], \
+        "a re-export leaves no stale case behind"
+    assert main(["golden", "export", str(exported), "--select", SELECT]) == 0  # the module's other tests
 
 
 def _doc_example(lang: str) -> str:

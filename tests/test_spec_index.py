@@ -120,3 +120,12 @@ def test_clause_lookup_and_unknown_id_error():
     assert spec.clause("sdpa.gqa")["file"] == "sdpa.md"
     with pytest.raises(KeyError, match="clause id should be"):
         spec.clause("sdpa.nonexistent")
+
+
+@pytest.mark.parametrize("file_name", sorted({c["file"] for c in OWN_CLAUSES}) + ["README.md"])
+def test_cross_references_name_existing_clauses(file_name):
+    known = set(spec.clause_ids()) | {s["id"] for s in INDEX["sections"]}
+    known |= {s["file"] for s in INDEX["sections"]}  # file names such as `sdpa.md` look alike
+    refs = set(re.findall(r"`((?:sdpa|mha|enc|tol|inv|perf)\.[a-z0-9_.]*[a-z0-9_*])`", spec.text(file_name)))
+    unknown = sorted(r for r in refs if r not in known and not r.endswith(".*"))
+    assert not unknown, f"{file_name} cites unknown clause ids: {unknown}"
