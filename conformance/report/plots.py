@@ -14,7 +14,7 @@ from collections import defaultdict
 
 from markupsafe import Markup, escape
 
-from .model import Run, number, text
+from .model import Run, is_bad, number, text
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22")
@@ -49,7 +49,7 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
 def svg_plot(title: str, series: list[dict], *, xlabel: str, ylabel: str, logx: bool = True,
              logy: bool = True, y_floor: float | None = None, note: str = "") -> Markup:
     """series: [{"name", "points": [(x, y)], "dashed": bool, "markers": bool}] -> <svg> markup."""
-    pts = [(x, y) for s in series for x, y in s["points"]]
+    pts = [(x, y) for s in series for x, y, *_ in s["points"]]
     if logx:
         pts = [(x, y) for x, y in pts if x > 0]
     if y_floor is not None:
@@ -98,21 +98,26 @@ def svg_plot(title: str, series: list[dict], *, xlabel: str, ylabel: str, logx: 
     out.append(f'<text transform="translate(14 {(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">{escape(ylabel)}</text>')
     for i, s in enumerate(series):
         color = s.get("color") or PALETTE[i % len(PALETTE)]
-        spts = [(x, max(y, y_floor) if y_floor is not None else y) for x, y in s["points"]]
-        spts = sorted((x, y) for x, y in spts if (x > 0 or not logx) and (y > 0 or not logy))
+        spts = [(x, max(y, y_floor) if y_floor is not None else y, bool(flag and flag[0]))
+                for x, y, *flag in s["points"]]
+        spts = sorted(p for p in spts if (p[0] > 0 or not logx) and (p[1] > 0 or not logy))
         if not spts:
             continue
         dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
-        if len(spts) > 1:
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in spts)
+        if len(spts) > 1 and s.get("line", True):
+            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, _ in spts)
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.6"{dash}/>')
         if s.get("markers", True):
-            for x, y in spts:
-                out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}">'
-                           f'<title>{escape(s["name"])}: {escape(xlabel)}={_fmt(x)}, {escape(ylabel)}={_fmt(y)}</title></circle>')
+            for x, y, bad in spts:
+                # a ring marks a point where some case did not conform
+                ring = f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="6" class="badpt"/>' if bad else ""
+                out.append(f'{ring}<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}">'
+                           f'<title>{escape(s["name"])}: {escape(xlabel)}={_fmt(x)}, {escape(ylabel)}={_fmt(y)}'
+                           f'{" (not conforming)" if bad else ""}</title></circle>')
         lx, ly = 10 + (i % 3) * 196, H + 4 + (i // 3) * 16
-        out.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>'
-                   f'<text x="{lx + 22}" y="{ly + 4}" class="legend">{escape(s["name"][:40])}</text>')
+        sample = (f'<line x1="{lx}" x2="{lx + 18}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>'
+                  if s.get("line", True) else f'<circle cx="{lx + 9}" cy="{ly}" r="3.5" fill="{color}"/>')
+        out.append(f'{sample}<text x="{lx + 22}" y="{ly + 4}" class="legend">{escape(s["name"][:40])}</text>')
     if note:
         out.append(f'<text x="{W - right}" y="{top - 6}" text-anchor="end" class="pnote">{escape(note)}</text>')
     out.append("</svg>")
@@ -151,8 +156,8 @@ def attention_error_plots(records: list[dict]) -> list[Markup]:
         if err is None or L is None:
             continue
         name = rec["impl"] + (" (vjp)" if rec["operation"] == "sdpa_vjp" else " (mha)" if rec["operation"] == "multi_head_attention" else "")
-        groups[rec["dtype"]][name].append((L, err))
-    return [svg_plot(f"Attention: max error vs L — {dtype}", _series(by_name), xlabel="L (queries)",
+        groups[rec["dtype"]][name].append((L, err, is_bad(rec["status"])))
+    return [svg_plot(f"Attention: max error vs L — {dtype}", _series(by_name, line=False), xlabel="L (queries)",
                      ylabel="max error (ulp of natural scale)", y_floor=ERROR_FLOOR_ULP)
             for dtype, by_name in sorted(groups.items())]
 
@@ -180,21 +185,24 @@ def encoding_error_plots(records: list[dict]) -> list[Markup]:
         n = number(opts.get("num_positions")) or _dim(rec["shapes"], ("output",), -2)
         if err is None or n is None:
             continue
-        groups[rec["dtype"]][name].append((offset + n, err))  # +1 on the largest position so p=0 shows on a log axis
-    return [svg_plot(f"Encodings: max error vs position — {dtype}", _series(by_name),
+        groups[rec["dtype"]][name].append((offset + n, err, is_bad(rec["status"])))  # +1 on the largest position so p=0 shows on a log axis
+    return [svg_plot(f"Encodings: max error vs position — {dtype}", _series(by_name, line=False),
                      xlabel="largest position + 1", ylabel="max error (ulp of natural scale)",
                      y_floor=ERROR_FLOOR_ULP)
             for dtype, by_name in sorted(groups.items())]
 
 
-def _series(by_name: dict[str, list]) -> list[dict]:
+def _series(by_name: dict[str, list], *, line: bool = True) -> list[dict]:
+    """One series per name; several points at one x keep the worst y (what a reader must see),
+    flagged bad when any of them did not conform."""
     out = []
     for name, pts in sorted(by_name.items()):
-        # several cases at the same x: plot the worst, which is what a reader needs to see
         best: dict[float, float] = {}
-        for x, y in pts:
+        bad: dict[float, bool] = {}
+        for x, y, *flag in pts:
             best[x] = max(y, best.get(x, y))
-        out.append({"name": name, "points": sorted(best.items())})
+            bad[x] = bad.get(x, False) or bool(flag and flag[0])
+        out.append({"name": name, "points": [(x, best[x], bad[x]) for x in sorted(best)], "line": line})
     return out
 
 
