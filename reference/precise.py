@@ -184,16 +184,21 @@ def dd_matmul(a, b, max_slices: int = 6):
     return dd_matmul_sum([(a, b)], max_slices)
 
 
-def ld_matmul(a: np.ndarray, b: np.ndarray, block: int = 64) -> np.ndarray:
-    """A @ B in long double with the contraction cut into blocks of `block` terms.
+def ld_matmul(a: np.ndarray, b: np.ndarray, block: int | None = None) -> np.ndarray:
+    """A @ B in long double with the contraction cut into blocks.
 
-    NumPy's long-double matmul accumulates sequentially; blocking bounds the relative error
-    of each entry by (block + K/block) · 2^-64 (times Σ|a||b|), e.g. 2^-57 for K = 4096.
+    NumPy's long-double matmul accumulates sequentially; with blocks of c = max(64, ⌈√K⌉) terms
+    whose partial results are then added, each entry errs by at most (c + K/c) · 2^-64 · Σ|a||b|,
+    i.e. <= (2√K + 64) · 2^-64 (2^-54.8 for K = 65 536).
     """
     a = np.asarray(a, dtype=np.longdouble)
     b = np.asarray(b, dtype=np.longdouble)
     k = a.shape[-1]
-    if k <= block:
+    c = block or max(64, math.isqrt(max(k - 1, 0)) + 1)
+    if k <= c:
         return np.matmul(a, b)
-    parts = [np.matmul(a[..., j:j + block], b[..., j:j + block, :]) for j in range(0, k, block)]
-    return np.sum(np.stack(parts, axis=0), axis=0)
+    out = None
+    for j in range(0, k, c):
+        part = np.matmul(a[..., j:j + c], b[..., j:j + c, :])
+        out = part if out is None else out + part
+    return out

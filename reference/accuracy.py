@@ -1,0 +1,212 @@
+"""The reference's accuracy self-check: measured errors vs the mpmath oracle, against its bounds.
+
+For what: `attnconf accuracy` (attnconf/commands/accuracy.py) prints the table this module
+measures — the max error, in ulps of natural scale (spec/accuracy.md), of each reference path
+over several random seeds and small shapes, plus the naive float64 formulas for contrast — and
+whether each bound of the accuracy contract holds. Sizes are modest so that the whole check
+runs in well under a minute on two cores (the oracle evaluates every product in mpmath).
+Must not: import any framework; loosen a bound to make a row pass (the bounds are the contract).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+import attnconf.reference as R
+from attnconf.reference import oracle
+
+# The contract (spec/accuracy.md). None = shown for contrast, no bound.
+BOUND_DEFAULT_ATTENTION = 8.0
+BOUND_DEFAULT_ENCODING = 4.0
+BOUND_EXACT = 1.0
+
+ENCODING_POSITIONS = (0, 1, 100, 1000, 2047, 10 ** 4, 65_536, 10 ** 5, 999_000, 999_999,
+                      10 ** 6, 10 ** 6 + 1, 10 ** 6 + 777)
+
+
+@dataclasses.dataclass
+class Row:
+    what: str
+    path: str
+    bound: float | None
+    worst: float = 0.0
+    samples: int = 0
+    where: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.bound is None or self.worst <= self.bound
+
+    def add(self, err: float, where: str) -> None:
+        self.samples += 1
+        if err > self.worst or self.samples == 1:
+            self.worst, self.where = max(err, self.worst), where
+
+
+def _sdpa_problem(seed: int):
+    """Small random problems covering GQA, both causal alignments, masks, Ev != E, scale."""
+    rng = np.random.default_rng(seed)
+    kind = seed % 5
+    b, h, hkv, l, s, e, ev = [(1, 2, 2, 5, 7, 8, 8), (1, 4, 2, 6, 9, 16, 5),
+                              (2, 2, 1, 7, 4, 4, 6), (1, 2, 2, 4, 8, 8, 3),
+                              (1, 2, 1, 6, 48, 64, 16)][kind]
+    inputs = dict(query=rng.standard_normal((b, h, l, e)) * 1.5,
+                  key=rng.standard_normal((b, hkv, s, e)),
+                  value=rng.standard_normal((b, hkv, s, ev)))
+    opts = {"enable_gqa": h != hkv}
+    if kind == 1:
+        opts.update(is_causal=True, causal_alignment="bottom_right")
+    if kind == 2:
+        opts.update(is_causal=True)
+    if kind == 3:
+        inputs["attn_mask"] = rng.random((l, s)) > 0.3
+        opts["scale"] = 0.29
+    if kind == 4:
+        inputs["attn_mask"] = rng.standard_normal((1, h, l, s))
+    grad = rng.standard_normal((b, h, l, ev))
+    return inputs, opts, grad
+
+
+def _oracle_kw(inputs, opts):
+    kw = dict(opts)
+    if "attn_mask" in inputs:
+        kw["attn_mask"] = inputs["attn_mask"]
+    return kw
+
+
+def _naive_sdpa(inputs, opts):
+    """The textbook float64 formula without max subtraction, for contrast."""
+    q, k, v = inputs["query"], inputs["key"], inputs["value"]
+    g = q.shape[1] // k.shape[1]
+    k, v = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)
+    sc = opts.get("scale", 1 / np.sqrt(q.shape[-1]))
+    s = q @ np.swapaxes(k, -1, -2) * sc
+    l, n = s.shape[-2:]
+    ok = np.ones(s.shape, bool)
+    m = inputs.get("attn_mask")
+    if m is not None and m.dtype == np.bool_:
+        ok &= np.broadcast_to(m, s.shape)
+    elif m is not None:
+        s = s + m
+    if opts.get("is_causal"):
+        shift = 0 if opts.get("causal_alignment", "top_left") == "top_left" else n - l
+        ok &= np.arange(n)[None, :] <= np.arange(l)[:, None] + shift
+    e = np.where(ok, np.exp(s), 0.0)
+    z = e.sum(-1, keepdims=True)
+    return np.where(z > 0, e / np.where(z > 0, z, 1), 0.0) @ v
+
+
+def _naive_encoding(p: int, d: int) -> np.ndarray:
+    ang = p * 10000.0 ** (-np.arange(0, d, 2) / d)
+    out = np.empty((1, d))
+    out[0, 0::2], out[0, 1::2] = np.sin(ang), np.cos(ang)
+    return out
+
+
+def measure(seeds: int = 10, progress=None) -> list[Row]:
+    """Run every comparison; `progress(str)` is called between groups when given."""
+    say = progress or (lambda _m: None)
+    rows = {key: Row(*key) for key in [
+        ("sdpa output", "default float64", BOUND_DEFAULT_ATTENTION),
+        ("sdpa output", "exact", BOUND_EXACT),
+        ("sdpa output", "naive float64 (contrast)", None),
+        ("sdpa_vjp dq/dk/dv", "default float64", BOUND_DEFAULT_ATTENTION),
+        ("sdpa_vjp dq/dk/dv", "exact", BOUND_EXACT),
+        ("sdpa output, logits ~1e4", "exact", BOUND_EXACT),
+        ("sdpa output, logits ~1e4", "default float64 (no bound)", None),
+        ("mha output", "default float64", BOUND_DEFAULT_ATTENTION),
+        ("mha output", "exact", BOUND_EXACT),
+        ("encoding, p <= 1e6+777", "default float64", BOUND_DEFAULT_ENCODING),
+        ("encoding, p <= 1e6+777", "exact", BOUND_EXACT),
+        ("encoding, p <= 1e6+777", "naive float64 (contrast)", None),
+    ]}
+
+    def row(what, path):
+        return next(r for k, r in rows.items() if k[0] == what and k[1] == path)
+
+    say("sdpa and sdpa_vjp")
+    for seed in range(seeds):
+        inputs, opts, grad = _sdpa_problem(seed)
+        where = f"seed {seed}"
+        expected = oracle.sdpa(inputs["query"], inputs["key"], inputs["value"], as_dd=True,
+                               **_oracle_kw(inputs, opts))
+        ns = R.natural_scales("sdpa", inputs, opts)["output"]
+        row("sdpa output", "default float64").add(oracle.ulp_error(R.compute("sdpa", inputs, opts)["output"], expected, ns), where)
+        row("sdpa output", "exact").add(oracle.ulp_error(R.compute("sdpa", inputs, opts, exact=True)["output"], expected, ns), where)
+        row("sdpa output", "naive float64 (contrast)").add(oracle.ulp_error(_naive_sdpa(inputs, opts), expected, ns), where)
+        vin = dict(inputs, grad_output=grad)
+        eg = oracle.sdpa_vjp(inputs["query"], inputs["key"], inputs["value"], grad, as_dd=True,
+                             **_oracle_kw(inputs, opts))
+        scales = R.natural_scales("sdpa_vjp", vin, opts)
+        d = R.compute("sdpa_vjp", vin, opts)
+        x = R.compute("sdpa_vjp", vin, opts, exact=True)
+        for i, n in enumerate(("dq", "dk", "dv")):
+            row("sdpa_vjp dq/dk/dv", "default float64").add(oracle.ulp_error(d[n], eg[i], scales[n]), f"{where} {n}")
+            row("sdpa_vjp dq/dk/dv", "exact").add(oracle.ulp_error(x[n], eg[i], scales[n]), f"{where} {n}")
+
+    say("large logits")
+    for seed in range(seeds):
+        rng = np.random.default_rng(100 + seed)
+        q, k, v = rng.standard_normal((1, 2, 4, 8)), rng.standard_normal((1, 2, 6, 8)), rng.standard_normal((1, 2, 6, 3))
+        q[..., 0] = (1e3 if seed % 2 else 1e4) * np.sqrt(8) / 16
+        k[..., 0] = 16 + 0.01 * rng.standard_normal(6)
+        inputs = dict(query=q, key=k, value=v)
+        expected = oracle.sdpa(q, k, v, as_dd=True)
+        ns = R.natural_scales("sdpa", inputs, {})["output"]
+        row("sdpa output, logits ~1e4", "exact").add(oracle.ulp_error(R.sdpa(q, k, v, exact=True), expected, ns), f"seed {seed}")
+        row("sdpa output, logits ~1e4", "default float64 (no bound)").add(oracle.ulp_error(R.sdpa(q, k, v), expected, ns), f"seed {seed}")
+
+    say("multi-head attention")
+    for seed in range(seeds):
+        rng = np.random.default_rng(200 + seed)
+        hkv = (1, 2, 4)[seed % 3]
+        cross = bool(seed % 2)
+        d, dkv = 6, (5 if cross else 6)
+        w = dict(wq=rng.standard_normal((d, 12)), wk=rng.standard_normal((dkv, 3 * hkv)),
+                 wv=rng.standard_normal((dkv, 2 * hkv)), wo=rng.standard_normal((8, d)),
+                 bq=rng.standard_normal(12), bo=rng.standard_normal(d))
+        x = rng.standard_normal((1, 4, d))
+        xkv = rng.standard_normal((1, 5, dkv)) if cross else None
+        opts = dict(num_heads=4, num_kv_heads=hkv, is_causal=not cross)
+        inputs = dict(query_input=x, **w)
+        if cross:
+            inputs["key_value_input"] = xkv
+        expected = oracle.multi_head_attention(x, xkv, w, as_dd=True, **opts)
+        ns = R.natural_scales("multi_head_attention", inputs, opts)["output"]
+        row("mha output", "default float64").add(oracle.ulp_error(R.compute("multi_head_attention", inputs, opts)["output"], expected, ns), f"seed {seed}")
+        row("mha output", "exact").add(oracle.ulp_error(R.compute("multi_head_attention", inputs, opts, exact=True)["output"], expected, ns), f"seed {seed}")
+
+    say("encodings")
+    variants = [("vaswani", "interleaved", 64), ("t2t", "concat", 33), ("vaswani", "cos_first", 7),
+                ("vaswani", "interleaved", 512)]
+    rng = np.random.default_rng(300)
+    sampled = [int(x) for x in rng.integers(0, 10 ** 6 + 1, size=4 * seeds)]
+    for frequencies, layout, dim in variants:
+        for p in ENCODING_POSITIONS + tuple(sampled if dim == 64 else ()):
+            opts = dict(dim=dim, layout=layout, frequencies=frequencies)
+            expected = oracle.sinusoidal_encoding(1, positions=[p], as_dd=True, **opts)
+            where = f"p={p} {frequencies}/{layout}/d={dim}"
+            row("encoding, p <= 1e6+777", "default float64").add(oracle.ulp_error(R.sinusoidal_encoding(1, offset=p, **opts), expected, 1.0), where)
+            row("encoding, p <= 1e6+777", "exact").add(oracle.ulp_error(R.sinusoidal_encoding(1, offset=p, exact=True, **opts), expected, 1.0), where)
+            if frequencies == "vaswani" and layout == "interleaved":
+                row("encoding, p <= 1e6+777", "naive float64 (contrast)").add(oracle.ulp_error(_naive_encoding(p, dim), expected, 1.0), where)
+    return list(rows.values())
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = [f"{'quantity':<28} {'path':<28} {'max ulp':>11} {'bound':>6}  {'verdict':<7} worst at",
+             "-" * 104]
+    for r in rows:
+        bound = "-" if r.bound is None else f"{r.bound:g}"
+        verdict = "-" if r.bound is None else ("PASS" if r.ok else "FAIL")
+        lines.append(f"{r.what:<28} {r.path:<28} {r.worst:>11.3g} {bound:>6}  {verdict:<7} {r.where}")
+    return "\n".join(lines)
+
+
+def run(seeds: int = 10, progress=None) -> tuple[str, bool, float]:
+    """(table text, all bounds hold, seconds)."""
+    t0 = time.perf_counter()
+    rows = measure(seeds, progress)
+    return format_table(rows), all(r.ok for r in rows), time.perf_counter() - t0
