@@ -57,6 +57,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("attnconf: interrupted\n")
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # an attnconf bug: still one line unless --debug
         if args.debug:
             raise
