@@ -93,6 +93,7 @@ def natural_scales(operation, inputs, options) -> dict[str, np.ndarray]:
     _mha = importlib.import_module("attnconf.reference.mha")
     _sdpa = importlib.import_module("attnconf.reference.sdpa")
     _vjp = importlib.import_module("attnconf.reference.sdpa_vjp")
+    _enc = importlib.import_module("attnconf.reference.encoding")
 
     inputs, options = _check(operation, inputs, options)
     if operation in ("sdpa", "sdpa_vjp"):
@@ -106,5 +107,8 @@ def natural_scales(operation, inputs, options) -> dict[str, np.ndarray]:
         weights = {n: inputs[n] for n in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo") if n in inputs}
         return {"output": _mha.natural_scale(inputs["query_input"], inputs.get("key_value_input"),
                                              weights, attn_mask=inputs.get("attn_mask"), **options)}
-    table = sinusoidal_encoding(**options)
-    return {"output": np.ones_like(table)}
+    n, d, _, _ = _enc.check_options(options.get("num_positions"), options.get("dim"),
+                                    options.get("base", 10000.0), options.get("offset", 0),
+                                    options.get("layout", "interleaved"),
+                                    options.get("frequencies", "vaswani"), False, None)
+    return {"output": np.ones((n, d))}

@@ -126,22 +126,36 @@ def assemble(sin_cols: np.ndarray, cos_cols: np.ndarray, dim: int, layout: str, 
     return out  # t2t with odd d: the last column stays zero
 
 
+# Rows per chunk: temporaries stay near CHUNK_ELEMENTS (T, n) elements whatever the table size.
+CHUNK_ELEMENTS = 1 << 20
+
+
 def table_ld_or_f64(num_positions, dim, base, offset, layout, frequencies, exact):
     """The accurate table: long double when exact (before rounding), else float64."""
     w_hi, w_lo, n_cos = frequencies_dd(dim, base, frequencies)
-    positions = np.arange(offset, offset + num_positions, dtype=np.float64)  # enc.positions
-    rh, rl = reduced_angles(positions, w_hi, w_lo)
-    s, c = _sin_cos(rh, rl, exact)
-    return assemble(s, c[:, :n_cos], dim, layout, s.dtype)
+    out = np.zeros((num_positions, dim), dtype=np.longdouble if exact else np.float64)
+    rows = max(1, CHUNK_ELEMENTS // max(len(w_hi), 1))
+    for t0 in range(0, num_positions, rows):
+        t1 = min(num_positions, t0 + rows)
+        positions = np.arange(offset + t0, offset + t1, dtype=np.float64)  # enc.positions
+        rh, rl = reduced_angles(positions, w_hi, w_lo)
+        s, c = _sin_cos(rh, rl, exact)
+        out[t0:t1] = assemble(s, c[:, :n_cos], dim, layout, s.dtype)
+    return out
 
 
 def table_float32(num_positions, dim, base, offset, layout, frequencies) -> np.ndarray:
     """The float32 baseline: ω rounded to float32, angle p·ω and sin/cos all in float32."""
     w_hi, w_lo, n_cos = frequencies_dd(dim, base, frequencies)
     w = w_hi.astype(np.float32)
-    p = np.arange(offset, offset + num_positions, dtype=np.float64).astype(np.float32)
-    angle = p[:, None] * w[None, :]
-    return assemble(np.sin(angle), np.cos(angle[:, :n_cos]), dim, layout, np.float32)
+    out = np.zeros((num_positions, dim), dtype=np.float32)
+    rows = max(1, CHUNK_ELEMENTS // max(len(w), 1))
+    for t0 in range(0, num_positions, rows):
+        t1 = min(num_positions, t0 + rows)
+        p = np.arange(offset + t0, offset + t1, dtype=np.float64).astype(np.float32)
+        angle = p[:, None] * w[None, :]
+        out[t0:t1] = assemble(np.sin(angle), np.cos(angle[:, :n_cos]), dim, layout, np.float32)
+    return out
 
 
 def sinusoidal_encoding(num_positions, dim, *, base=10000.0, offset=0, layout="interleaved",

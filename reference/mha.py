@@ -160,6 +160,11 @@ def multi_head_attention(query_input, key_value_input, weights, *, num_heads, nu
     if exact and precision not in (None, "float64"):
         fail("precision", "None or 'float64' when exact=True", repr(precision))
     ly = check_layer(query_input, key_value_input, weights, num_heads, num_kv_heads)
+    if exact and not precise.HAVE_LONGDOUBLE:  # no 80-bit long double: the mpmath oracle (slow)
+        from attnconf.reference import oracle
+        return oracle.multi_head_attention(ly.x, ly.xkv, ly.w, num_heads=ly.heads,
+                                           num_kv_heads=ly.kv_heads, attn_mask=attn_mask,
+                                           is_causal=is_causal)
     if exact:
         return forward_exact(ly, attn_mask, is_causal)
     ar = Arith(precision)

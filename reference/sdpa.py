@@ -313,6 +313,11 @@ def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment
     pb = prepare(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
                  causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
                  fully_masked=fully_masked)
+    if exact and not precise.HAVE_LONGDOUBLE:  # no 80-bit long double: the mpmath oracle (slow)
+        from attnconf.reference import oracle
+        return oracle.sdpa(pb.q, query_kv(pb.k, pb.group), query_kv(pb.v, pb.group),
+                           attn_mask=attn_mask, is_causal=is_causal,
+                           causal_alignment=causal_alignment, scale=scale, fully_masked=fully_masked)
     if exact:
         out, _, _ = forward_exact_ld(pb)
         return out.astype(np.float64)
@@ -324,6 +329,11 @@ def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment
     ar = Arith(precision)
     out, _, _ = forward_plain(pb, ar)
     return ar.output(out)
+
+
+def query_kv(x: np.ndarray, group: int) -> np.ndarray:
+    """Undo the GQA repeat of a Problem's k or v: (B, H, S, ·) -> (B, Hkv, S, ·)."""
+    return x[:, ::group] if group > 1 else x
 
 
 def natural_scale(pb: Problem) -> np.ndarray:

@@ -26,7 +26,7 @@ import numpy as np
 
 from attnconf.reference import precise
 from attnconf.reference.sdpa import (Arith, Problem, check_options, forward_exact_ld,
-                                     forward_plain, prepare)
+                                     forward_plain, prepare, query_kv)
 from attnconf.validation import check_array, fail
 
 
@@ -99,6 +99,12 @@ def sdpa_vjp(query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                  causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
                  fully_masked=fully_masked)
     g = _check_grad(pb, grad_output)
+    if exact and not precise.HAVE_LONGDOUBLE:  # no 80-bit long double: the mpmath oracle (slow)
+        from attnconf.reference import oracle
+        return oracle.sdpa_vjp(pb.q, query_kv(pb.k, pb.group), query_kv(pb.v, pb.group), g,
+                               attn_mask=attn_mask, is_causal=is_causal,
+                               causal_alignment=causal_alignment, scale=scale,
+                               fully_masked=fully_masked)
     if exact:
         return vjp_exact(pb, g)
     ar = Arith(precision)

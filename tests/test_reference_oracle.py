@@ -150,3 +150,21 @@ def test_encoding_table_block_matches_oracle():
     expected = oracle.sinusoidal_encoding(6, 5, offset=10 ** 6 - 3, frequencies="t2t", layout="concat", as_dd=True)
     got = R.sinusoidal_encoding(6, 5, offset=10 ** 6 - 3, frequencies="t2t", layout="concat", exact=True)
     assert oracle.ulp_error(got, expected, 1.0) <= EXACT_ULP
+
+
+def test_exact_falls_back_to_the_oracle_without_80_bit_long_double(monkeypatch):
+    from attnconf.reference import precise
+
+    rng = np.random.default_rng(13)
+    q, k, v = rng.standard_normal((1, 4, 3, 4)), rng.standard_normal((1, 2, 5, 4)), rng.standard_normal((1, 2, 5, 2))
+    g = rng.standard_normal((1, 4, 3, 2))
+    opts = dict(enable_gqa=True, attn_mask=rng.random((3, 5)) > 0.3, is_causal=True)
+    with_ld = R.sdpa(q, k, v, exact=True, **opts), R.sdpa_vjp(q, k, v, g, exact=True, **opts)
+    monkeypatch.setattr(precise, "HAVE_LONGDOUBLE", False)
+    without = R.sdpa(q, k, v, exact=True, **opts), R.sdpa_vjp(q, k, v, g, exact=True, **opts)
+    scale = R.natural_scales("sdpa", dict(query=q, key=k, value=v, attn_mask=opts["attn_mask"]),
+                             dict(enable_gqa=True, is_causal=True))["output"]
+    # both are within 1 ulp of the exact value, so within 2 of each other
+    assert oracle.ulp_error(without[0], with_ld[0], scale) <= 2 * EXACT_ULP
+    for a, b in zip(without[1], with_ld[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-15)
