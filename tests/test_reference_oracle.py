@@ -168,3 +168,44 @@ def test_exact_falls_back_to_the_oracle_without_80_bit_long_double(monkeypatch):
     assert oracle.ulp_error(without[0], with_ld[0], scale) <= 2 * EXACT_ULP
     for a, b in zip(without[1], with_ld[1]):
         np.testing.assert_allclose(a, b, rtol=1e-15, atol=1e-15)
+
+
+def _small_catalogue_cases():
+    """The golden catalogue's cases small enough for the oracle (most of them)."""
+    from attnconf.reference import cases
+
+    keep = []
+    for c in cases.catalogue():
+        i, o = c.inputs, c.options
+        if c.operation in ("sdpa", "sdpa_vjp"):
+            cost = i["query"].size * i["key"].shape[2] * (1 if c.operation == "sdpa" else 3)
+        elif c.operation == "multi_head_attention":
+            cost = 2 * i["query_input"].size * i["wq"].shape[1]
+        else:
+            cost = 10 * o["num_positions"] * o["dim"]
+        if cost <= 40000:
+            keep.append(c)
+    return keep
+
+
+@pytest.mark.parametrize("case", _small_catalogue_cases(), ids=lambda c: c.id)
+def test_exact_path_on_the_golden_catalogue(case):
+    """What the golden files will hold, checked against the oracle case by case (<= 1 ulp)."""
+    i, o = case.inputs, case.options
+    if case.operation in ("sdpa", "sdpa_vjp"):
+        kw = dict(o, attn_mask=i.get("attn_mask"))
+        if case.operation == "sdpa":
+            expected = {"output": oracle.sdpa(i["query"], i["key"], i["value"], as_dd=True, **kw)}
+        else:
+            expected = dict(zip(("dq", "dk", "dv"), oracle.sdpa_vjp(
+                i["query"], i["key"], i["value"], i["grad_output"], as_dd=True, **kw)))
+    elif case.operation == "multi_head_attention":
+        w = {n: i[n] for n in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo") if n in i}
+        expected = {"output": oracle.multi_head_attention(i["query_input"], i.get("key_value_input"), w,
+                                                          attn_mask=i.get("attn_mask"), as_dd=True, **o)}
+    else:
+        expected = {"output": oracle.sinusoidal_encoding(as_dd=True, **o)}
+    got = R.compute(case.operation, i, o, exact=True)
+    scales = R.natural_scales(case.operation, i, o)
+    for name, want in expected.items():
+        assert oracle.ulp_error(got[name], want, scales[name]) <= EXACT_ULP, name
