@@ -123,40 +123,42 @@ def measure(seeds: int = 10, progress=None) -> list[Row]:
         ("encoding, p <= 1e6+777", "naive float64 (contrast)", None),
     ]}
 
-    def row(what, path):
-        return next(r for k, r in rows.items() if k[0] == what and k[1] == path)
+    def rec(what, path, actual, expected, scale, where):
+        row = next(r for k, r in rows.items() if k[0] == what and k[1] == path)
+        row.add(oracle.ulp_error(actual, expected, scale), where)
 
     say("sdpa and sdpa_vjp")
     for seed in range(seeds):
         inputs, opts, grad = _sdpa_problem(seed)
         where = f"seed {seed}"
-        expected = oracle.sdpa(inputs["query"], inputs["key"], inputs["value"], as_dd=True,
-                               **_oracle_kw(inputs, opts))
+        kw = _oracle_kw(inputs, opts)
+        expected = oracle.sdpa(inputs["query"], inputs["key"], inputs["value"], as_dd=True, **kw)
         ns = R.natural_scales("sdpa", inputs, opts)["output"]
-        row("sdpa output", "default float64").add(oracle.ulp_error(R.compute("sdpa", inputs, opts)["output"], expected, ns), where)
-        row("sdpa output", "exact").add(oracle.ulp_error(R.compute("sdpa", inputs, opts, exact=True)["output"], expected, ns), where)
-        row("sdpa output", "naive float64 (contrast)").add(oracle.ulp_error(_naive_sdpa(inputs, opts), expected, ns), where)
+        rec("sdpa output", "default float64", R.compute("sdpa", inputs, opts)["output"], expected, ns, where)
+        rec("sdpa output", "exact", R.compute("sdpa", inputs, opts, exact=True)["output"], expected, ns, where)
+        rec("sdpa output", "naive float64 (contrast)", _naive_sdpa(inputs, opts), expected, ns, where)
         vin = dict(inputs, grad_output=grad)
-        eg = oracle.sdpa_vjp(inputs["query"], inputs["key"], inputs["value"], grad, as_dd=True,
-                             **_oracle_kw(inputs, opts))
+        eg = oracle.sdpa_vjp(inputs["query"], inputs["key"], inputs["value"], grad, as_dd=True, **kw)
         scales = R.natural_scales("sdpa_vjp", vin, opts)
         d = R.compute("sdpa_vjp", vin, opts)
         x = R.compute("sdpa_vjp", vin, opts, exact=True)
         for i, n in enumerate(("dq", "dk", "dv")):
-            row("sdpa_vjp dq/dk/dv", "default float64").add(oracle.ulp_error(d[n], eg[i], scales[n]), f"{where} {n}")
-            row("sdpa_vjp dq/dk/dv", "exact").add(oracle.ulp_error(x[n], eg[i], scales[n]), f"{where} {n}")
+            rec("sdpa_vjp dq/dk/dv", "default float64", d[n], eg[i], scales[n], f"{where} {n}")
+            rec("sdpa_vjp dq/dk/dv", "exact", x[n], eg[i], scales[n], f"{where} {n}")
 
     say("large logits")
     for seed in range(seeds):
         rng = np.random.default_rng(100 + seed)
-        q, k, v = rng.standard_normal((1, 2, 4, 8)), rng.standard_normal((1, 2, 6, 8)), rng.standard_normal((1, 2, 6, 3))
-        q[..., 0] = (1e3 if seed % 2 else 1e4) * np.sqrt(8) / 16
+        q = rng.standard_normal((1, 2, 4, 8))
+        k = rng.standard_normal((1, 2, 6, 8))
+        v = rng.standard_normal((1, 2, 6, 3))
+        q[..., 0] = (1e3 if seed % 2 else 1e4) * np.sqrt(8) / 16  # logits ~1e3/1e4, O(1) spread
         k[..., 0] = 16 + 0.01 * rng.standard_normal(6)
-        inputs = dict(query=q, key=k, value=v)
         expected = oracle.sdpa(q, k, v, as_dd=True)
-        ns = R.natural_scales("sdpa", inputs, {})["output"]
-        row("sdpa output, logits ~1e4", "exact").add(oracle.ulp_error(R.sdpa(q, k, v, exact=True), expected, ns), f"seed {seed}")
-        row("sdpa output, logits ~1e4", "default float64 (no bound)").add(oracle.ulp_error(R.sdpa(q, k, v), expected, ns), f"seed {seed}")
+        ns = R.natural_scales("sdpa", dict(query=q, key=k, value=v), {})["output"]
+        what = "sdpa output, logits ~1e4"
+        rec(what, "exact", R.sdpa(q, k, v, exact=True), expected, ns, f"seed {seed}")
+        rec(what, "default float64 (no bound)", R.sdpa(q, k, v), expected, ns, f"seed {seed}")
 
     say("multi-head attention")
     for seed in range(seeds):
@@ -175,23 +177,25 @@ def measure(seeds: int = 10, progress=None) -> list[Row]:
             inputs["key_value_input"] = xkv
         expected = oracle.multi_head_attention(x, xkv, w, as_dd=True, **opts)
         ns = R.natural_scales("multi_head_attention", inputs, opts)["output"]
-        row("mha output", "default float64").add(oracle.ulp_error(R.compute("multi_head_attention", inputs, opts)["output"], expected, ns), f"seed {seed}")
-        row("mha output", "exact").add(oracle.ulp_error(R.compute("multi_head_attention", inputs, opts, exact=True)["output"], expected, ns), f"seed {seed}")
+        for path, exact in (("default float64", False), ("exact", True)):
+            got = R.compute("multi_head_attention", inputs, opts, exact=exact)["output"]
+            rec("mha output", path, got, expected, ns, f"seed {seed}")
 
     say("encodings")
     variants = [("vaswani", "interleaved", 64), ("t2t", "concat", 33), ("vaswani", "cos_first", 7),
                 ("vaswani", "interleaved", 512)]
     rng = np.random.default_rng(300)
-    sampled = [int(x) for x in rng.integers(0, 10 ** 6 + 1, size=4 * seeds)]
+    sampled = tuple(int(x) for x in rng.integers(0, 10 ** 6 + 1, size=4 * seeds))
+    what = "encoding, p <= 1e6+777"
     for frequencies, layout, dim in variants:
-        for p in ENCODING_POSITIONS + tuple(sampled if dim == 64 else ()):
+        for p in ENCODING_POSITIONS + (sampled if dim == 64 else ()):
             opts = dict(dim=dim, layout=layout, frequencies=frequencies)
             expected = oracle.sinusoidal_encoding(1, positions=[p], as_dd=True, **opts)
             where = f"p={p} {frequencies}/{layout}/d={dim}"
-            row("encoding, p <= 1e6+777", "default float64").add(oracle.ulp_error(R.sinusoidal_encoding(1, offset=p, **opts), expected, 1.0), where)
-            row("encoding, p <= 1e6+777", "exact").add(oracle.ulp_error(R.sinusoidal_encoding(1, offset=p, exact=True, **opts), expected, 1.0), where)
+            rec(what, "default float64", R.sinusoidal_encoding(1, offset=p, **opts), expected, 1.0, where)
+            rec(what, "exact", R.sinusoidal_encoding(1, offset=p, exact=True, **opts), expected, 1.0, where)
             if frequencies == "vaswani" and layout == "interleaved":
-                row("encoding, p <= 1e6+777", "naive float64 (contrast)").add(oracle.ulp_error(_naive_encoding(p, dim), expected, 1.0), where)
+                rec(what, "naive float64 (contrast)", _naive_encoding(p, dim), expected, 1.0, where)
     return list(rows.values())
 
 

@@ -25,8 +25,8 @@ import dataclasses
 import numpy as np
 
 from attnconf.reference import precise
-from attnconf.reference.sdpa import (Arith, Problem, check_options, forward_exact_ld,
-                                     forward_plain, prepare, query_kv)
+from attnconf.reference.sdpa import (Arith, Problem, _use_blocked, check_options,
+                                     forward_exact_ld, forward_plain, prepare, query_kv)
 from attnconf.validation import check_array, fail
 
 
@@ -107,6 +107,11 @@ def sdpa_vjp(query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                                fully_masked=fully_masked)
     if exact:
         return vjp_exact(pb, g)
+    if precision in (None, "float64") and _use_blocked(*pb.shape, exact, precision):
+        from attnconf.reference import blocked  # SPEED HOOK: large inputs (see sdpa._use_blocked)
+        return blocked.sdpa_vjp(query, key, value, grad_output, attn_mask=attn_mask,
+                                is_causal=is_causal, causal_alignment=causal_alignment,
+                                scale=scale, enable_gqa=enable_gqa, fully_masked=fully_masked)
     ar = Arith(precision)
     return tuple(ar.output(x) for x in vjp_plain(pb, g, ar))
 
