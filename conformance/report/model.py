@@ -234,7 +234,7 @@ def as_runs(items: Iterable[Any], default_prefix: str = "run") -> list[Run]:
             runs.append(item)
             taken.add(item.label)
         elif isinstance(item, dict):
-            label = text(item.get("label") or item.get("_label")) or f"{default_prefix}{i}"
+            label = text(item.get("label") or item.get("_label")) or _label_from_command(item) or f"{default_prefix}{i}"
             while label in taken:
                 label += "'"
             taken.add(label)
@@ -245,3 +245,13 @@ def as_runs(items: Iterable[Any], default_prefix: str = "run") -> list[Run]:
                 raise ValueError("; ".join(problems))
             runs.extend(loaded)
     return runs
+
+
+def _label_from_command(doc: dict) -> str:
+    """A run passed as a dict (e.g. by `attnconf run --html`) is named after its --json file."""
+    cmd = doc.get("command")
+    if isinstance(cmd, list) and "--json" in cmd:
+        i = cmd.index("--json")
+        if i + 1 < len(cmd) and isinstance(cmd[i + 1], str):
+            return Path(cmd[i + 1]).stem
+    return ""
