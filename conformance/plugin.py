@@ -1,1 +1,237 @@
-"""pytest11 plugin: options that point the conformance suite at an implementation."""
+"""pytest11 plugin: points the conformance suite at an implementation and parametrises it.
+
+`pytest --pyargs attnconf.conformance [--attnconf-adapter NAME|PKG.MOD:CLASS ...]
+[--attnconf-sdpa PKG.MOD:FUNC --attnconf-framework F] [--attnconf-encoding ...]
+[--attnconf-dtype LIST] [--attnconf-device D] [--attnconf-select EXPR] [--attnconf-json PATH]`
+
+The conformance modules (conformance/test_*.py) ask for the `attnconf_item` argument; this plugin
+parametrises it over adapter x case x dtype with ids like `torch-math-float32-sdpa/causal_tl`,
+so each combination passes or fails on its own (also under pytest-xdist: every worker builds the
+same list). With --attnconf-json each worker writes its records to a part file, and the
+controlling process merges them into PATH at the end.
+
+The plugin is loaded in every pytest session of the environment: at import and for test
+functions that do not ask for `attnconf_item` it must do nothing costly (no framework, no
+golden files), and it must never change other projects' tests.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ARG = "attnconf_item"
+
+
+def pytest_addoption(parser) -> None:
+    g = parser.getgroup("attnconf", "attnconf conformance suite")
+    g.addoption("--attnconf-adapter", action="append", default=[], metavar="NAME|PKG.MOD:CLASS",
+                help="adapter to check (repeatable); default: every available bundled adapter")
+    g.addoption("--attnconf-sdpa", metavar="PKG.MOD:FUNC", help="a bare sdpa function to check")
+    g.addoption("--attnconf-encoding", metavar="PKG.MOD:FUNC", help="a bare sinusoidal-encoding function")
+    g.addoption("--attnconf-framework", help="framework of the bare function: numpy, torch, jax, tensorflow")
+    g.addoption("--attnconf-dtype", default="float64,float32,float16,bfloat16", metavar="LIST",
+                help="comma-separated dtypes")
+    g.addoption("--attnconf-device", default="cpu", help="cpu, cuda or gpu")
+    g.addoption("--attnconf-select", metavar="EXPR", help="only case ids matching this glob/substring")
+    g.addoption("--attnconf-golden-dir", metavar="DIR", help="golden directory")
+    g.addoption("--attnconf-level", default="default", help="tolerance level: default or strict")
+    g.addoption("--attnconf-json", metavar="PATH", help="write a results JSON of the checks run")
+
+
+class Item:
+    """One parameter: an adapter spec, a case and a dtype (repr is the test id)."""
+
+    def __init__(self, spec, adapter_name: str, case, dtype: str, repro_args: str):
+        self.spec, self.adapter_name, self.case, self.dtype = spec, adapter_name, case, dtype
+        self.repro_args = repro_args
+
+    @property
+    def id(self) -> str:
+        return f"{self.adapter_name}-{self.dtype}-{self.case.id}"
+
+    def __repr__(self) -> str:
+        return self.id
+
+
+class Session:
+    """Per pytest process: resolved adapters, cases, an executor, collected records."""
+
+    def __init__(self, config):
+        self.config = config
+        self._specs = None
+        self._cases = None
+        self._executor = None
+        self._expect = None
+        self.records: list[dict] = []
+        self.adapters: dict[str, dict] = {}
+
+    def opt(self, name):
+        return self.config.getoption(f"--attnconf-{name.replace('_', '-')}")
+
+    def specs(self):
+        """[(spec, adapter instance, repro args)] — resolved once per process."""
+        if self._specs is None:
+            from attnconf.adapters import registry
+            from attnconf.conformance import runner
+
+            adapters = self.opt("adapter") or []
+            names = [a for a in adapters if ":" not in a]
+            classes = [a for a in adapters if ":" in a]
+            specs = registry.resolve(names, sdpa=self.opt("sdpa"), encoding=self.opt("encoding"),
+                                     framework=self.opt("framework"), adapter_classes=classes,
+                                     device=self.opt("device"))
+            self._executor = runner.InProcessExecutor()
+            rows = []
+            for spec in specs:
+                adapter = self._executor.adapter(spec)
+                cfg = runner.RunConfig(specs=[])
+                rows.append((spec, adapter, runner._repro_args(cfg, adapter, spec)))
+            self._specs = rows
+        return self._specs
+
+    def cases(self):
+        if self._cases is None:
+            from attnconf.conformance import runner
+
+            self._cases = runner.load_cases(self.opt("select"), self.opt("golden_dir"))
+        return self._cases
+
+    def dtypes(self) -> tuple[str, ...]:
+        from attnconf.commands.run import parse_dtypes
+
+        return parse_dtypes(self.opt("dtype"))
+
+    def items(self, operation: str) -> list[Item]:
+        from attnconf.conformance import runner
+
+        out = []
+        for spec, adapter, repro in self.specs():
+            for case in self.cases():
+                if case.operation == operation and runner.applicable(adapter, case):
+                    out.extend(Item(spec, adapter.name, case, d, repro) for d in self.dtypes())
+        return out
+
+    def expectations(self):
+        if self._expect is None:
+            from attnconf.conformance.runner import RunConfig, _expectations
+
+            self._expect = _expectations(RunConfig(specs=[])) or False
+        return self._expect or None
+
+    def check(self, item: Item) -> dict:
+        """Run and judge one item; record it; pytest outcome from its status."""
+        __tracebackhide__ = True
+        from attnconf.conformance import engine, runner
+        from attnconf.errors import Unsupported
+
+        adapter = self._executor.adapter(item.spec)
+        self.adapters.setdefault(adapter.name, adapter.describe())
+        common = dict(adapter_name=adapter.name, framework=adapter.framework,
+                      level=self.opt("level"), repro_args=item.repro_args)
+        reason = runner._dtype_skip(adapter, item.dtype)
+        if reason:
+            rec = engine.judge(item.case, item.dtype, None, error=Unsupported(reason), **common)
+        else:
+            out = self._executor.run(item.spec, item.case, item.dtype, runner.DEFAULT_TIMEOUT_S)
+            rec = (engine.judge(item.case, item.dtype, out.outputs, duration_s=out.duration_s, **common)
+                   if out.status == "ok" else
+                   engine.judge(item.case, item.dtype, None, status=out.status, error=out.message,
+                                duration_s=out.duration_s, **common))
+        expect = self.expectations()
+        if expect is not None:
+            rec = expect.apply(rec)
+        self.records.append(rec)
+        status = rec["status"]
+        if status == "skip":
+            pytest.skip(rec["message"])
+        if status == "xfail":
+            pytest.xfail(rec["message"])
+        if status != "pass":
+            raise AssertionError(f"[{status}] {rec['case']} @ {rec['dtype']} clauses "
+                                 f"{', '.join(rec['clauses'])}: {rec['message']}\nrerun: {rec['repro']}")
+        return rec
+
+    def write(self, path: Path) -> None:
+        from attnconf.conformance.results import ResultsWriter
+
+        w = ResultsWriter(path, command=["pytest"] + list(self.config.invocation_params.args),
+                          device=self.opt("device"), level=self.opt("level"))
+        for desc in self.adapters.values():
+            w.add_adapter(desc)
+        w.extend(self.records)
+        w.finish()
+
+
+_KEY = pytest.StashKey[Session]()
+
+
+def _session(config) -> Session:
+    s = config.stash.get(_KEY, None)
+    if s is None:
+        s = Session(config)
+        config.stash[_KEY] = s
+    return s
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if ARG not in metafunc.fixturenames:
+        return  # not an attnconf conformance test: leave it alone
+    operation = getattr(metafunc.module, "OPERATION", None)
+    from attnconf.errors import AttnconfError
+
+    try:
+        items = _session(metafunc.config).items(operation)
+    except AttnconfError as exc:
+        raise pytest.UsageError(f"attnconf: {exc}") from None
+    if not items:
+        metafunc.parametrize(ARG, [pytest.param(None, marks=pytest.mark.skip(
+            reason=f"no selected adapter implements {operation}"))], ids=[f"no-{operation}"])
+        return
+    metafunc.parametrize(ARG, items, ids=[i.id for i in items])
+
+
+@pytest.fixture
+def attnconf_session(request) -> Session:
+    return _session(request.config)
+
+
+def _worker_id(config) -> str | None:
+    inp = getattr(config, "workerinput", None)
+    return inp.get("workerid") if inp else None
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    path = session.config.getoption("--attnconf-json", None)
+    if not path:
+        return
+    path = Path(path)
+    s = session.config.stash.get(_KEY, None)
+    worker = _worker_id(session.config)
+    if worker is not None:  # an xdist worker: a part file the controller merges
+        if s is not None and s.records:
+            s.write(path.with_name(f"{path.name}.{worker}.part"))
+        return
+    _merge(session.config, s, path)
+
+
+def _merge(config, s: Session | None, path: Path) -> None:
+    import json
+
+    from attnconf.conformance.results import ResultsWriter
+
+    parts = sorted(path.parent.glob(f"{path.name}.*.part")) if path.parent.exists() else []
+    s = s or Session(config)
+    w = ResultsWriter(path, command=["pytest"] + list(config.invocation_params.args),
+                      device=s.opt("device"), level=s.opt("level"))
+    for desc in s.adapters.values():
+        w.add_adapter(desc)
+    w.extend(s.records)
+    for part in parts:
+        doc = json.loads(part.read_text(encoding="utf-8"))
+        for desc in doc.get("adapters", []):
+            w.add_adapter(desc)
+        w.extend(doc.get("results", []))
+        os.unlink(part)
+    w.finish()

@@ -1,0 +1,134 @@
+"""`attnconf run`: check implementations against the golden cases, invariants and profiles.
+
+Parses and validates the command line (mistakes are one-line UsageErrors, exit 2), resolves the
+adapters, hands the work to attnconf.conformance.runner and prints the summary and elapsed time.
+Exit 0: everything conforms or is expected; 1: a non-conformance was found; 2: usage or setup.
+Must not import any framework at module level (`attnconf --help` stays cheap).
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from attnconf.dtypes import DTYPE_NAMES
+from attnconf.errors import UsageError
+
+EXECUTORS = ("in-process", "worker")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="run the conformance suite on implementations",
+        description="Run golden-case agreement checks (and invariants/profiles) and write results JSON.")
+    p.add_argument("--adapter", action="append", default=[], metavar="NAME|PKG.MOD:CLASS",
+                   help="a bundled/entry-point adapter name or an adapter class (repeatable); "
+                        "default: every available bundled adapter")
+    p.add_argument("--sdpa", metavar="PKG.MOD:FUNC", help="a bare sdpa function to check")
+    p.add_argument("--encoding", metavar="PKG.MOD:FUNC", help="a bare sinusoidal-encoding function")
+    p.add_argument("--framework", help="framework of --sdpa/--encoding: numpy, torch, jax, tensorflow")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or gpu (default cpu)")
+    p.add_argument("--json", default="reports/results.json", metavar="PATH",
+                   help="results file, written as the run goes (default reports/results.json)")
+    p.add_argument("--html", metavar="PATH", help="also render the HTML report here")
+    p.add_argument("--select", metavar="EXPR", help="only cases whose id matches this glob or substring")
+    p.add_argument("--dtype", default=",".join(DTYPE_NAMES), metavar="LIST",
+                   help="comma-separated dtypes (default all: float64,float32,float16,bfloat16)")
+    p.add_argument("--level", default="default", help="tolerance level: default or strict")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S", help="per-case time budget (worker executor)")
+    p.add_argument("--golden-dir", metavar="DIR", help="read golden files from DIR")
+    p.add_argument("--executor", default="in-process", help="in-process or worker (isolated processes)")
+    p.add_argument("--no-checks", action="store_true", help="agreement only: skip invariants and profiles")
+    p.add_argument("--seed", type=int, default=0, help="seed of the invariant checks")
+    p.add_argument("--expectations", action="append", metavar="PATH",
+                   help="expectation file (repeatable; default: the shipped files)")
+    p.add_argument("--no-expectations", action="store_true", help="apply no expectation file")
+    p.add_argument("--strict", action="store_true",
+                   help="fail the run for expectation entries that match nothing or now pass")
+    p.set_defaults(func=main)
+
+
+def _choice(what: str, value: str, choices) -> str:
+    if value not in choices:
+        raise UsageError(f"{what} should be one of {', '.join(choices)}, but got {value!r}")
+    return value
+
+
+def parse_dtypes(text: str) -> tuple[str, ...]:
+    names = tuple(t.strip() for t in str(text).split(",") if t.strip())
+    if not names:
+        raise UsageError(f"--dtype should list one or more of {', '.join(DTYPE_NAMES)}, but got {text!r}")
+    for n in names:
+        _choice("--dtype", n, DTYPE_NAMES)
+    return tuple(dict.fromkeys(names))
+
+
+def _executor(name: str, timeout: float):
+    from attnconf.conformance.runner import InProcessExecutor, optional
+
+    if name == "in-process":
+        return InProcessExecutor()
+    worker = optional("isolation", "WorkerExecutor")
+    if worker is None:
+        raise UsageError("--executor worker needs attnconf.conformance.isolation, which is not installed")
+    return worker()
+
+
+def _specs(args):
+    from attnconf.adapters import registry
+
+    if (args.sdpa or args.encoding) is None and args.framework:
+        raise UsageError("--framework should come with --sdpa or --encoding, but got neither")
+    names = [a for a in args.adapter if ":" not in a]
+    classes = [a for a in args.adapter if ":" in a]
+    return registry.resolve(names, sdpa=args.sdpa, encoding=args.encoding, framework=args.framework,
+                            adapter_classes=classes, device=args.device)
+
+
+def build_config(args):
+    from attnconf.conformance import results
+    from attnconf.conformance.runner import RunConfig
+
+    _choice("--device", args.device, ("cpu", "cuda", "gpu"))
+    _choice("--level", args.level, ("default", "strict"))
+    _choice("--executor", args.executor, EXECUTORS)
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout should be a positive number of seconds, but got {args.timeout:g}")
+    if args.no_expectations and args.expectations:
+        raise UsageError("--expectations and --no-expectations should not be combined, but both were given")
+    dtypes = parse_dtypes(args.dtype)
+    json_path = results.check_writable(args.json)
+    html = Path(args.html) if args.html else None
+    if html is not None:
+        results.check_writable(html)
+    if args.golden_dir and not Path(args.golden_dir).is_dir():
+        raise UsageError(f"--golden-dir should be a directory, but {args.golden_dir} is not")
+    specs = _specs(args)
+    if not specs:
+        raise UsageError("no adapter is available to run: install torch, jax or tensorflow, or pass --sdpa")
+    return RunConfig(
+        specs=specs, dtypes=dtypes, select=args.select, level=args.level, timeout=args.timeout,
+        json_path=json_path, html_path=html, golden_dir=args.golden_dir, device=args.device,
+        checks=not args.no_checks, seed=args.seed, command=["attnconf"] + sys.argv[1:],
+        expectations=False if args.no_expectations else args.expectations, strict=args.strict)
+
+
+def main(args) -> int:
+    from attnconf.conformance import runner
+
+    started = time.perf_counter()
+    config = build_config(args)
+    cases = runner.load_cases(config.select, config.golden_dir)
+    if not cases:
+        raise UsageError(f"--select should match at least one case id, but {config.select!r} matches none")
+    result = runner.run(config, executor=_executor(args.executor, args.timeout), cases=cases)
+    elapsed = time.perf_counter() - started
+    print(runner.summary(result.doc, elapsed))
+    print(f"results: {config.json_path}" + (f", report: {config.html_path}" if config.html_path else "")
+          + f"; wall time {elapsed:.1f} s")
+    return result.exit_code
+
+
+def command_line(argv) -> str:
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,363 @@
+"""The conformance run: adapters x golden cases x dtypes -> records, written as the run goes.
+
+`run(config)` drives everything `attnconf run` does: it asks an Executor to compute each case
+(`InProcessExecutor` here; `attnconf.conformance.isolation.WorkerExecutor` runs implementations in
+worker processes), judges outcomes with `engine.judge`, calls the SUITE-CHECKS hooks
+(`invariants.check`, `profile.detect`) when they exist, applies expectations when that module
+exists, streams records to the results file, and returns the exit code (0 conform or expected,
+1 non-conformance). Must not import a framework itself, nor decide tolerances or statuses
+(engine and tolerance do).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import shlex
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Protocol
+
+from attnconf.conformance import engine
+from attnconf.errors import Unsupported
+
+FAILING = ("fail", "error", "crash", "timeout")
+DEFAULT_JSON = Path("reports") / "results.json"
+DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What an Executor reports for one case: status "ok" | "crash" | "timeout" | "error" |
+    "unsupported", the outputs (status "ok"), a one-line message, and the time it took."""
+
+    status: str
+    outputs: dict | None = None
+    message: str = ""
+    duration_s: float = 0.0
+
+
+class Executor(Protocol):
+    def run(self, adapter_spec, case, dtype: str, timeout: float) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+def _spec_key(spec) -> str:
+    data = spec.to_json() if hasattr(spec, "to_json") else (
+        dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else spec)
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class InProcessExecutor:
+    """Runs implementations in this process: fastest, but a crash or hang takes the run with it
+    (the `timeout` is not enforced here; use the worker executor for untrusted code)."""
+
+    name = "in-process"
+
+    def __init__(self):
+        self._adapters: dict[str, Any] = {}
+
+    def adapter(self, spec):
+        """The (cached) adapter instance for a spec; an Adapter instance passes through."""
+        if not hasattr(spec, "kind") and hasattr(spec, "sdpa"):
+            return spec
+        key = _spec_key(spec)
+        if key not in self._adapters:
+            from attnconf.adapters import registry
+
+            self._adapters[key] = registry.instantiate(spec)
+        return self._adapters[key]
+
+    def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S) -> Outcome:
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                # Frameworks warn about kernel choices on stderr; the record carries what matters.
+                warnings.simplefilter("ignore")
+                outputs = engine.compute_outputs(self.adapter(adapter_spec), case, dtype)
+        except Unsupported as exc:
+            return Outcome("unsupported", None, exc.reason, time.perf_counter() - started)
+        except MemoryError:
+            return Outcome("crash", None, "MemoryError: out of memory", time.perf_counter() - started)
+        except Exception as exc:  # the implementation raised: its record says so
+            return Outcome("error", None, one_line(exc), time.perf_counter() - started)
+        return Outcome("ok", outputs, "", time.perf_counter() - started)
+
+    def close(self) -> None:
+        self._adapters.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration and optional hooks
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunConfig:
+    specs: list                         # AdapterSpec list (registry.resolve) or Adapter instances
+    dtypes: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
+    select: str | None = None
+    level: str = "default"
+    timeout: float = DEFAULT_TIMEOUT_S
+    json_path: Path | None = DEFAULT_JSON
+    html_path: Path | None = None
+    golden_dir: str | None = None
+    device: str = "cpu"
+    checks: bool = True                 # invariants and profiles after agreement
+    invariant_examples: int = 20
+    seed: int = 0
+    command: list[str] | None = None
+    repro_args: dict = dataclasses.field(default_factory=dict)   # adapter name -> CLI args
+    expectations: Any = None            # None: shipped files; list of paths; False: none
+    strict: bool = False                # stale expectation entries fail the run
+
+
+def optional(module: str, attr: str):
+    """attnconf.conformance.<module>.<attr> if that module exists yet, else None."""
+    try:
+        mod = importlib.import_module(f"attnconf.conformance.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"attnconf.conformance.{module}":
+            return None
+        raise
+    return getattr(mod, attr, None)
+
+
+def load_cases(select=None, golden_dir=None) -> list:
+    """Golden cases; before golden files exist, the catalogue with exact expectations computed."""
+    try:
+        from attnconf.reference.golden import load_cases as load
+    except ModuleNotFoundError as exc:
+        if exc.name != "attnconf.reference.golden":
+            raise
+        return _cases_from_catalogue(select)
+    return load(select, golden_dir=golden_dir)
+
+
+def _cases_from_catalogue(select):
+    import fnmatch
+
+    from attnconf import reference
+    from attnconf.reference.cases import catalogue
+
+    out = []
+    for c in catalogue():
+        if select and not (fnmatch.fnmatchcase(c.id, select) or select in c.id):
+            continue
+        if not c.expected:
+            c.expected = reference.compute(c.operation, c.inputs, c.options, exact=True)
+        if not c.scale:
+            c.scale = reference.natural_scales(c.operation, c.inputs, c.options)
+        out.append(c)
+    return out
+
+
+def applicable(adapter, case) -> bool:
+    """A case whose operation the adapter does not offer at all is not applicable (no record);
+    within an offered operation, what it cannot do is a `skip` with the reason."""
+    ops = tuple(getattr(adapter.capabilities, "operations", ()) or ())
+    return not ops or case.operation in ops
+
+
+def _dtype_skip(adapter, dtype) -> str:
+    dtypes = tuple(getattr(adapter.capabilities, "dtypes", ()) or ())
+    if dtypes and dtype not in dtypes:
+        return f"{adapter.name} does not support dtype {dtype} (supports {', '.join(dtypes)})"
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunResult:
+    doc: dict
+    exit_code: int
+    elapsed_s: float
+
+
+class Progress:
+    """A rewritten status line on a terminal; one line per adapter otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def update(self, adapter: str, done: int, total: int, counts: dict) -> None:
+        if not self.tty or time.perf_counter() - self._last < 0.1:
+            return
+        self._last = time.perf_counter()
+        tally = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        self.stream.write(f"\r\x1b[2K{adapter}: {done}/{total} {tally}")
+        self.stream.flush()
+
+    def adapter_done(self, adapter: str, counts: dict, seconds: float) -> None:
+        tally = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        prefix = "\r\x1b[2K" if self.tty else ""
+        self.stream.write(f"{prefix}{adapter}: {tally} ({seconds:.1f} s)\n")
+        self.stream.flush()
+
+
+def _expectations(config):
+    """Expectations (shipped files unless config.expectations names files; False: none)."""
+    if config.expectations is False:
+        return None
+    try:
+        from attnconf.conformance.expectations import Expectations
+    except ModuleNotFoundError:
+        return None
+    return Expectations.load(config.expectations)
+
+
+def run(config: RunConfig, *, executor=None, stream=None, cases=None) -> RunResult:
+    from attnconf.conformance.results import ResultsWriter
+
+    started = time.perf_counter()
+    executor = executor or InProcessExecutor()
+    local = executor if isinstance(executor, InProcessExecutor) else InProcessExecutor()
+    writer = ResultsWriter(config.json_path, command=config.command, device=config.device, level=config.level)
+    progress = Progress(stream)
+    cases = load_cases(config.select, config.golden_dir) if cases is None else cases
+    expect = _expectations(config)
+    try:
+        for spec in config.specs:
+            adapter = local.adapter(spec)
+            writer.add_adapter(adapter.describe())
+            t0 = time.perf_counter()
+            recs = _run_adapter(config, executor, spec, adapter, cases, progress)
+            recs += _run_checks(config, adapter)
+            if expect is not None:
+                recs = [expect.apply(r) for r in recs]
+            writer.extend(recs)
+            profile = _profile(config, adapter)
+            if profile is not None:
+                writer.set_profile(adapter.name, profile)
+            writer.flush()
+            progress.adapter_done(adapter.name, _counts(recs), time.perf_counter() - t0)
+    finally:
+        executor.close()
+        if local is not executor:
+            local.close()
+    found = []
+    if expect is not None:
+        found = expect.findings(adapters=[a["name"] for a in writer.doc["adapters"]],
+                                dtypes=config.dtypes, partial=bool(config.select))
+        writer.doc["expectation_findings"] = [_finding_json(f) for f in found]
+    doc = writer.finish()
+    if config.html_path is not None:
+        render = optional("report", "render")
+        if render is not None:
+            render([doc], config.html_path)
+    elapsed = time.perf_counter() - started
+    failing = any(r["status"] in FAILING for r in doc["results"])
+    failing = failing or (config.strict and any(f.kind != "not_exercised" for f in found))
+    return RunResult(doc, 1 if failing else 0, elapsed)
+
+
+def _finding_json(f) -> dict:
+    entry = f.entry
+    return {"kind": f.kind, "detail": getattr(f, "detail", str(f)),
+            "entry": dataclasses.asdict(entry) if dataclasses.is_dataclass(entry) else str(entry)}
+
+
+def _counts(records) -> dict:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return counts
+
+
+def _repro_args(config: RunConfig, adapter, spec) -> str:
+    if adapter.name in config.repro_args:
+        return config.repro_args[adapter.name]
+    kind = getattr(spec, "kind", "bundled")
+    target = getattr(spec, "target", adapter.name)
+    if kind == "function":
+        opt = "--sdpa" if getattr(spec, "operation", "sdpa") != "sinusoidal_encoding" else "--encoding"
+        return f"{opt} {shlex.quote(target)} --framework {shlex.quote(spec.framework)}"
+    if kind == "class" and not getattr(spec, "name", ""):
+        return f"--adapter {shlex.quote(target)}"
+    return f"--adapter {shlex.quote(adapter.name)}"
+
+
+def _run_adapter(config, executor, spec, adapter, cases, progress) -> list[dict]:
+    recs: list[dict] = []
+    todo = [(c, d) for c in cases if applicable(adapter, c) for d in config.dtypes]
+    counts: dict[str, int] = {}
+    repro = _repro_args(config, adapter, spec)
+    if getattr(spec, "device", "cpu") != "cpu":
+        repro += f" --device {spec.device}"
+    for i, (case, dtype) in enumerate(todo):
+        common = dict(adapter_name=adapter.name, framework=adapter.framework, level=config.level,
+                      repro_args=repro)
+        reason = _dtype_skip(adapter, dtype)
+        if reason:
+            rec = engine.judge(case, dtype, None, error=Unsupported(reason), **common)
+        else:
+            out = executor.run(spec, case, dtype, config.timeout)
+            if out.status == "ok":
+                rec = engine.judge(case, dtype, out.outputs, duration_s=out.duration_s, **common)
+            else:
+                rec = engine.judge(case, dtype, None, status=out.status, error=out.message or out.status,
+                                   duration_s=out.duration_s, **common)
+        recs.append(rec)
+        counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+        progress.update(adapter.name, i + 1, len(todo), counts)
+    return recs
+
+
+def _run_checks(config, adapter) -> list[dict]:
+    if not config.checks:
+        return []
+    check = optional("invariants", "check")
+    if check is None:
+        return []
+    recs = []
+    for dtype in config.dtypes:
+        if _dtype_skip(adapter, dtype):
+            continue
+        try:
+            recs.extend(check(adapter, dtype, seed=config.seed, max_examples=config.invariant_examples))
+        except Unsupported:
+            continue
+    return recs
+
+
+def _profile(config, adapter):
+    if not config.checks:
+        return None
+    detect = optional("profile", "detect")
+    return detect(adapter) if detect is not None else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary
+# ---------------------------------------------------------------------------------------------
+def summary(doc: dict, elapsed_s: float) -> str:
+    """Per adapter: counts and the clauses of its failing records; then the time."""
+    lines = []
+    by_adapter: dict[str, list[dict]] = {}
+    for r in doc["results"]:
+        by_adapter.setdefault(r["adapter"], []).append(r)
+    for name, recs in by_adapter.items():
+        counts = _counts(recs)
+        tally = ", ".join(f"{counts[k]} {k}" for k in ("pass", "fail", "error", "crash", "timeout", "xfail", "skip")
+                          if counts.get(k))
+        bad = [r for r in recs if r["status"] in FAILING]
+        clauses = sorted({c for r in bad for c in (r.get("clauses") or ["(no clause)"])})
+        line = f"  {name}: {tally}"
+        if clauses:
+            line += "\n    non-conforming clauses: " + ", ".join(clauses)
+        lines.append(line)
+    verdict = ("non-conformance found" if any(r["status"] in FAILING for r in doc["results"])
+               else "all conform or are expected")
+    return "\n".join(["attnconf run summary:"] + lines + [f"{verdict}; {len(doc['results'])} records in "
+                                                           f"{elapsed_s:.1f} s"])
