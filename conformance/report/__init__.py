@@ -137,7 +137,7 @@ def _profile_table(runs: list[Run], impl_names: dict[tuple[str, str], str]) -> d
                 evidence = entry.get("evidence") if isinstance(entry, dict) else ""
                 cells[(aspect, col)] = {"value": profile_value(entry), "evidence": text(evidence)}
     # the reference (when present) defines the canonical column; otherwise the most common value
-    ref_col = next((c for c in columns if c.lower().startswith("reference")), None)
+    ref_col = next((c for c in columns if "reference" in c.lower()), None)
     rows = []
     for aspect in aspects:
         values = [cells[(aspect, c)]["value"] for c in columns if (aspect, c) in cells]
@@ -174,12 +174,22 @@ def _speed_summary(runs: list[Run], several: bool) -> list[dict]:
     rows = []
     for key, p in sorted(best.items()):
         run_label, adapter, op, dtype, causal = key
-        rows.append({"impl": adapter + (f" [{run_label}]" if several else ""), "operation": op + (" causal" if causal else ""),
+        rows.append({"impl": adapter + (f" [{run_label}]" if several else ""), "adapter": adapter, "operation": op + (" causal" if causal else ""),
                      "dtype": dtype, "L": _fmt(p.get("L")), "gflops": _fmt(p.get("gflops")),
                      "pct_peak": _fmt(p.get("pct_peak")), "time_s": _fmt(p.get("time_s")),
                      "peak_rss_mb": _fmt(p.get("peak_rss_mb")), "exponent": _fmt(exps.get((run_label, adapter, dtype))),
                      "peak": _fmt(peaks.get((run_label, dtype)))})
     return rows
+
+
+def _glance_speed(rows: list[dict], adapter: str) -> str:
+    """One phrase for the at-a-glance table: throughput at the largest L (float32 preferred)."""
+    mine = [r for r in rows if r["adapter"] == adapter]
+    if not mine:
+        return ""
+    r = next((r for r in mine if r["dtype"] == "float32"), mine[0])
+    pct = f", {r['pct_peak']}% of peak" if r["pct_peak"] else ""
+    return f"{r['gflops']} GFLOP/s{pct} at L={r['L']} ({r['dtype']})"
 
 
 def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problems: Iterable[str] = ()) -> dict:
@@ -207,6 +217,14 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
             "known": cid in clause_titles,
         })
     several_runs = len(runs) > 1
+    profiles = _profile_table(runs, impl_names)
+    speed_rows = _speed_summary(runs, several_runs)
+    for i in impls:
+        col = profiles["columns"].index(i["name"]) if i["name"] in profiles["columns"] else None
+        i["divergences"] = [] if col is None else [
+            (row["aspect"], row["cells"][col]["value"]) for row in profiles["rows"]
+            if row["cells"][col] is not None and row["cells"][col]["differs"]]
+        i["speed"] = _glance_speed(speed_rows, i["adapter"])
     all_problems = list(problems) + spec["problems"]
     all_problems += [f"{r.label}: the run did not finish (complete=false); the records it wrote before "
                      f"stopping are shown" for r in runs if r.data.get("complete") is False]
@@ -219,7 +237,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         "impls": impls,
         "sections": [{"id": s, "title": section_titles.get(s, s)} for s in merged.sections],
         "matrix": matrix,
-        "profiles": _profile_table(runs, impl_names),
+        "profiles": profiles,
         "records": [_record_view(r, n) for n, r in enumerate(merged.records)],
         "frameworks": merged.frameworks, "dtypes": merged.dtypes, "statuses": merged.statuses,
         "impl_names": [i.name for i in merged.implementations],
@@ -227,7 +245,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         "attention_plots": plots.attention_error_plots(merged.records),
         "encoding_plots": plots.encoding_error_plots(merged.records),
         "speed_plots": plots.speed_plots(runs),
-        "speed_rows": _speed_summary(runs, several_runs),
+        "speed_rows": speed_rows,
         "diff": diff_runs(runs, baseline) if baseline else None,
     }
     ctx["data"] = {  # machine-readable summary, embedded via the escaping `tojson` filter
