@@ -46,12 +46,12 @@ class Row:
 
 
 def _sdpa_problem(seed: int):
-    """Small random problems covering GQA, both causal alignments, masks, Ev != E, scale."""
+    """Small random problems: GQA, both causal alignments, masks, Ev != E, scale, S = 700."""
     rng = np.random.default_rng(seed)
-    kind = seed % 5
+    kind = seed % 6
     b, h, hkv, l, s, e, ev = [(1, 2, 2, 5, 7, 8, 8), (1, 4, 2, 6, 9, 16, 5),
                               (2, 2, 1, 7, 4, 4, 6), (1, 2, 2, 4, 8, 8, 3),
-                              (1, 2, 1, 6, 48, 64, 16)][kind]
+                              (1, 2, 1, 6, 48, 64, 16), (1, 1, 1, 2, 700, 8, 4)][kind]
     inputs = dict(query=rng.standard_normal((b, h, l, e)) * 1.5,
                   key=rng.standard_normal((b, hkv, s, e)),
                   value=rng.standard_normal((b, hkv, s, ev)))
@@ -65,6 +65,8 @@ def _sdpa_problem(seed: int):
         opts["scale"] = 0.29
     if kind == 4:
         inputs["attn_mask"] = rng.standard_normal((1, h, l, s))
+    if kind == 5:  # long rows: S > 512, where blocked sums and softmax bugs show
+        opts.update(is_causal=True, causal_alignment="bottom_right")
     grad = rng.standard_normal((b, h, l, ev))
     return inputs, opts, grad
 
@@ -209,8 +211,63 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def run(seeds: int = 10, progress=None) -> tuple[str, bool, float]:
+def measure_baselines(seeds: int = 10) -> list[tuple[str, str, float]]:
+    """(quantity, dtype, max error in ulps of natural scale of that dtype) for the
+    same-precision paths, against exact=True for the inputs as the dtype holds them.
+
+    No bound: these are the baselines the tolerance rule scales (tol.baseline); shown so that a
+    reader sees what a straightforward evaluation in each dtype achieves.
+    """
+    from attnconf.dtypes import EPS, numpy_dtype
+
+    out = []
+    for dtype in ("float32", "float16", "bfloat16"):
+        dt = numpy_dtype(dtype)
+        worst = {"sdpa output": 0.0, "sdpa_vjp dq/dk/dv": 0.0, "encoding, p <= 1e5": 0.0}
+        for seed in range(seeds):
+            inputs, opts, grad = _sdpa_problem(seed)
+            held = {k: v.astype(dt).astype(np.float64) if v.dtype != np.bool_ else v
+                    for k, v in dict(inputs, grad_output=grad).items()}
+            fwd = {k: v for k, v in held.items() if k != "grad_output"}
+            exact = R.compute("sdpa", fwd, opts, exact=True)["output"]
+            got = R.compute("sdpa", fwd, opts, precision=dtype)["output"].astype(np.float64)
+            ns = R.natural_scales("sdpa", fwd, opts)["output"]
+            worst["sdpa output"] = max(worst["sdpa output"], _eps_err(got, exact, ns, EPS[dtype]))
+            ex = R.compute("sdpa_vjp", held, opts, exact=True)
+            gv = R.compute("sdpa_vjp", held, opts, precision=dtype)
+            sc = R.natural_scales("sdpa_vjp", held, opts)
+            for n in ("dq", "dk", "dv"):
+                err = _eps_err(gv[n].astype(np.float64), ex[n], sc[n], EPS[dtype])
+                worst["sdpa_vjp dq/dk/dv"] = max(worst["sdpa_vjp dq/dk/dv"], err)
+        table = R.sinusoidal_encoding(64, 64, offset=10 ** 5 - 64, exact=True)
+        low = R.sinusoidal_encoding(64, 64, offset=10 ** 5 - 64, precision=dtype).astype(np.float64)
+        worst["encoding, p <= 1e5"] = float(np.max(np.abs(low - table))) / EPS[dtype]
+        out += [(what, dtype, err) for what, err in worst.items()]
+    return out
+
+
+def _eps_err(actual, exact, scale, eps) -> float:
+    diff = np.abs(actual - exact)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(diff == 0, 0.0, diff / (scale * eps))
+    return float(np.nanmax(r)) if r.size else 0.0
+
+
+def format_baselines(rows) -> str:
+    lines = ["same-precision baselines (tol.baseline), max error vs exact in ulps of natural scale "
+             "of their own dtype (no bound):",
+             f"{'quantity':<28} {'dtype':<10} {'max ulp':>9}", "-" * 49]
+    lines += [f"{what:<28} {dtype:<10} {err:>9.3g}" for what, dtype, err in rows]
+    return "\n".join(lines)
+
+
+def run(seeds: int = 10, progress=None, baselines: bool = True) -> tuple[str, bool, float]:
     """(table text, all bounds hold, seconds)."""
     t0 = time.perf_counter()
     rows = measure(seeds, progress)
-    return format_table(rows), all(r.ok for r in rows), time.perf_counter() - t0
+    text = format_table(rows)
+    if baselines:
+        if progress:
+            progress("same-precision baselines")
+        text += "\n\n" + format_baselines(measure_baselines(seeds))
+    return text, all(r.ok for r in rows), time.perf_counter() - t0

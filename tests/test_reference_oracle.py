@@ -23,6 +23,7 @@ SDPA_VARIANTS = {
     "causal_tl_l_gt_s": dict(shapes=(2, 1, 1, 7, 4, 4, 3), opts=dict(is_causal=True)),
     "br_l_gt_s_uniform": dict(shapes=(1, 2, 2, 6, 3, 4, 4), opts=dict(is_causal=True, causal_alignment="bottom_right", fully_masked="uniform")),
     "bool_mask": dict(shapes=(1, 2, 1, 5, 6, 4, 4), opts=dict(enable_gqa=True), mask="bool"),
+    "long_s700_causal_br": dict(shapes=(1, 1, 1, 3, 700, 8, 4), opts=dict(is_causal=True, causal_alignment="bottom_right")),
     "float_mask_scale": dict(shapes=(1, 2, 2, 4, 6, 6, 2), opts=dict(scale=0.37), mask="float"),
 }
 
