@@ -97,7 +97,7 @@ def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignm
     if v.shape[:3] != k.shape[:3]:
         fail("value shape (B, Hkv, S)", str(k.shape[:3]), f"{v.shape[:3]} (shape {v.shape})")
     if min(b, h, l, e, hkv, s) < 1:
-        fail("query, key and value dimensions", ">= 1 (Ev may be 0)", f"{q.shape}, {k.shape}")
+        fail("B, H, L, E, Hkv and S", ">= 1", f"query shape {q.shape}, key shape {k.shape}")
     if h % hkv != 0:
         fail("query heads H", f"a multiple of key/value heads Hkv = {hkv}", f"H = {h}")
     if h != hkv and not enable_gqa:
@@ -126,17 +126,11 @@ def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignm
     full = (b, h, l, s)
     additive, allowed, mask_dtype = None, None, None
     if attn_mask is not None:
-        m = np.asarray(attn_mask)
-        if not hasattr(attn_mask, "shape"):
+        if not hasattr(attn_mask, "shape") or not hasattr(attn_mask, "dtype"):
             fail("attn_mask", "an array or None", type(attn_mask).__name__, TypeError)
+        m = np.asarray(attn_mask)
         mask_dtype = m.dtype
-        try:
-            if m.ndim > 4:
-                raise ValueError
-            np.broadcast_shapes(m.shape, full)
-            if np.broadcast_shapes(m.shape, full) != full:
-                raise ValueError
-        except ValueError:
+        if not _broadcasts_to(m.shape, full):  # sdpa.mask.broadcast
             fail("attn_mask", f"broadcastable to (B, H, L, S) = {full}", f"shape {m.shape}")
         if m.dtype == np.bool_:
             # sdpa.mask.bool: True = the key takes part.
@@ -160,6 +154,13 @@ def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignm
         allowed = np.broadcast_to(tri, full) if allowed is None else (allowed & tri)
         allowed = np.broadcast_to(allowed, full)
     return Problem(q64, k64, v64, additive, allowed, scale_dd, fully_masked, group, q.dtype, mask_dtype)
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    """Whether an array of `shape` broadcasts to exactly `target` (NumPy rules, right-aligned)."""
+    if len(shape) > len(target):
+        return False
+    return all(a in (1, t) for a, t in zip(shape[::-1], target[::-1]))
 
 
 # ---------------------------------------------------------------------------------------------
