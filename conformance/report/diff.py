@@ -77,7 +77,16 @@ def _profiles(runs: list[Run]) -> dict[str, dict]:
 
 
 def profile_value(entry) -> str:
-    return text(entry.get("value") if isinstance(entry, dict) else entry, "—")
+    """A profile value as display text; a mapping (e.g. output dtype per input dtype) becomes one
+    line per entry, with the entries that map a key to itself folded into one line."""
+    value = entry.get("value") if isinstance(entry, dict) else entry
+    if isinstance(value, dict) and value:
+        same = [text(k) for k, v in value.items() if text(v) == text(k)]
+        lines = [f"{text(k)} → {text(v)}" for k, v in value.items() if text(v) != text(k)]
+        if same:
+            lines.append("each as itself: " + ", ".join(same))
+        return "\n".join(lines)
+    return text(value, "—")
 
 
 def _profile_changes(current: list[Run], baseline: list[Run]) -> list[dict]:
