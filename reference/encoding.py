@@ -5,7 +5,8 @@ For what: PE[p, ·] for positions p = offset + t (enc.positions) with every name
 (enc.target) at any position up to 10^6 and beyond:
   * default (float64) and exact=True: the angle p·ω is formed as a double-double (error-free
     TwoProduct of p with ω held as a double-double from mpmath), reduced mod 2π with a
-    three-part 2π (Cody–Waite in double-double), then sin(r_hi + r_lo) = sin r_hi + cos r_hi·r_lo.
+    three-part 2π (Cody–Waite in double-double) — per block of rows, as R(b0) + R(t) — then
+    sin(r_hi + r_lo) = sin r_hi + cos r_hi·r_lo.
     Default evaluates sin/cos of r_hi in float64 (<= 2 ulp); exact in long double (<= 1 ulp,
     a single final rounding). A naive float64 p·ω is ~6·10^4 ulp off at p = 10^5.
   * precision="float32": angles p·ω in float32 (as keras-hub and the PyTorch tutorial do);

@@ -210,3 +210,16 @@ def test_exact_path_on_the_golden_catalogue(case):
     scales = R.natural_scales(case.operation, i, o)
     for name, want in expected.items():
         assert oracle.ulp_error(got[name], want, scales[name]) <= EXACT_ULP, name
+
+
+def test_encoding_rows_across_reduction_blocks():
+    """Rows on both sides of the 1024-row reduction blocks of a long table near p = 1e6."""
+    from attnconf.reference import encoding
+
+    offset, rows = 10 ** 6 - 1500, [0, 1, 1023, 1024, 1025, 2047, 2048, 2499]
+    table = R.sinusoidal_encoding(2500, 16, offset=offset, frequencies="t2t")
+    exact = R.sinusoidal_encoding(2500, 16, offset=offset, frequencies="t2t", exact=True)
+    expected = oracle.sinusoidal_encoding(0, 16, positions=[offset + r for r in rows], frequencies="t2t", as_dd=True)
+    assert encoding.BLOCK_ROWS < 2500
+    assert oracle.ulp_error(table[rows], expected, 1.0) <= DEFAULT_ENC_ULP
+    assert oracle.ulp_error(exact[rows], expected, 1.0) <= EXACT_ULP
