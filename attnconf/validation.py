@@ -9,9 +9,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 
-def fail(what: str, expected: str, got: Any, exc: type[Exception] = ValueError) -> None:
-    """Raise `exc("<what> should be <expected>, but got <got>")`."""
-    raise exc(f"{what} should be {expected}, but got {got}")
+def fail(what: str, expected: str, got: Any, exc: type[Exception] = ValueError, *,
+         verb: str = "be") -> None:
+    """Raise `exc("<what> should <verb> <expected>, but got <got>")`."""
+    raise exc(f"{what} should {verb} {expected}, but got {got}")
 
 
 def check_choice(what: str, value: Any, choices: Iterable[Any]) -> Any:
@@ -37,7 +38,7 @@ def check_array(what: str, value: Any, *, ndim: int | None = None, legend: str =
     arr = np.asarray(value)
     if ndim is not None and arr.ndim != ndim:
         dims = f"{ndim} dimensions {legend}".rstrip()
-        fail(what, f"have {dims}", f"shape {tuple(arr.shape)}")
+        fail(what, dims, f"shape {tuple(arr.shape)}", verb="have")
     if floating and not _is_floating(arr.dtype):
         fail(f"{what} dtype", "a floating dtype (float64, float32, float16, bfloat16)", str(arr.dtype), TypeError)
     return arr
