@@ -140,7 +140,7 @@ def test_page_is_self_contained(tmp_path):
                 assert (value or "").startswith("#"), (tag, value)  # in-page anchors only
     assert "url(" not in html.lower() and "@import" not in html.lower()
     for section in ('id="summary-table"', 'id="clause-matrix"', 'id="profile-table"', 'id="diff"',
-                    'id="speed-table"', 'id="provenance"', "<svg"):
+                    'id="speed-table"', 'id="speed-statements"', 'id="provenance"', "<svg"):
         assert section in html, section
 
 

@@ -77,7 +77,7 @@ def _provenance(run: Run) -> dict:
         "python": text(env.get("python")), "platform": text(env.get("platform")),
         "cpu": text(env.get("cpu")), "numpy": text(env.get("numpy")), "device": text(env.get("device")),
         "frameworks": sorted((text(k), text(v)) for k, v in fw.items()) if isinstance(fw, dict) else [],
-        "machine": text(bench.get("machine")) if bench else "",
+        "machine": _kv(bench.get("machine")) if bench else "",
         "n_records": len(run.records), "has_benchmarks": bool(bench),
         # a run killed halfway says complete=false (older files: unknown, shown as such)
         "complete": run.data.get("complete") if isinstance(run.data.get("complete"), bool) else None,
@@ -154,32 +154,57 @@ def _profile_table(runs: list[Run], impl_names: dict[tuple[str, str], str]) -> d
 
 
 def _speed_summary(runs: list[Run], several: bool) -> list[dict]:
-    """Per (run, adapter, operation, dtype): the largest-L point and the fitted exponent."""
+    """Per (run, adapter, operation, dtype, causal): the largest-L point and the fitted exponent."""
     best: dict[tuple, dict] = {}
     for p in plots.benchmark_points(runs):
         key = (p["_run"], text(p.get("adapter")), text(p.get("operation")), text(p.get("dtype")), bool(p.get("causal")))
         if key not in best or number(p["L"]) > number(best[key]["L"]):
             best[key] = p
-    exps = {}
+    exps = plots.scaling_exponents(runs)
     peaks = {}
     for run in runs:
-        bench = run.benchmarks or {}
-        for s in bench.get("scaling") or []:
-            if isinstance(s, dict):
-                exps[(run.label, text(s.get("adapter")), text(s.get("dtype")))] = number(s.get("exponent"))
-        pk = bench.get("peak_gflops")
+        pk = (run.benchmarks or {}).get("peak_gflops")
         if isinstance(pk, dict):
             for d, v in pk.items():
                 peaks[(run.label, text(d))] = number(v)
     rows = []
     for key, p in sorted(best.items()):
         run_label, adapter, op, dtype, causal = key
-        rows.append({"impl": adapter + (f" [{run_label}]" if several else ""), "adapter": adapter, "operation": op + (" causal" if causal else ""),
+        rows.append({"impl": adapter + (f" [{run_label}]" if several else ""), "adapter": adapter,
+                     "operation": op + (" causal" if causal else ""),
                      "dtype": dtype, "L": _fmt(p.get("L")), "gflops": _fmt(p.get("gflops")),
                      "pct_peak": _fmt(p.get("pct_peak")), "time_s": _fmt(p.get("time_s")),
-                     "peak_rss_mb": _fmt(p.get("peak_rss_mb")), "exponent": _fmt(exps.get((run_label, adapter, dtype))),
+                     "peak_rss_mb": _fmt(p.get("peak_rss_mb")),
+                     "exponent": _fmt(plots.lookup_exponent(exps, plots.scaling_key(run_label, p))),
                      "peak": _fmt(peaks.get((run_label, dtype)))})
     return rows
+
+
+def _speed_statements(runs: list[Run]) -> list[dict]:
+    """The speed checks stated as conformance statements (reported, or judged against a budget)."""
+    out = []
+    for run in runs:
+        bench = run.benchmarks or {}
+        for st in bench.get("statements") or []:
+            if isinstance(st, dict):
+                out.append({"adapter": text(st.get("adapter")), "operation": text(st.get("operation")),
+                            "dtype": text(st.get("dtype")), "clause": text(st.get("clause")),
+                            "what": text(st.get("what")), "measured": _fmt(st.get("measured")),
+                            "budget": _fmt(st.get("budget")) if st.get("budget") is not None else "",
+                            "status": text(st.get("status"))})
+        for sk in bench.get("skipped") or []:
+            if isinstance(sk, dict):
+                out.append({"adapter": text(sk.get("adapter")), "operation": text(sk.get("operation")),
+                            "dtype": text(sk.get("dtype")), "clause": "", "what": "not measured",
+                            "measured": text(sk.get("reason")), "budget": "", "status": "skip"})
+    return out
+
+
+def _kv(value: Any) -> str:
+    """A small mapping (e.g. benchmark machine info) as 'key: value · key: value'."""
+    if isinstance(value, dict):
+        return " · ".join(f"{text(k)}: {text(v)}" for k, v in value.items())
+    return text(value)
 
 
 def _glance_speed(rows: list[dict], adapter: str) -> str:
@@ -187,9 +212,12 @@ def _glance_speed(rows: list[dict], adapter: str) -> str:
     mine = [r for r in rows if r["adapter"] == adapter]
     if not mine:
         return ""
-    r = next((r for r in mine if r["dtype"] == "float32"), mine[0])
+    # the headline figure: plain (non-causal) sdpa in float32 when measured
+    prefs = (lambda r: r["operation"] == "sdpa" and r["dtype"] == "float32", lambda r: r["dtype"] == "float32",
+             lambda r: bool(r["gflops"]))
+    r = next((r for pref in prefs for r in mine if pref(r)), mine[0])
     pct = f", {r['pct_peak']}% of peak" if r["pct_peak"] else ""
-    return f"{r['gflops']} GFLOP/s{pct} at L={r['L']} ({r['dtype']})"
+    return f"{r['operation']}: {r['gflops']} GFLOP/s{pct} at L={r['L']} ({r['dtype']})"
 
 
 def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problems: Iterable[str] = ()) -> dict:
@@ -246,6 +274,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         "encoding_plots": plots.encoding_error_plots(merged.records),
         "speed_plots": plots.speed_plots(runs),
         "speed_rows": speed_rows,
+        "speed_statements": _speed_statements(runs),
         "diff": diff_runs(runs, baseline) if baseline else None,
     }
     ctx["data"] = {  # machine-readable summary, embedded via the escaping `tojson` filter

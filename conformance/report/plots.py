@@ -229,17 +229,38 @@ def _series_name(p: dict, several_runs: bool) -> str:
     return name
 
 
+def scaling_key(run_label: str, item: dict) -> tuple:
+    """(run, adapter, dtype, operation, causal): scaling fits may or may not name the last two."""
+    op = text(item.get("operation")) or None
+    causal = bool(item["causal"]) if isinstance(item.get("causal"), bool) else None
+    return (run_label, text(item.get("adapter")), text(item.get("dtype")), op, causal)
+
+
+def scaling_exponents(runs: list[Run]) -> dict[tuple, float]:
+    out = {}
+    for run in runs:
+        for s in (run.benchmarks or {}).get("scaling") or []:
+            if isinstance(s, dict) and number(s.get("exponent")) is not None:
+                out[scaling_key(run.label, s)] = number(s["exponent"])
+    return out
+
+
+def lookup_exponent(scaling: dict[tuple, float], key: tuple) -> float | None:
+    """The most specific fit for a series: by operation and causality when the fit says them."""
+    run, adapter, dtype, op, causal = key
+    for k in ((run, adapter, dtype, op, causal), (run, adapter, dtype, op, None), (run, adapter, dtype, None, None)):
+        if k in scaling:
+            return scaling[k]
+    return None
+
+
 def speed_plots(runs: list[Run]) -> list[Markup]:
     """Per dtype: GFLOP/s vs L, % of peak vs L, and time vs L with the fitted scaling line."""
     pts = benchmark_points(runs)
     if not pts:
         return []
     several = len({p["_run"] for p in pts}) > 1
-    scaling = {}
-    for run in runs:
-        for s in (run.benchmarks or {}).get("scaling") or []:
-            if isinstance(s, dict) and number(s.get("exponent")) is not None:
-                scaling[(run.label, text(s.get("adapter")), text(s.get("dtype")))] = number(s["exponent"])
+    scaling = scaling_exponents(runs)
     plots = []
     for dtype in sorted({text(p.get("dtype")) for p in pts}):
         sel = [p for p in pts if text(p.get("dtype")) == dtype]
@@ -257,11 +278,11 @@ def speed_plots(runs: list[Run]) -> list[Markup]:
         for p in sel:
             t = number(p.get("time_s"))
             if t and t > 0:
-                by[(p["_run"], text(p.get("adapter")), _series_name(p, several))].append((number(p["L"]), t))
-        for n, ((run_label, adapter, name), xy) in enumerate(sorted(by.items())):
+                by[(_series_name(p, several), scaling_key(p["_run"], p))].append((number(p["L"]), t))
+        for n, ((name, skey), xy) in enumerate(sorted(by.items())):
             color = PALETTE[n % len(PALETTE)]
             series.append({"name": name, "points": sorted(xy), "color": color})
-            k = scaling.get((run_label, adapter, dtype))
+            k = lookup_exponent(scaling, skey)
             if k is not None and len(xy) >= 1:
                 # intercept by least squares with the reported slope fixed: log t = k log L + c
                 c = sum(math.log(t) - k * math.log(L) for L, t in xy) / len(xy)
