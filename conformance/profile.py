@@ -1,0 +1,374 @@
+"""Semantic profile: which named alternative of each spec choice an implementation follows.
+
+`detect(adapter)` runs small probes whose outcomes under the spec's named alternatives differ
+by O(1), and matches the implementation's output against the reference evaluated under each
+alternative (attnconf.reference.compute with the alternative's options, or with inputs
+transformed the way the alternative reads them). It is a description, not a verdict:
+{aspect: {"value": <alternative name>, "evidence": <what was seen>}}.
+
+`profile_records(adapter, profile)` turns each aspect with a canonical choice into a results
+record (check="profile"): pass when the value is canonical, skip when the adapter declared the
+feature unsupported, fail otherwise (expectations may turn that fail into xfail).
+
+Matching tolerance: alternatives differ by at least ~0.1 x the natural scale on these probes, a
+correct kernel by at most ~1e-2 of it even in bfloat16, so a candidate matches when the output
+is within MATCH_RTOL = 1e-2 of the natural scale bound max|v| (plus NaN matching NaN).
+Must not import any framework.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from attnconf.errors import Unsupported
+
+MATCH_RTOL = 1e-2
+
+# aspect -> (clause, canonical value, values that mean "declared unsupported" -> skip)
+CANONICAL = {
+    "fully_masked": ("sdpa.fully_masked", "zero", ("rejects",)),
+    "causal_alignment": ("sdpa.causal.top_left", "top_left", ("rejects",)),
+    "causal_bottom_right": ("sdpa.causal.bottom_right", "bottom_right", ("rejects",)),
+    "mask_and_causal": ("sdpa.mask_and_causal", "intersect", ("rejects",)),
+    "mask_polarity": ("sdpa.mask.bool", "true_attends", ("unsupported",)),
+    "gqa": ("sdpa.gqa", "repeat_interleave", ("unsupported",)),
+    "value_dim": ("sdpa.value_dim", "supported", ("rejects",)),
+    "default_scale": ("sdpa.scale.default", "1/sqrt(E)", ()),
+    "determinism": ("inv.determinism", "deterministic", ()),
+    "encoding_offset": ("enc.positions", "supported", ("rejects",)),
+}
+
+
+def probe_dtype(adapter) -> str:
+    dtypes = adapter.capabilities.dtypes
+    return "float64" if "float64" in dtypes else "float32" if "float32" in dtypes else dtypes[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running and matching
+# ---------------------------------------------------------------------------------------------
+def _run_sdpa(adapter, dtype, q, k, v, mask=None, **opts):
+    """(output float64 | None, outcome) with outcome "ok", "unsupported: …" or "raised: …"."""
+    try:
+        args = [adapter.from_numpy(a, dtype) for a in (q, k, v)]
+        m = None if mask is None else adapter.mask_from_numpy(mask, dtype)
+        out = adapter.sdpa(*args, attn_mask=m, **opts)
+        return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
+    except Unsupported as exc:
+        return None, f"unsupported: {exc.reason}"
+    except Exception as exc:  # the implementation's own error for this input
+        return None, f"raised {type(exc).__name__}: {exc}"
+
+
+def _ref(q, k, v, mask=None, **opts) -> np.ndarray:
+    from attnconf import reference
+
+    inputs = {"query": q, "key": k, "value": v}
+    if mask is not None:
+        inputs["attn_mask"] = mask
+    return reference.compute("sdpa", inputs, opts)["output"]
+
+
+def match(out: np.ndarray, candidates: dict, scale: float) -> tuple[str, dict]:
+    """The first candidate `out` matches (NaN matches NaN), else "other"; and the distances."""
+    dist = {}
+    for name, cand in candidates.items():
+        cand = np.asarray(cand, np.float64)
+        if cand.shape != out.shape:
+            dist[name] = "shape differs"
+            continue
+        with np.errstate(invalid="ignore"):
+            d = np.where(np.isnan(cand) & np.isnan(out), 0.0, np.abs(out - cand))
+        worst = float(np.max(np.where(np.isnan(d), np.inf, d))) if d.size else 0.0
+        dist[name] = worst
+    for name, worst in dist.items():
+        if isinstance(worst, float) and worst <= MATCH_RTOL * scale:
+            return name, dist
+    return "other", dist
+
+
+def _fmt(dist: dict) -> str:
+    return ", ".join(f"{n}: {d:.3g}" if isinstance(d, float) else f"{n}: {d}" for n, d in dist.items())
+
+
+def _arrays(seed, b=1, h=1, hkv=1, l=3, s=5, e=4, ev=None, spread=1.0):
+    rng = np.random.default_rng(seed)
+    q = np.round(rng.uniform(-spread, spread, (b, h, l, e)), 3)
+    k = np.round(rng.uniform(-spread, spread, (b, hkv, s, e)), 3)
+    v = np.round(rng.uniform(-1, 1, (b, hkv, s, ev or e)) + rng.uniform(1, 2, (1, 1, 1, ev or e)), 3)
+    return q, k, v, rng
+
+
+def _mask_for(adapter, m: np.ndarray):
+    kinds = adapter.capabilities.mask_kinds
+    if "bool" in kinds:
+        return m
+    return np.where(m, 0.0, -np.inf) if "float" in kinds else None
+
+
+# ---------------------------------------------------------------------------------------------
+# SDPA aspects
+# ---------------------------------------------------------------------------------------------
+def _fully_masked(adapter, dtype):
+    q, k, v, _ = _arrays(1)
+    m = np.ones((1, 1, 3, 5), bool)
+    m[..., 1, :] = False
+    mask = _mask_for(adapter, m)
+    if mask is None:
+        return {"value": "rejects", "evidence": "the adapter takes no attn_mask"}
+    out, how = _run_sdpa(adapter, dtype, q, k, v, mask)
+    if out is None:
+        return {"value": "rejects", "evidence": how}
+    row = out[0, 0, 1]
+    cands = {"zero": np.zeros_like(row), "uniform": v[0, 0].mean(axis=0), "nan": np.full_like(row, np.nan)}
+    value, dist = match(row, cands, float(np.abs(v).max()))
+    return {"value": value, "evidence": f"fully-masked row gave {np.round(row, 4).tolist()} "
+            f"(distance to {_fmt(dist)}); claimed {adapter.capabilities.fully_masked!r}"}
+
+
+def _causal(adapter, dtype, requested):
+    q, k, v, _ = _arrays(2, l=3, s=6)
+    out, how = _run_sdpa(adapter, dtype, q, k, v, is_causal=True, causal_alignment=requested)
+    if out is None:
+        return {"value": "rejects", "evidence": f"causal_alignment={requested!r}, L=3, S=6: {how}"}
+    cands = {a: _ref(q, k, v, is_causal=True, causal_alignment=a) for a in ("top_left", "bottom_right")}
+    cands["not_causal"] = _ref(q, k, v)
+    value, dist = match(out, cands, float(np.abs(v).max()))
+    return {"value": value, "evidence": f"is_causal with causal_alignment={requested!r}, L=3, S=6: "
+            f"distance to {_fmt(dist)}"}
+
+
+def _mask_and_causal(adapter, dtype):
+    q, k, v, rng = _arrays(3, l=5, s=5)
+    m = rng.random((1, 1, 5, 5)) < 0.5
+    m[..., 0] = True
+    m |= ~np.tril(np.ones((5, 5), bool))           # the mask opens the future, causal must close it
+    mask = _mask_for(adapter, m)
+    if mask is None:
+        return {"value": "rejects", "evidence": "the adapter takes no attn_mask"}
+    out, how = _run_sdpa(adapter, dtype, q, k, v, mask, is_causal=True)
+    if out is None:
+        value = "rejects" if how.startswith("unsupported") else "error"
+        return {"value": value, "evidence": f"attn_mask with is_causal=True: {how}"}
+    cands = {"intersect": _ref(q, k, v, m, is_causal=True), "mask_only": _ref(q, k, v, m),
+             "causal_only": _ref(q, k, v, is_causal=True)}
+    value, dist = match(out, cands, float(np.abs(v).max()))
+    return {"value": value, "evidence": f"attn_mask with is_causal=True: distance to {_fmt(dist)}"}
+
+
+def _mask_polarity(adapter, dtype):
+    if "bool" not in adapter.capabilities.mask_kinds:
+        return {"value": "unsupported", "evidence": "no bool attn_mask"}
+    q, k, v, rng = _arrays(4, l=4, s=6)
+    m = rng.random((1, 1, 4, 6)) < 0.5
+    m[..., 0], m[..., 1] = True, False               # both polarities leave every row a visible key
+    out, how = _run_sdpa(adapter, dtype, q, k, v, m)
+    if out is None:
+        return {"value": "unsupported" if how.startswith("unsupported") else "error", "evidence": how}
+    cands = {"true_attends": _ref(q, k, v, m), "true_masks": _ref(q, k, v, ~m), "ignored": _ref(q, k, v)}
+    value, dist = match(out, cands, float(np.abs(v).max()))
+    return {"value": value, "evidence": f"bool mask: distance to {_fmt(dist)}"}
+
+
+def _gqa(adapter, dtype):
+    q, k, v, _ = _arrays(5, h=4, hkv=2, l=3, s=5)
+    out, how = _run_sdpa(adapter, dtype, q, k, v, enable_gqa=True)
+    if out is None:
+        return {"value": "unsupported", "evidence": f"H=4, Hkv=2, enable_gqa=True: {how}"}
+    cands = {"repeat_interleave": _ref(q, k, v, enable_gqa=True),
+             "tile": _ref(q, np.tile(k, (1, 2, 1, 1)), np.tile(v, (1, 2, 1, 1)))}
+    value, dist = match(out, cands, float(np.abs(v).max()))
+    return {"value": value, "evidence": f"H=4, Hkv=2: distance to {_fmt(dist)}"}
+
+
+def _value_dim(adapter, dtype):
+    q, k, v, _ = _arrays(6, e=4, ev=7)
+    out, how = _run_sdpa(adapter, dtype, q, k, v)
+    if out is None:
+        return {"value": "rejects", "evidence": f"E=4, Ev=7: {how}"}
+    value, dist = match(out, {"supported": _ref(q, k, v)}, float(np.abs(v).max()))
+    return {"value": value, "evidence": f"E=4, Ev=7: distance to {_fmt(dist)}"}
+
+
+def _default_scale(adapter, dtype):
+    ev = 9 if adapter.capabilities.value_dim_differs else 4
+    q, k, v, _ = _arrays(7, e=4, ev=ev, l=4, s=6, spread=2.0)
+    out, how = _run_sdpa(adapter, dtype, q, k, v)
+    if out is None and ev != 4:
+        ev = 4
+        q, k, v, _ = _arrays(7, e=4, ev=ev, l=4, s=6, spread=2.0)
+        out, how = _run_sdpa(adapter, dtype, q, k, v)
+    if out is None:
+        return {"value": "other", "evidence": f"E=4, Ev={ev}, scale=None: {how}"}
+    cands = {"1/sqrt(E)": _ref(q, k, v), "1/sqrt(Ev)": _ref(q, k, v, scale=1 / np.sqrt(ev)),
+             "1/E": _ref(q, k, v, scale=0.25), "1": _ref(q, k, v, scale=1.0)}
+    if ev == 4:
+        cands.pop("1/sqrt(Ev)")
+    value, dist = match(out, cands, float(np.abs(v).max()))
+    return {"value": value, "evidence": f"E=4, Ev={ev}, scale=None: distance to {_fmt(dist)}"}
+
+
+def _output_dtypes(adapter):
+    from attnconf.conformance import invariants as inv
+
+    caps, seen = adapter.capabilities, {}
+    for dt in caps.dtypes:
+        try:
+            if "sdpa" in caps.operations:
+                q, k, v, _ = _arrays(8)
+                out = adapter.sdpa(*(adapter.from_numpy(a, dt) for a in (q, k, v)))
+            elif "sinusoidal_encoding" in caps.operations:
+                out = adapter.sinusoidal_encoding(4, 4, dtype=dt)
+            elif "multi_head_attention" in caps.operations:
+                ex = {"B": 1, "L": 3, "S": 0, "H": 1, "E": 2, "Ev": 2, "D": 2, "Dkv": 0, "bias": False, "seed": 0}
+                x, _, w = inv.gen.mha_arrays(ex, dt)
+                out = adapter.multi_head_attention(adapter.from_numpy(x, dt), adapter.from_numpy(x, dt),
+                                                   {n: adapter.from_numpy(a, dt) for n, a in w.items()}, num_heads=1)
+            else:
+                continue
+            seen[dt] = str(np.asarray(adapter.to_numpy(out)).dtype)
+        except Unsupported as exc:
+            seen[dt] = f"unsupported: {exc.reason}"
+        except Exception as exc:
+            seen[dt] = f"raised {type(exc).__name__}"
+    same = all(seen[d] == d for d in seen)
+    return {"value": seen, "evidence": "output dtype equals input dtype for every supported dtype" if same
+            else "output dtype differs from the input dtype: " + ", ".join(f"{d} -> {o}" for d, o in seen.items() if o != d)}
+
+
+def _determinism(adapter, dtype):
+    from attnconf.conformance.invariants import check_determinism
+
+    rec = check_determinism(adapter, dtype)
+    if rec["status"] == "skip":
+        return {"value": "unknown", "evidence": rec["message"]}
+    if rec["status"] == "error":
+        return {"value": "unknown", "evidence": rec["message"]}
+    same = rec["metrics"].get("identical", False)
+    return {"value": "deterministic" if same else "nondeterministic",
+            "evidence": f"{rec['operation']} twice on identical inputs at {dtype}: "
+            + ("bitwise identical" if same else rec["message"])}
+
+
+# ---------------------------------------------------------------------------------------------
+# Encodings
+# ---------------------------------------------------------------------------------------------
+_VARIANTS = [(lay, fr) for lay in ("interleaved", "concat", "cos_first") for fr in ("vaswani", "t2t")]
+
+
+def _ref_table(n, dim, **opts):
+    from attnconf import reference
+
+    return reference.compute("sinusoidal_encoding", {}, dict(num_positions=n, dim=dim, **opts))["output"]
+
+
+def _run_table(adapter, dtype, n, dim, **opts):
+    try:
+        out = adapter.sinusoidal_encoding(n, dim, dtype=dtype, **opts)
+        return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
+    except Unsupported as exc:
+        return None, f"unsupported: {exc.reason}"
+    except Exception as exc:
+        return None, f"raised {type(exc).__name__}: {exc}"
+
+
+def _encoding_variants(adapter, dtype):
+    caps, seen, evidence = adapter.capabilities, {}, []
+    for lay in caps.encoding_layouts:
+        for fr in caps.encoding_frequencies:
+            out, how = _run_table(adapter, dtype, 64, 8, layout=lay, frequencies=fr)
+            key = f"{lay}/{fr}"
+            if out is None:
+                seen[key] = "rejects"
+                evidence.append(f"{key}: {how}")
+                continue
+            cands = {f"{a}/{b}": _ref_table(64, 8, layout=a, frequencies=b) for a, b in _VARIANTS}
+            value, _ = match(out, {key: cands.pop(key), **cands}, 1.0)
+            seen[key] = value
+            evidence.append(f"{key} -> {value}")
+    return {"value": seen, "evidence": "requested -> detected (64 positions, d=8): " + "; ".join(evidence)}
+
+
+def _encoding_offset(adapter, dtype):
+    lay, fr = adapter.capabilities.encoding_layouts[0], adapter.capabilities.encoding_frequencies[0]
+    out, how = _run_table(adapter, dtype, 8, 8, offset=5, layout=lay, frequencies=fr)
+    if out is None:
+        return {"value": "rejects", "evidence": f"offset=5: {how}"}
+    cands = {name: _ref_table(8, 8, offset=o, layout=lay, frequencies=fr)
+             for name, o in (("supported", 5), ("ignored", 0), ("off_by_one_up", 6), ("off_by_one_down", 4))}
+    value, dist = match(out, cands, 1.0)
+    return {"value": value, "evidence": f"offset=5 ({lay}/{fr}): distance to {_fmt(dist)}"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Public
+# ---------------------------------------------------------------------------------------------
+def detect(adapter) -> dict:
+    """{aspect: {"value", "evidence"}} for every aspect the adapter's operations allow."""
+    caps = adapter.capabilities
+    dtype = probe_dtype(adapter)
+    prof = {}
+    if "sdpa" in caps.operations:
+        prof["fully_masked"] = _fully_masked(adapter, dtype)
+        prof["causal_alignment"] = _causal(adapter, dtype, "top_left")
+        prof["causal_bottom_right"] = _causal(adapter, dtype, "bottom_right")
+        prof["mask_and_causal"] = _mask_and_causal(adapter, dtype)
+        prof["mask_polarity"] = _mask_polarity(adapter, dtype)
+        prof["gqa"] = _gqa(adapter, dtype)
+        prof["value_dim"] = _value_dim(adapter, dtype)
+        prof["default_scale"] = _default_scale(adapter, dtype)
+    if "sinusoidal_encoding" in caps.operations:
+        prof["encoding_variants"] = _encoding_variants(adapter, dtype)
+        prof["encoding_offset"] = _encoding_offset(adapter, dtype)
+    if caps.operations:
+        prof["output_dtype"] = _output_dtypes(adapter)
+        prof["determinism"] = _determinism(adapter, dtype)
+    return prof
+
+
+def _record(adapter, aspect, clause, status, message, value, operation="sdpa"):
+    import shlex
+
+    from attnconf.conformance.engine import repro_command
+
+    name = getattr(adapter, "name", type(adapter).__name__)
+    return {"adapter": name, "framework": getattr(adapter, "framework", ""), "operation": operation,
+            "case": f"profile/{aspect}", "clauses": [clause], "dtype": probe_dtype(adapter),
+            "check": "profile", "status": status, "metrics": {"value": value}, "message": message,
+            "repro": repro_command(f"--adapter {shlex.quote(name)}", f"profile/{aspect}", probe_dtype(adapter)),
+            "duration_s": 0.0, "options": {}, "shapes": {}}
+
+
+def profile_records(adapter, profile: dict) -> list[dict]:
+    """One record per profiled aspect that has a canonical choice (check="profile")."""
+    records = []
+    for aspect, found in profile.items():
+        value, evidence = found["value"], found["evidence"]
+        if aspect in CANONICAL:
+            clause, canonical, declared = CANONICAL[aspect]
+            if value == canonical:
+                status, msg = "pass", ""
+            elif value in declared or (aspect == "determinism" and value == "unknown"):
+                status, msg = "skip", f"unsupported: {evidence}"
+            elif aspect == "determinism" and not adapter.capabilities.deterministic:
+                status, msg = "pass", f"nondeterministic, as declared: {evidence}"
+            else:
+                status = "fail"
+                msg = f"{clause}: the spec says {canonical!r}, the implementation does {value!r} ({evidence})"
+            op = "sinusoidal_encoding" if aspect.startswith("encoding") else "sdpa"
+            records.append(_record(adapter, aspect, clause, status, msg, value, op))
+        elif aspect == "output_dtype":
+            bad = {d: o for d, o in value.items() if o != d and not o.startswith("unsupported")}
+            records.append(_record(adapter, aspect, "sdpa.dtype", "fail" if bad else "pass",
+                                   evidence if bad else "", value))
+        elif aspect == "encoding_variants":
+            for key, got in value.items():
+                lay, fr = key.split("/")
+                status = "pass" if got == key else "skip" if got == "rejects" else "fail"
+                msg = "" if status == "pass" else (
+                    f"unsupported: {key}" if status == "skip" else
+                    f"asked for layout {lay!r} with {fr!r} frequencies, the table matches {got!r}")
+                rec = _record(adapter, f"encoding_variants/{key}", f"enc.layout.{lay}", status, msg, got,
+                              "sinusoidal_encoding")
+                rec["clauses"].append(f"enc.frequencies.{fr}")
+                records.append(rec)
+    return records
