@@ -33,9 +33,10 @@ __all__ = ["render", "render_html", "load_results", "Run"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
-# Metrics shown first in the drill-down, in this order; others follow alphabetically.
-_METRIC_ORDER = ("max_abs_error", "max_ulp_error", "baseline_ulp_error", "tolerance_ulps", "rule",
-                 "worst_index", "strict_pass")
+# Metrics with a row of their own in the drill-down, in this order; the worst element gets one
+# row; any other metric goes on one compact line.
+_METRIC_ORDER = ("max_abs_error", "max_ulp_error", "baseline_ulp_error", "tolerance_ulps", "rule", "strict_pass")
+_WORST = ("worst_index", "worst_actual", "worst_expected")
 
 
 def _env() -> jinja2.Environment:
@@ -105,13 +106,20 @@ def _findings(run: Run) -> list[dict]:
 
 def _record_view(rec: dict, n: int) -> dict:
     metrics = rec["metrics"]
-    keys = [k for k in _METRIC_ORDER if k in metrics] + sorted(k for k in metrics if k not in _METRIC_ORDER)
+    others = sorted((text(k) for k in metrics if k not in _METRIC_ORDER and k not in _WORST))
+    worst = ""
+    if "worst_index" in metrics:
+        worst = f"at {_fmt(metrics['worst_index'])}"
+        if "worst_actual" in metrics or "worst_expected" in metrics:
+            worst += f": got {_fmt(metrics.get('worst_actual'))}, expected {_fmt(metrics.get('worst_expected'))}"
     return {
         **rec, "id": f"rec-{n}", "status_class": status_class(rec["status"]),
-        "metric_items": [(text(k), _fmt(metrics[k])) for k in keys],
+        "metric_items": [(k, _fmt(metrics[k])) for k in _METRIC_ORDER if k in metrics],
+        "worst": worst,
+        "other_metrics": " · ".join(f"{k}={_fmt(metrics[k])}" for k in others),
         "ulp": _fmt(metrics.get("max_ulp_error")) if "max_ulp_error" in metrics else "",
         "tol": _fmt(metrics.get("tolerance_ulps")) if "tolerance_ulps" in metrics else "",
-        "options_items": [(text(k), text(v)) for k, v in sorted(rec["options"].items(), key=lambda kv: text(kv[0]))],
+        "options_items": [(text(k), text(v, "null")) for k, v in sorted(rec["options"].items(), key=lambda kv: text(kv[0]))],
         "shape_items": [(text(k), text(v)) for k, v in sorted(rec["shapes"].items(), key=lambda kv: text(kv[0]))],
         "clauses_text": " ".join(rec["clauses"]),
         "short_message": rec["message"].splitlines()[0][:160] if rec["message"] else "",
