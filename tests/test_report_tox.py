@@ -8,12 +8,13 @@ the report helper's notes and are what `tox -m conformance` does.
 from __future__ import annotations
 
 import configparser
+import importlib
 import shlex
 from pathlib import Path
 
 import pytest
 
-from attnconf.adapters.registry import BUNDLED, _bundled_class
+from attnconf.adapters.registry import BUNDLED
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORK_ENVS = {"reference": "numpy", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
@@ -62,7 +63,8 @@ def test_framework_env_writes_its_results_with_its_own_adapters(tox, env, framew
     assert names
     for name in names:
         assert name in BUNDLED, f"tox env {env} names unknown adapter {name}"
-        assert _bundled_class(name).framework == framework, name
+        module, _, cls = BUNDLED[name].partition(":")
+        assert getattr(importlib.import_module(module), cls).framework == framework, name
 
 
 def test_report_env_reads_the_reports_folder(tox):
