@@ -187,3 +187,9 @@ def test_missing_spec_is_tolerated(monkeypatch):
     monkeypatch.setattr(spec, "load_index", boom)
     html = render_html([_fixture("torch.json")])
     assert "spec index unavailable" in html and 'id="summary-table"' in html
+
+
+def test_huge_message_is_capped_in_the_page():
+    run = make_run({"results": [{"adapter": "a", "case": "c", "status": "fail", "message": "x" * 1_000_000}]}, "r", "<mem>")
+    html = render_html([run])
+    assert len(html) < 300_000 and "more characters in the results file" in html

@@ -104,6 +104,15 @@ def _findings(run: Run) -> list[dict]:
     return out
 
 
+_MAX_MESSAGE = 20_000  # a plug-in may raise with megabytes of text; the page must stay usable
+
+
+def _cap(message: str) -> str:
+    if len(message) <= _MAX_MESSAGE:
+        return message
+    return message[:_MAX_MESSAGE] + f"\n… ({len(message) - _MAX_MESSAGE} more characters in the results file)"
+
+
 def _record_view(rec: dict, n: int) -> dict:
     metrics = rec["metrics"]
     others = sorted((text(k) for k in metrics if k not in _METRIC_ORDER and k not in _WORST))
@@ -123,6 +132,7 @@ def _record_view(rec: dict, n: int) -> dict:
         "shape_items": [(text(k), text(v)) for k, v in sorted(rec["shapes"].items(), key=lambda kv: text(kv[0]))],
         "clauses_text": " ".join(rec["clauses"]),
         "short_message": rec["message"].splitlines()[0][:160] if rec["message"] else "",
+        "message": _cap(rec["message"]),
     }
 
 
