@@ -188,3 +188,25 @@ def test_keras_hub_float64_uses_a_float32_frequency_and_low_precision_computes_i
     assert 1e-10 < np.abs(f64 - exact).max() < 50 * 2.0 ** -24 * 8
     f16 = adapter.to_numpy(adapter.sinusoidal_encoding(64, 8, dtype="float16")).astype(np.float64)
     assert np.abs(f16 - reference.sinusoidal_encoding(64, 8)).max() > 2.0 ** -10
+
+
+def test_keras_tf_multi_query_attention_fails():
+    """keras.ops.dot_product_attention (TF backend) handles H/Hkv = 2 but raises for a single
+    key/value head (MQA): Einsum "Expected dimension 4 at axis 2 … but got dimension 1"."""
+    adapter = _adapter("keras-tf")
+    rng = np.random.default_rng(10)
+    inputs = {"query": rng.standard_normal((1, 4, 5, 8)), "key": rng.standard_normal((1, 1, 7, 8)),
+              "value": rng.standard_normal((1, 1, 7, 8))}
+    with pytest.raises(Exception, match="Expected dimension 4"):
+        compute_outputs(adapter, _sdpa_case(inputs, enable_gqa=True), "float32")
+    two = dict(inputs, key=np.repeat(inputs["key"], 2, axis=1), value=np.repeat(inputs["value"], 2, axis=1))
+    assert compute_outputs(adapter, _sdpa_case(two, enable_gqa=True), "float32")["output"].shape == (1, 4, 5, 8)
+
+
+def test_torch_flash_has_no_kernel_for_a_3d_mask():
+    """A (H, L, S) mask broadcasts on MATH but CPU flash reports "No available kernel"."""
+    adapter = _adapter("torch-flash")
+    inputs = dict(_qkv(11), attn_mask=np.ones((2, 4, 6), bool))
+    with pytest.raises(RuntimeError, match="No available kernel"):
+        compute_outputs(adapter, _sdpa_case(inputs), "float32")
+    assert compute_outputs(_adapter("torch-math"), _sdpa_case(inputs), "float32")["output"].shape == (1, 2, 4, 4)
