@@ -149,8 +149,11 @@ def _write(path, section, adapters, started):
 def _print_statements(section) -> None:
     for s in section["statements"]:
         _print(f"[{s['status']}] {s['adapter']} {s['operation']} {s['dtype']}: {s['message']}")
-    for s in section["skipped"]:
-        _print(f"[skip] {s['adapter']} {s['operation']} {s['dtype']}: {s['reason']}")
+    grouped: dict = {}
+    for s in section["skipped"]:   # one line per adapter and reason, not per point
+        grouped.setdefault((s["adapter"], s["reason"]), []).append(f"{s['operation']}/{s['dtype']}")
+    for (adapter, reason), what in grouped.items():
+        _print(f"[skip] {adapter}: {', '.join(what)}: {reason}")
 
 
 def _print(line: str) -> None:

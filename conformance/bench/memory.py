@@ -36,6 +36,18 @@ def peak_rss_mb() -> float:
     return _maxrss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def current_rss_mb() -> float | None:
+    """The resident set size now in MiB (VmRSS), None where /proc is missing."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 def method() -> str:
     return "VmHWM reset per point" if os.path.exists("/proc/self/clear_refs") else "ru_maxrss (monotone)"
 

@@ -1,7 +1,7 @@
 """Benchmark points: build inputs, time one adapter operation, and turn the time into figures.
 
 A point is {adapter, framework, operation, dtype, B, H, L, S, E, causal, time_s (median),
-stats{min, mean, stddev, rounds}, gflops, pct_peak, peak_rss_mb} (encodings: L = num_positions,
+stats{min, mean, stddev, rounds}, gflops, pct_peak, peak_rss_mb, rss_before_mb} (encodings: L = num_positions,
 E = dim, and entries_per_s instead of gflops). Grids follow issue 5: L = S doubling from 128,
 heads, E ∈ {64, 128}, float32 first, float64 and bfloat16 where the adapter supports them, and the
 encoding table up to 10⁶ × 512.
@@ -134,13 +134,17 @@ def run_point(adapter, point: Point, *, peak_gflops: dict, budget_s: float = 1.0
     if reason:
         return {"skipped": reason}
     memory.reset_peak()
+    before = memory.current_rss_mb()
     try:
         call = bind(adapter, point, seed)
         stats = timing.measure(call, sync=synchronizer(adapter), budget_s=budget_s,
                                min_rounds=min_rounds)
     except Unsupported as exc:
         return {"skipped": exc.reason}
-    return {"point": figures(adapter, point, stats, peak_gflops, memory.peak_rss_mb())}
+    record = figures(adapter, point, stats, peak_gflops, memory.peak_rss_mb())
+    # The process's baseline (frameworks loaded) before the point: peak - before is the point's own.
+    record["rss_before_mb"] = None if before is None else round(before, 1)
+    return {"point": record}
 
 
 def figures(adapter, point: Point, stats: dict, peak_gflops: dict, peak_rss_mb: float) -> dict:
