@@ -211,6 +211,21 @@ class ZooAdapter(Adapter):
         i = np.arange(n, dtype=np.float64)
         return np.exp(-i * np.log(base) / max(n - 1, 1)).astype(dt)
 
+    def sin_cos_float64(self, pos, w, dim: int, base: float, kind: str):
+        """float64 tables reduce p·ω in double-double (the reference's building blocks): a naive
+        float64 angle errs by ~p·2^-53, up to 1e5 ulp at p = 1e6, which the float64 default
+        level does not allow (the float64 baseline is the accurate table). A frequency that
+        differs from the canonical one (a zoo bug) keeps its own value, without a low part."""
+        from attnconf.reference import encoding as enc
+
+        hi, lo, _ = enc.frequencies_dd(dim, base, kind)
+        w = np.asarray(w, np.float64)
+        same = hi.shape == w.shape and np.allclose(w, hi, rtol=1e-12, atol=0)
+        w_lo = (hi - w) + lo if same else np.zeros_like(w)     # hi - w is exact (Sterbenz)
+        rh, rl = enc.reduced_angles(np.asarray(pos, np.float64), np.asarray(w, np.float64), w_lo)
+        sh, ch = np.sin(rh), np.cos(rh)
+        return sh + ch * rl, ch - sh * rl
+
     def arrange(self, sin, cos, dim: int, layout: str, kind: str):
         """Place sin/cos columns by layout; odd d: t2t appends a zero column, vaswani ends in sin."""
         t = sin.shape[0]
@@ -231,8 +246,11 @@ class ZooAdapter(Adapter):
         dt = self.angle_dtype(dtype)
         pos = self.positions(num_positions, offset, dt)
         w = self.frequencies(dim, base, frequencies, dt)
-        angles = pos[:, None] * w[None, :]
-        sin, cos = np.sin(angles), np.cos(angles)
+        if dt == np.float64:
+            sin, cos = self.sin_cos_float64(pos, w, dim, base, frequencies)
+        else:
+            angles = pos[:, None] * w[None, :]
+            sin, cos = np.sin(angles), np.cos(angles)
         if frequencies == "vaswani":
             cos = cos[:, : dim // 2]                 # odd d: the last sin has no cos partner
         table = self.arrange(sin, cos, dim, layout, frequencies)

@@ -1,0 +1,353 @@
+"""Calibration of the tolerance rule: false-failure rate on correct code, detection on known-bad code.
+
+(a) False failures: random cases of every case family of reference/cases.py (sdpa, sdpa-mask,
+    sdpa-causal, sdpa-fully-masked, sdpa-gqa, sdpa-large-logits, sdpa-long, sdpa-vjp, mha, enc,
+    enc-long), expected values from reference.compute(exact=True), run on correct implementations
+    — the reference in every precision (numpy-reference), the zoo's control and every available
+    bundled adapter on the clauses it claims — and judged by the engine's tolerance rule
+    (engine.judge, the same code `attnconf run` uses). Every non-pass that is not a declared
+    `skip` or an expected divergence (expectations) counts as a false failure.
+(b) Detection: every known-bad implementation of the zoo (tests/known_bad) runs the golden
+    cases, a few random cases per family, the invariants and the profile; it is caught when any of
+    them gives fail/error/crash/timeout. The report names the checks that caught it.
+
+Shapes come from a small pool per family (values change with every seed): correctness of
+rounding depends on the values, and a pool lets per-shape-compiling frameworks (JAX) reuse their
+compiled kernels, which keeps the default 200 seeds within minutes.
+Must not import any framework itself (adapters do), must not change tolerances (tolerance.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from attnconf.dtypes import DTYPE_NAMES
+from attnconf.errors import SetupError, Unsupported
+
+CAUGHT = ("fail", "error", "crash", "timeout")
+
+# ---------------------------------------------------------------------------------------------
+# Random case families (shape pools; values from the seed)
+# ---------------------------------------------------------------------------------------------
+_SDPA_SHAPES = [dict(B=1, H=1, L=4, S=6, E=4), dict(B=2, H=2, L=5, S=3, E=8, Ev=5),
+                dict(B=1, H=3, L=1, S=9, E=2), dict(B=2, H=1, L=7, S=7, E=6)]
+
+
+def _sdpa(rng, shape_i, **kw):
+    return dict(_SDPA_SHAPES[shape_i % len(_SDPA_SHAPES)], **kw)
+
+
+def _fam_sdpa(rng, i):
+    return "sdpa", _sdpa(rng, i, scale=None if rng.random() < 0.5 else float(np.round(rng.uniform(0.1, 2), 3)))
+
+
+def _fam_mask(rng, i):
+    kw = _sdpa(rng, i, mask=["bool", "float", "float-inf"][i % 3])
+    b, h, l, s = kw["B"], kw["H"], kw["L"], kw["S"]
+    kw["mask_shape"] = [(b, h, l, s), (l, s), (b, 1, 1, s), (1, s)][(i // 3) % 4]
+    return "sdpa", kw
+
+
+def _fam_causal(rng, i):
+    return "sdpa", _sdpa(rng, i, is_causal=True, alignment=("top_left", "bottom_right")[(i // 4) % 2])
+
+
+def _fam_fully_masked(rng, i):
+    kw = _sdpa(rng, i, mask=("bool", "float")[i % 2])
+    kw["fully_masked_rows"] = 1 + (i // 2) % min(3, kw["B"] * kw["H"] * kw["L"])
+    return "sdpa", kw
+
+
+def _fam_gqa(rng, i):
+    hkv, g = [(1, 2), (2, 2), (1, 4), (2, 3)][i % 4]
+    return "sdpa", dict(B=1 + i % 2, H=hkv * g, Hkv=hkv, L=[3, 5][i % 2], S=[6, 4][i % 2], E=4,
+                        is_causal=bool((i // 4) % 2))
+
+
+def _fam_large(rng, i):
+    return "sdpa", _sdpa(rng, i, logits=[1e2, 1e3, 1e4][i % 3], negative_logits=bool((i // 3) % 2))
+
+
+def _fam_long(rng, i):
+    return "sdpa", dict(B=1, H=1, L=[2, 3][i % 2], S=[300, 520][(i // 2) % 2], E=4)
+
+
+def _fam_vjp(rng, i):
+    kw = _sdpa(rng, i)
+    if i % 3 == 1:
+        kw.update(is_causal=True)
+    if i % 3 == 2:
+        kw.update(mask="bool")
+    return "sdpa_vjp", kw
+
+
+def _fam_mha(rng, i):
+    variants = [dict(D=8, H=2, L=4), dict(D=6, H=3, L=5, bias=False),
+                dict(D=8, Dkv=5, H=2, L=3, S=6, cross=True), dict(D=8, H=4, Hkv=2, L=4)]
+    return "multi_head_attention", dict(variants[i % 4])
+
+
+def _fam_enc(rng, i):
+    d = [8, 7, 16, 2][i % 4]
+    freq = ("vaswani", "t2t")[(i // 4) % 2]
+    layout = ("interleaved", "concat", "cos_first")[(i // 8) % 3]
+    return "sinusoidal_encoding", dict(T=16, d=d, frequencies=freq, layout=layout,
+                                       offset=int(rng.integers(0, 64)), base=[10000.0, 500.0][(i // 24) % 2])
+
+
+def _fam_enc_long(rng, i):
+    return "sinusoidal_encoding", dict(T=8, d=[16, 9][i % 2], offset=int(rng.integers(2048, 1_000_000)),
+                                       frequencies=("vaswani", "t2t")[(i // 2) % 2],
+                                       layout=("interleaved", "concat", "cos_first")[(i // 4) % 3])
+
+
+FAMILIES = {
+    "sdpa": _fam_sdpa, "sdpa-mask": _fam_mask, "sdpa-causal": _fam_causal,
+    "sdpa-fully-masked": _fam_fully_masked, "sdpa-gqa": _fam_gqa, "sdpa-large-logits": _fam_large,
+    "sdpa-long": _fam_long, "sdpa-vjp": _fam_vjp, "mha": _fam_mha, "enc": _fam_enc,
+    "enc-long": _fam_enc_long,
+}
+
+
+def random_case(family: str, seed: int):
+    """A case of `family` for `seed` with exact expected values and natural scales filled in."""
+    from attnconf import reference
+    from attnconf.reference import cases as C
+
+    rng = np.random.default_rng([seed, len(family)])
+    op, kw = FAMILIES[family](rng, seed)
+    case_id = f"calibration/{family}/{seed}"
+    if op == "multi_head_attention":
+        case = C.mha_case(case_id, **kw)
+    elif op == "sinusoidal_encoding":
+        case = C.enc_case(case_id, **kw)
+    else:
+        case = C.sdpa_case(case_id, operation=op, family=family, **kw)
+    case.family, case.seed = family, seed
+    case.expected = reference.compute(case.operation, case.inputs, case.options, exact=True)
+    case.scale = reference.natural_scales(case.operation, case.inputs, case.options)
+    return case
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims: a case is judged on an adapter only for what the adapter claims to follow
+# ---------------------------------------------------------------------------------------------
+def claims(adapter, case) -> bool:
+    """False when the case exercises a named alternative the adapter declares it does not follow
+    (e.g. fully-masked rows on an adapter claiming "uniform"): not the canonical claim, so a
+    divergence there is a profile finding, not a false failure of the rule."""
+    caps = adapter.capabilities
+    if case.operation not in caps.operations:
+        return False
+    if "sdpa.fully_masked" in case.clauses and caps.fully_masked != "zero":
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one case on one adapter
+# ---------------------------------------------------------------------------------------------
+def judge_one(adapter, case, dtype: str, expectations=None) -> dict:
+    from attnconf.conformance import engine
+
+    common = dict(adapter_name=adapter.name, framework=adapter.framework)
+    if dtype not in adapter.capabilities.dtypes:
+        return engine.judge(case, dtype, None, error=Unsupported(f"dtype {dtype}"), **common)
+    try:
+        out = engine.compute_outputs(adapter, case, dtype)
+    except Exception as exc:  # Unsupported -> skip; anything else -> error (engine decides)
+        rec = engine.judge(case, dtype, None, error=exc, **common)
+    else:
+        rec = engine.judge(case, dtype, out, **common)
+    if expectations is not None:
+        rec = expectations.apply(rec)
+    return rec
+
+
+@dataclasses.dataclass
+class Tally:
+    judged: int = 0
+    failed: int = 0
+    skipped: int = 0
+    expected: int = 0
+    examples: list = dataclasses.field(default_factory=list)
+
+    def add(self, rec: dict) -> None:
+        st = rec["status"]
+        if st == "skip":
+            self.skipped += 1
+            return
+        if st == "xfail":
+            self.expected += 1
+            return
+        self.judged += 1
+        if st != "pass":
+            self.failed += 1
+            if len(self.examples) < 3:
+                self.examples.append(f"{rec['case']} @ {rec['dtype']}: [{st}] {rec['message'][:300]}")
+
+
+def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, progress=None,
+                   expectations=None) -> dict:
+    """{(adapter, family): Tally} over `seeds` random cases per family at every dtype."""
+    results: dict = {}
+    for family in families or FAMILIES:
+        for seed in range(seeds):
+            case = random_case(family, seed)
+            for adapter in adapters:
+                if not claims(adapter, case):
+                    continue
+                tally = results.setdefault((adapter.name, family), Tally())
+                for dtype in dtypes:
+                    tally.add(judge_one(adapter, case, dtype, expectations))
+        if progress:
+            progress(f"false failures: family {family} done")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The known-bad zoo
+# ---------------------------------------------------------------------------------------------
+def load_zoo(path: str | Path):
+    """(control class, [known-bad classes]) from a zoo package directory (tests/known_bad)."""
+    path = Path(path)
+    init = path / "__init__.py"
+    if not init.is_file():
+        raise SetupError(f"--zoo should be a package directory with __init__.py, but got {str(path)!r}")
+    name = "attnconf_calibration_zoo"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(path)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    module = sys.modules[name]
+    return module.control(), module.all_known_bad()
+
+
+def detect_one(adapter, *, golden, random_cases, dtypes=DTYPE_NAMES, seed=0, enough: int = 3) -> list[str]:
+    """The checks that catch `adapter`: "invariant <clause> @ <dtype>", "profile <aspect> = …",
+    "agreement (golden|random) <case> @ <dtype>". Agreement stops after `enough` failing
+    case-dtypes per source (detection needs one; the list shows a few)."""
+    from attnconf.conformance import invariants, profile
+
+    hits: list[str] = []
+    for dtype in dtypes:
+        for rec in invariants.check(adapter, dtype, seed=seed, shrink=False, budget_s=0.3):
+            if rec["status"] in CAUGHT:
+                hits.append(f"invariant {rec['clauses'][0]} @ {dtype}")
+    prof = profile.detect(adapter)
+    for rec in profile.profile_records(adapter, prof):
+        if rec["status"] in CAUGHT:
+            hits.append(f"profile {rec['case'][len('profile/'):]} = {rec['metrics']['value']}")
+    for label, cases in (("golden", golden), ("random", random_cases)):
+        n = 0
+        for case in cases:
+            if n >= enough:
+                break
+            if case.operation not in adapter.capabilities.operations:
+                continue
+            for dtype in dtypes:
+                rec = judge_one(adapter, case, dtype)
+                if rec["status"] in CAUGHT:
+                    n += 1
+                    hits.append(f"agreement ({label}) {case.id} @ {dtype}")
+                    break
+    return hits
+
+
+def detection(zoo_path, *, random_seeds: int = 2, progress=None) -> tuple[list, dict]:
+    """([(name, bug_class, hits)], control_hits): hits empty means not caught."""
+    from attnconf.conformance.runner import load_cases
+
+    control, bad = load_zoo(zoo_path)
+    golden = load_cases(None, None)
+    randoms = [random_case(f, s) for f in FAMILIES for s in range(random_seeds)]
+    rows = []
+    control_hits = detect_one(control(), golden=golden, random_cases=randoms)
+    for cls in bad:
+        rows.append((cls.name, getattr(cls, "bug_class", ""), detect_one(cls(), golden=golden, random_cases=randoms)))
+        if progress:
+            progress(f"zoo: {cls.name}: {'caught' if rows[-1][2] else 'MISSED'}")
+    return rows, control_hits
+
+
+# ---------------------------------------------------------------------------------------------
+# Correct implementations and the whole calibration
+# ---------------------------------------------------------------------------------------------
+def correct_adapters(zoo_path=None, *, bundled=True) -> list:
+    """numpy-reference, the zoo control, and every available bundled adapter."""
+    from attnconf.adapters import registry
+
+    out = [registry.instantiate(registry.AdapterSpec("bundled", "numpy-reference"))]
+    if zoo_path is not None:
+        out.append(load_zoo(zoo_path)[0]())
+    if bundled:
+        for name in registry.BUNDLED:
+            if name == "numpy-reference":
+                continue
+            try:
+                adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
+                if adapter.is_available()[0]:
+                    out.append(adapter)
+            except Exception:  # an adapter that cannot even load is the adapters' report's business
+                continue
+    return out
+
+
+def run(*, seeds: int = 200, zoo: str | Path | None = "tests/known_bad", bundled: bool = True,
+        families=None, progress=None) -> dict:
+    """Both measurements as a JSON-ready dict, with `ok` = zero false failures and all caught."""
+    from attnconf.conformance.runner import RunConfig, _expectations
+
+    t0 = time.perf_counter()
+    expectations = _expectations(RunConfig(specs=[]))
+    adapters = correct_adapters(zoo, bundled=bundled)
+    ff = false_failures(adapters, seeds=seeds, families=families, progress=progress, expectations=expectations)
+    t1 = time.perf_counter()
+    rows, control_hits = detection(zoo, progress=progress) if zoo is not None else ([], [])
+    t2 = time.perf_counter()
+    total_fail = sum(t.failed for t in ff.values())
+    missed = [name for name, _, hits in rows if not hits]
+    return {
+        "seeds": seeds,
+        "false_failures": [{"adapter": a, "family": f, "judged": t.judged, "failed": t.failed,
+                            "skipped": t.skipped, "expected": t.expected, "examples": t.examples}
+                           for (a, f), t in ff.items()],
+        "false_failure_total": total_fail,
+        "judged_total": sum(t.judged for t in ff.values()),
+        "zoo": [{"name": n, "bug_class": b, "caught": bool(h), "caught_by": h} for n, b, h in rows],
+        "zoo_control_failures": control_hits,
+        "missed": missed,
+        "seconds": {"false_failures": round(t1 - t0, 1), "detection": round(t2 - t1, 1)},
+        "ok": total_fail == 0 and not missed and not control_hits and (zoo is None or bool(rows)),
+    }
+
+
+def format_report(doc: dict) -> str:
+    lines = [f"(a) false failures on correct implementations: {doc['false_failure_total']} of "
+             f"{doc['judged_total']} judged case-dtypes ({doc['seeds']} seeds per family, 4 dtypes)"]
+    by_adapter: dict = {}
+    for row in doc["false_failures"]:
+        by_adapter.setdefault(row["adapter"], []).append(row)
+    for adapter, rows in by_adapter.items():
+        cells = ", ".join(f"{r['family']} {r['failed']}/{r['judged']}" for r in rows)
+        extra = sum(r["expected"] for r in rows)
+        lines.append(f"  {adapter}: {cells}" + (f" (+{extra} expected divergences)" if extra else ""))
+        for r in rows:
+            lines.extend(f"      {e}" for e in r["examples"])
+    if doc["zoo"] or doc["zoo_control_failures"]:
+        caught = sum(z["caught"] for z in doc["zoo"])
+        lines.append(f"(b) known-bad implementations caught: {caught} of {len(doc['zoo'])}")
+        for z in doc["zoo"]:
+            how = "; ".join(z["caught_by"][:4]) if z["caught"] else "NOT CAUGHT"
+            lines.append(f"  {'caught' if z['caught'] else 'MISSED'} {z['name']} [{z['bug_class']}]: {how}")
+        if doc["zoo_control_failures"]:
+            lines.append("  the zoo's correct control FAILED: " + "; ".join(doc["zoo_control_failures"][:4]))
+    lines.append(f"time: {doc['seconds']['false_failures']} s false failures, {doc['seconds']['detection']} s detection")
+    lines.append("targets met: zero false failures, every known-bad caught" if doc["ok"] else "targets NOT met")
+    return "\n".join(lines)
