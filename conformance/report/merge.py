@@ -134,7 +134,8 @@ def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
     records.sort(key=lambda r: (rank.get(status_class(r["status"]), 0), r["impl"], r["case"], r["dtype"], r["check"]))
     return Merged(
         runs=runs,
-        implementations=list(impls.values()),
+        # the reference first (it anchors the comparison), then by framework and name
+        implementations=sorted(impls.values(), key=lambda i: ("reference" not in i.adapter.lower(), i.framework, i.name)),
         sections=sections,
         records=records,
         clause_ids=clause_ids,
