@@ -193,3 +193,11 @@ def test_huge_message_is_capped_in_the_page():
     run = make_run({"results": [{"adapter": "a", "case": "c", "status": "fail", "message": "x" * 1_000_000}]}, "r", "<mem>")
     html = render_html([run])
     assert len(html) < 300_000 and "more characters in the results file" in html
+
+
+def test_killed_run_is_flagged_and_its_records_shown():
+    doc = _fixture("torch.json")
+    doc.update(complete=False, finished_at=None)
+    html = render_html([doc])
+    assert "the run did not finish (complete=false)" in html and "incomplete run" in html
+    assert html.count('<details class="rec"') == len(doc["results"])
