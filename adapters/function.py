@@ -10,6 +10,7 @@ at module level.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 
@@ -80,7 +81,13 @@ class FunctionAdapter(Adapter):
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
              causal_alignment="top_left", scale=None, enable_gqa=False):
         kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa)
-        return type(self).func(query, key, value, **kwargs)
+        with self._context(query.dtype):
+            return type(self).func(query, key, value, **kwargs)
+
+    def _context(self, dtype):
+        # JAX needs x64 switched on (thread-locally) while user code touches float64 arrays
+        make = getattr(self, "compute_context", None)
+        return make(dtype) if make else contextlib.nullcontext()
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False):
@@ -107,11 +114,12 @@ class FunctionAdapter(Adapter):
         if "dtype" in self.accepted:
             module = importlib.import_module(CONVERSIONS[self.framework][0])
             kwargs["dtype"] = module.native_dtype(dtype)
-        out = type(self).func(num_positions, dim, **kwargs)
-        got = str(self.to_numpy(out).dtype)
-        # without dtype= the function's own output dtype is the precision it can be tested at
-        require("dtype" in self.accepted or got == dtype,
-                f"{self.target} takes no dtype= keyword and returns {got}, the case needs {dtype}")
+        with self._context(dtype):
+            out = type(self).func(num_positions, dim, **kwargs)
+        if "dtype" not in self.accepted:
+            # without dtype= the function's own output dtype is the precision it can be tested at
+            got = str(self.to_numpy(out).dtype)
+            require(got == dtype, f"{self.target} takes no dtype= keyword and returns {got}, the case needs {dtype}")
         return out
 
 

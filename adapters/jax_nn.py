@@ -126,6 +126,10 @@ class JaxArrays:
     def to_numpy(self, value):
         return np.asarray(value)
 
+    def compute_context(self, dtype):
+        """Context for running user code on arrays of `dtype` (a name or a dtype; float64 needs x64)."""
+        return x64(dtype if isinstance(dtype, str) else str(np.dtype(dtype)))
+
     def synchronize(self, value):
         import jax
 

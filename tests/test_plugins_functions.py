@@ -143,3 +143,14 @@ def test_cli_run_with_a_bare_function(tmp_path):
     records = json.loads(out.read_text())["results"]
     assert records and all(r["adapter"] == "example_numpy_sdpa:sdpa" for r in records)
     assert {r["status"] for r in records if r["check"] == "agreement"} == {"pass"}
+
+
+@pytest.mark.parametrize("target,framework", [("example_jax_tf_sdpa:jax_sdpa", "jax"),
+                                              ("example_jax_tf_sdpa:tf_sdpa", "tensorflow")])
+def test_jax_and_tensorflow_functions_at_float64_and_float32(target, framework):
+    adapter = _one(sdpa=target, framework=framework)
+    for dtype in ("float64", "float32"):
+        statuses = _run(adapter, "sdpa/size_*", dtype)
+        assert statuses and set(statuses.values()) == {"pass"}, (dtype, statuses)
+    vjp = _run(adapter, "sdpa_vjp/basic*", "float64")  # gradients through jax.vjp / GradientTape
+    assert set(vjp.values()) == {"pass"}
