@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
-
-import pytest
 
 from attnconf.cli import main
 from attnconf.conformance.report import load_results

@@ -46,80 +46,101 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     return [start + i * step for i in range(int((hi - start) / step) + 2) if start + i * step <= hi + 1e-12 * abs(hi)]
 
 
+W, H, LEFT, RIGHT, TOP, BOTTOM = 600, 330, 70, 16, 28, 48  # plot box in SVG user units
+
+
+class _Axes:
+    """Data ranges and the data -> SVG coordinate maps of one plot."""
+
+    def __init__(self, pts: list[tuple[float, float]], logx: bool, logy: bool):
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        if logx:
+            x0, x1 = x0 / 1.3, x1 * 1.3
+        elif x0 == x1:
+            x0, x1 = x0 - 1, x1 + 1
+        if logy:
+            y0, y1 = y0 / 2, y1 * 2
+        else:
+            pad = (y1 - y0) * 0.08 or 1.0
+            y0, y1 = min(0.0, y0 - pad), y1 + pad
+        self.x0, self.x1, self.y0, self.y1, self.logx, self.logy = x0, x1, y0, y1, logx, logy
+
+    def _f(self, v: float, log: bool) -> float:
+        return math.log10(v) if log else v
+
+    def px(self, v: float) -> float:
+        f = lambda u: self._f(u, self.logx)  # noqa: E731
+        return LEFT + (f(v) - f(self.x0)) / ((f(self.x1) - f(self.x0)) or 1) * (W - LEFT - RIGHT)
+
+    def py(self, v: float) -> float:
+        f = lambda u: self._f(u, self.logy)  # noqa: E731
+        return TOP + (1 - (f(v) - f(self.y0)) / ((f(self.y1) - f(self.y0)) or 1)) * (H - TOP - BOTTOM)
+
+
+def _frame(ax: _Axes, xlabel: str, ylabel: str, y_floor: float | None) -> list[str]:
+    out = [f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" class="frame"/>']
+    for t in _ticks(ax.x0, ax.x1, ax.logx):
+        if ax.x0 <= t <= ax.x1:
+            out.append(f'<line x1="{ax.px(t):.1f}" x2="{ax.px(t):.1f}" y1="{TOP}" y2="{H - BOTTOM}" class="grid"/>'
+                       f'<text x="{ax.px(t):.1f}" y="{H - BOTTOM + 14}" text-anchor="middle">{_fmt(t)}</text>')
+    for t in _ticks(ax.y0, ax.y1, ax.logy):
+        if ax.y0 <= t <= ax.y1:
+            label = _fmt(t) + ("↓0" if y_floor is not None and abs(t - y_floor) < 1e-12 else "")
+            out.append(f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{ax.py(t):.1f}" y2="{ax.py(t):.1f}" class="grid"/>'
+                       f'<text x="{LEFT - 4}" y="{ax.py(t) + 4:.1f}" text-anchor="end">{escape(label)}</text>')
+    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 12}" text-anchor="middle">{escape(xlabel)}</text>')
+    out.append(f'<text transform="translate(14 {(TOP + H - BOTTOM) / 2}) rotate(-90)" '
+               f'text-anchor="middle">{escape(ylabel)}</text>')
+    return out
+
+
+def _draw_series(ax: _Axes, i: int, s: dict, xlabel: str, ylabel: str, y_floor: float | None) -> list[str]:
+    color = s.get("color") or PALETTE[i % len(PALETTE)]
+    spts = [(x, max(y, y_floor) if y_floor is not None else y, bool(flag and flag[0]))
+            for x, y, *flag in s["points"]]
+    spts = sorted(p for p in spts if (p[0] > 0 or not ax.logx) and (p[1] > 0 or not ax.logy))
+    if not spts:
+        return []
+    out = []
+    dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
+    if len(spts) > 1 and s.get("line", True):
+        path = " ".join(f"{ax.px(x):.1f},{ax.py(y):.1f}" for x, y, _ in spts)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.6"{dash}/>')
+    if s.get("markers", True):
+        for x, y, bad in spts:
+            # a ring marks a point where some case did not conform
+            ring = f'<circle cx="{ax.px(x):.1f}" cy="{ax.py(y):.1f}" r="6" class="badpt"/>' if bad else ""
+            out.append(f'{ring}<circle cx="{ax.px(x):.1f}" cy="{ax.py(y):.1f}" r="3" fill="{color}">'
+                       f'<title>{escape(s["name"])}: {escape(xlabel)}={_fmt(x)}, {escape(ylabel)}={_fmt(y)}'
+                       f'{" (not conforming)" if bad else ""}</title></circle>')
+    lx, ly = 10 + (i % 3) * 196, H + 4 + (i // 3) * 16
+    sample = (f'<line x1="{lx}" x2="{lx + 18}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>'
+              if s.get("line", True) else f'<circle cx="{lx + 9}" cy="{ly}" r="3.5" fill="{color}"/>')
+    out.append(f'{sample}<text x="{lx + 22}" y="{ly + 4}" class="legend">{escape(s["name"][:40])}</text>')
+    return out
+
+
 def svg_plot(title: str, series: list[dict], *, xlabel: str, ylabel: str, logx: bool = True,
              logy: bool = True, y_floor: float | None = None, note: str = "") -> Markup:
-    """series: [{"name", "points": [(x, y)], "dashed": bool, "markers": bool}] -> <svg> markup."""
-    pts = [(x, y) for s in series for x, y, *_ in s["points"]]
-    if logx:
-        pts = [(x, y) for x, y in pts if x > 0]
-    if y_floor is not None:
-        pts = [(x, max(y, y_floor)) for x, y in pts]
-    if logy:
-        pts = [(x, y) for x, y in pts if y > 0]
+    """series: [{"name", "points": [(x, y[, bad])], "color", "line", "dashed", "markers"}] -> <svg>.
+
+    Points with x <= 0 (log x) or y <= 0 (log y) cannot be drawn and are left out; with `y_floor`,
+    smaller y values (e.g. exact zeros) are drawn at the floor instead."""
+    pts = [(x, max(y, y_floor) if y_floor is not None else y) for s in series for x, y, *_ in s["points"]]
+    pts = [(x, y) for x, y in pts if (x > 0 or not logx) and (y > 0 or not logy)]
     if not pts:
         return Markup("")
-    W, H, left, right, top, bottom = 600, 330, 70, 16, 28, 48
-    legend_rows = (len(series) + 2) // 3
-    total_h = H + 16 * legend_rows + 8
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    if logx:
-        x0, x1 = x0 / 1.3, x1 * 1.3
-    elif x0 == x1:
-        x0, x1 = x0 - 1, x1 + 1
-    if logy:
-        y0, y1 = y0 / 2, y1 * 2
-    else:
-        pad = (y1 - y0) * 0.08 or 1.0
-        y0, y1 = min(0.0, y0 - pad), y1 + pad
-    fx = (lambda v: math.log10(v)) if logx else (lambda v: v)
-    fy = (lambda v: math.log10(v)) if logy else (lambda v: v)
-
-    def px(v):
-        return left + (fx(v) - fx(x0)) / ((fx(x1) - fx(x0)) or 1) * (W - left - right)
-
-    def py(v):
-        return top + (1 - (fy(v) - fy(y0)) / ((fy(y1) - fy(y0)) or 1)) * (H - top - bottom)
-
+    ax = _Axes(pts, logx, logy)
+    total_h = H + 16 * ((len(series) + 2) // 3) + 8
     out = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {total_h}" '
            f'width="{W}" height="{total_h}" role="img" aria-label="{escape(title)}">',
-           f'<text x="{W / 2}" y="16" text-anchor="middle" class="ptitle">{escape(title)}</text>',
-           f'<rect x="{left}" y="{top}" width="{W - left - right}" height="{H - top - bottom}" class="frame"/>']
-    for t in _ticks(x0, x1, logx):
-        if x0 <= t <= x1:
-            out.append(f'<line x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{top}" y2="{H - bottom}" class="grid"/>'
-                       f'<text x="{px(t):.1f}" y="{H - bottom + 14}" text-anchor="middle">{_fmt(t)}</text>')
-    for t in _ticks(y0, y1, logy):
-        if y0 <= t <= y1:
-            label = _fmt(t) + ("↓0" if y_floor is not None and abs(t - y_floor) < 1e-12 else "")
-            out.append(f'<line x1="{left}" x2="{W - right}" y1="{py(t):.1f}" y2="{py(t):.1f}" class="grid"/>'
-                       f'<text x="{left - 4}" y="{py(t) + 4:.1f}" text-anchor="end">{escape(label)}</text>')
-    out.append(f'<text x="{(left + W - right) / 2}" y="{H - 12}" text-anchor="middle">{escape(xlabel)}</text>')
-    out.append(f'<text transform="translate(14 {(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">{escape(ylabel)}</text>')
+           f'<text x="{W / 2}" y="16" text-anchor="middle" class="ptitle">{escape(title)}</text>']
+    out += _frame(ax, xlabel, ylabel, y_floor)
     for i, s in enumerate(series):
-        color = s.get("color") or PALETTE[i % len(PALETTE)]
-        spts = [(x, max(y, y_floor) if y_floor is not None else y, bool(flag and flag[0]))
-                for x, y, *flag in s["points"]]
-        spts = sorted(p for p in spts if (p[0] > 0 or not logx) and (p[1] > 0 or not logy))
-        if not spts:
-            continue
-        dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
-        if len(spts) > 1 and s.get("line", True):
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, _ in spts)
-            out.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.6"{dash}/>')
-        if s.get("markers", True):
-            for x, y, bad in spts:
-                # a ring marks a point where some case did not conform
-                ring = f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="6" class="badpt"/>' if bad else ""
-                out.append(f'{ring}<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}">'
-                           f'<title>{escape(s["name"])}: {escape(xlabel)}={_fmt(x)}, {escape(ylabel)}={_fmt(y)}'
-                           f'{" (not conforming)" if bad else ""}</title></circle>')
-        lx, ly = 10 + (i % 3) * 196, H + 4 + (i // 3) * 16
-        sample = (f'<line x1="{lx}" x2="{lx + 18}" y1="{ly}" y2="{ly}" stroke="{color}" stroke-width="2"{dash}/>'
-                  if s.get("line", True) else f'<circle cx="{lx + 9}" cy="{ly}" r="3.5" fill="{color}"/>')
-        out.append(f'{sample}<text x="{lx + 22}" y="{ly + 4}" class="legend">{escape(s["name"][:40])}</text>')
+        out += _draw_series(ax, i, s, xlabel, ylabel, y_floor)
     if note:
-        out.append(f'<text x="{W - right}" y="{top - 6}" text-anchor="end" class="pnote">{escape(note)}</text>')
+        out.append(f'<text x="{W - RIGHT}" y="{TOP - 6}" text-anchor="end" class="pnote">{escape(note)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -281,7 +302,8 @@ def speed_plots(runs: list[Run]) -> list[Markup]:
                 by[(_series_name(p, several), scaling_key(p["_run"], p))].append((number(p["L"]), t))
         for n, ((name, skey), xy) in enumerate(sorted(by.items())):
             color = PALETTE[n % len(PALETTE)]
-            series.append({"name": name, "points": sorted(xy), "color": color})
+            # measured times as markers, so that the fitted line through them stays visible
+            series.append({"name": name, "points": sorted(xy), "color": color, "line": False})
             k = lookup_exponent(scaling, skey)
             if k is not None and len(xy) >= 1:
                 # intercept by least squares with the reported slope fixed: log t = k log L + c
