@@ -238,39 +238,49 @@ def _glance_speed(rows: list[dict], adapter: str) -> str:
     return f"{r['operation']}: {r['gflops']} GFLOP/s{pct} at L={r['L']} ({r['dtype']})"
 
 
+def _impl_rows(merged, profiles: dict, speed_rows: list[dict]) -> list[dict]:
+    """The at-a-glance and by-section rows, one per implementation."""
+    rows = []
+    for i in merged.implementations:
+        col = profiles["columns"].index(i.name) if i.name in profiles["columns"] else None
+        rows.append({
+            "name": i.name, "adapter": i.adapter, "run": i.run, "framework": i.framework, "device": i.device,
+            "verdict": i.verdict, "total": i.total, "counts": count_cell(i.counts), "raw_counts": dict(i.counts),
+            "strict_pass": i.strict_pass, "strict_total": i.strict_total,
+            "sections": [count_cell(i.by_section[s]) if i.by_section.get(s) else None for s in merged.sections],
+            "divergences": [] if col is None else [
+                (row["aspect"], row["cells"][col]["value"]) for row in profiles["rows"]
+                if row["cells"][col] is not None and row["cells"][col]["differs"]],
+            "speed": _glance_speed(speed_rows, i.adapter),
+        })
+    return rows
+
+
+def _matrix_rows(merged, spec: dict, clause_sections: dict[str, str]) -> list[dict]:
+    """Clause × implementation cells; each clause links to its heading in the embedded spec text."""
+    titles = {str(c["id"]): text(c.get("title")) for c in spec["clauses"]}
+    anchors = {str(c["id"]): text(c.get("anchor")) or str(c["id"]) for c in spec["clauses"]}
+    rows = []
+    for cid in merged.clause_ids:
+        anchor = anchors.get(cid, cid)
+        cells = [merged.clause_cells.get((cid, i.key)) for i in merged.implementations]
+        rows.append({
+            "id": cid, "title": titles.get(cid, ""), "section": clause_sections.get(cid, cid.split(".")[0]),
+            "href": f"#spec-{anchor}" if anchor in spec["anchors"] else f"#clause-{cid}",
+            "cells": [count_cell(c) if c else None for c in cells], "known": cid in titles,
+        })
+    return rows
+
+
 def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problems: Iterable[str] = ()) -> dict:
+    """Everything the template shows, from normalised runs (and an optional baseline)."""
     spec = load_spec()
     clause_sections = {str(c["id"]): str(c.get("section") or str(c["id"]).split(".")[0]) for c in spec["clauses"]}
     merged = merge(runs, clause_sections, [str(c["id"]) for c in spec["clauses"]])
-    impl_names = {i.key: i.name for i in merged.implementations}
-    clause_titles = {str(c["id"]): text(c.get("title")) for c in spec["clauses"]}
-    clause_anchors = {str(c["id"]): text(c.get("anchor")) or str(c["id"]) for c in spec["clauses"]}
+    profiles = _profile_table(runs, {i.key: i.name for i in merged.implementations})
+    speed_rows = _speed_summary(runs, len(runs) > 1)
+    impls = _impl_rows(merged, profiles, speed_rows)
     section_titles = {s["id"]: s["title"] for s in spec["sections"]}
-    impls = [{
-        "name": i.name, "adapter": i.adapter, "run": i.run, "framework": i.framework, "device": i.device,
-        "verdict": i.verdict, "total": i.total, "counts": count_cell(i.counts),
-        "strict_pass": i.strict_pass, "strict_total": i.strict_total,
-        "sections": [count_cell(i.by_section.get(s, {})) if i.by_section.get(s) else None for s in merged.sections],
-    } for i in merged.implementations]
-    matrix = []
-    for cid in merged.clause_ids:
-        cells = [merged.clause_cells.get((cid, i.key)) for i in merged.implementations]
-        matrix.append({
-            "id": cid, "title": clause_titles.get(cid, ""), "section": clause_sections.get(cid, cid.split(".")[0]),
-            "href": (f"#spec-{clause_anchors.get(cid, cid)}" if clause_anchors.get(cid, cid) in spec["anchors"]
-                     else f"#clause-{cid}"),
-            "cells": [count_cell(c) if c else None for c in cells],
-            "known": cid in clause_titles,
-        })
-    several_runs = len(runs) > 1
-    profiles = _profile_table(runs, impl_names)
-    speed_rows = _speed_summary(runs, several_runs)
-    for i in impls:
-        col = profiles["columns"].index(i["name"]) if i["name"] in profiles["columns"] else None
-        i["divergences"] = [] if col is None else [
-            (row["aspect"], row["cells"][col]["value"]) for row in profiles["rows"]
-            if row["cells"][col] is not None and row["cells"][col]["differs"]]
-        i["speed"] = _glance_speed(speed_rows, i["adapter"])
     all_problems = list(problems) + spec["problems"]
     all_problems += [f"{r.label}: the run did not finish (complete=false); the records it wrote before "
                      f"stopping are shown" for r in runs if r.data.get("complete") is False]
@@ -282,7 +292,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         "runs": [_provenance(r) for r in runs],
         "impls": impls,
         "sections": [{"id": s, "title": section_titles.get(s, s)} for s in merged.sections],
-        "matrix": matrix,
+        "matrix": _matrix_rows(merged, spec, clause_sections),
         "profiles": profiles,
         "records": [_record_view(r, n) for n, r in enumerate(merged.records)],
         "frameworks": merged.frameworks, "dtypes": merged.dtypes, "statuses": merged.statuses,
@@ -298,7 +308,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
     ctx["data"] = {  # machine-readable summary, embedded via the escaping `tojson` filter
         "runs": [{"label": r["label"], "source": r["source"], "records": r["n_records"]} for r in ctx["runs"]],
         "implementations": [{"name": i["name"], "framework": i["framework"], "verdict": i["verdict"],
-                             "counts": dict(merged.implementations[n].counts)} for n, i in enumerate(impls)],
+                             "counts": i["raw_counts"]} for i in impls],
         "problems": all_problems,
     }
     return ctx
