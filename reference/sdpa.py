@@ -37,11 +37,15 @@ PRECISIONS = (None, "float64", "float32", "float16", "bfloat16")
 def _use_blocked(batch: int, heads: int, queries: int, keys: int, exact: bool, precision) -> bool:
     """Whether the default path should hand this problem to reference/blocked.py.
 
-    SPEED HOOK: returns False for now; the speed helper decides the threshold (e.g. when the
-    (B, H, L, S) logits would exceed a memory budget). Only the float64 default path may be
-    dispatched: exact and lower-precision paths stay here.
+    From B·H·L·S >= blocked.DISPATCH_MIN_LOGITS (4 Mi logits: several (B, H, L, S) float64
+    arrays would be held at once). Only the float64 default path is dispatched: exact and
+    lower-precision paths stay here. Checked before prepare(), which builds (B, H, L, S) masks.
     """
-    return False
+    if exact or precision not in (None, "float64"):
+        return False
+    from attnconf.reference import blocked
+
+    return blocked.should_dispatch(batch, heads, queries, keys)
 
 
 @dataclasses.dataclass
@@ -311,6 +315,11 @@ def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment
     """
     check_options(precision=precision, exact=exact, fully_masked=fully_masked,
                   causal_alignment=causal_alignment)
+    from attnconf.reference import blocked  # SPEED HOOK: large inputs, before prepare's masks
+    if _use_blocked(*blocked.logit_shape(query, key), exact, precision):
+        return blocked.sdpa(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
+                            causal_alignment=causal_alignment, scale=scale,
+                            enable_gqa=enable_gqa, fully_masked=fully_masked)
     pb = prepare(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
                  causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
                  fully_masked=fully_masked)
@@ -322,11 +331,6 @@ def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment
     if exact:
         out, _, _ = forward_exact_ld(pb)
         return out.astype(np.float64)
-    if precision in (None, "float64") and _use_blocked(*pb.shape, exact, precision):
-        from attnconf.reference import blocked  # SPEED HOOK: large inputs
-        return blocked.sdpa(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
-                            causal_alignment=causal_alignment, scale=scale,
-                            enable_gqa=enable_gqa, fully_masked=fully_masked)
     ar = Arith(precision)
     out, _, _ = forward_plain(pb, ar)
     return ar.output(out)

@@ -95,6 +95,11 @@ def sdpa_vjp(query, key, value, grad_output, *, attn_mask=None, is_causal=False,
     """
     check_options(precision=precision, exact=exact, fully_masked=fully_masked,
                   causal_alignment=causal_alignment)
+    from attnconf.reference import blocked  # SPEED HOOK: large inputs (see sdpa._use_blocked)
+    if _use_blocked(*blocked.logit_shape(query, key), exact, precision):
+        return blocked.sdpa_vjp(query, key, value, grad_output, attn_mask=attn_mask,
+                                is_causal=is_causal, causal_alignment=causal_alignment,
+                                scale=scale, enable_gqa=enable_gqa, fully_masked=fully_masked)
     pb = prepare(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
                  causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
                  fully_masked=fully_masked)
@@ -107,11 +112,6 @@ def sdpa_vjp(query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                                fully_masked=fully_masked)
     if exact:
         return vjp_exact(pb, g)
-    if precision in (None, "float64") and _use_blocked(*pb.shape, exact, precision):
-        from attnconf.reference import blocked  # SPEED HOOK: large inputs (see sdpa._use_blocked)
-        return blocked.sdpa_vjp(query, key, value, grad_output, attn_mask=attn_mask,
-                                is_causal=is_causal, causal_alignment=causal_alignment,
-                                scale=scale, enable_gqa=enable_gqa, fully_masked=fully_masked)
     ar = Arith(precision)
     return tuple(ar.output(x) for x in vjp_plain(pb, g, ar))
 
