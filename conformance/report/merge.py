@@ -86,64 +86,72 @@ class Merged:
     statuses: list[str]
 
 
-def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
-          clause_order: list[str] | None = None) -> Merged:
-    clause_sections = clause_sections or {}
+def _implementations(runs: list[Run]) -> dict[tuple[str, str], Implementation]:
+    """One Implementation per (run, adapter); the run label joins the name only when needed."""
     adapter_runs: dict[str, set[str]] = defaultdict(set)
     for run in runs:
         for rec in run.records:
             adapter_runs[rec["adapter"]].add(run.label)
-
     impls: dict[tuple[str, str], Implementation] = {}
-    clause_cells: dict[tuple[str, tuple], Counter] = defaultdict(Counter)
-    records: list[dict] = []
-    seen_sections: set[str] = set()
-    seen_clauses: list[str] = []
     for run in runs:
         device = str(run.environment.get("device") or "")
         for rec in run.records:
             key = (run.label, rec["adapter"])
-            impl = impls.get(key)
-            if impl is None:
+            if key not in impls:
                 several = len(adapter_runs[rec["adapter"]]) > 1
-                impl = impls[key] = Implementation(
+                impls[key] = Implementation(
                     key=key, adapter=rec["adapter"], run=run.label, framework=rec["framework"],
                     name=f"{rec['adapter']} [{run.label}]" if several else rec["adapter"], device=device)
-            status = status_class(rec["status"])
-            impl.counts[status] += 1
-            secs = record_sections(rec, clause_sections)
-            rec["sections"] = secs
-            rec["impl"] = impl.name
-            for s in secs:
-                impl.by_section[s][status] += 1
-                seen_sections.add(s)
-            for c in rec["clauses"]:
-                clause_cells[(c, key)][status] += 1
-                if c not in seen_clauses:
-                    seen_clauses.append(c)
-            strict = rec["metrics"].get("strict_pass")
-            if isinstance(strict, bool):
-                impl.strict_total += 1
-                impl.strict_pass += strict
-            records.append(rec)
+    return impls
 
+
+def _count(impl: Implementation, rec: dict, secs: list[str], clause_cells: dict) -> None:
+    status = status_class(rec["status"])
+    impl.counts[status] += 1
+    for s in secs:
+        impl.by_section[s][status] += 1
+    for c in rec["clauses"]:
+        clause_cells[(c, impl.key)][status] += 1
+    strict = rec["metrics"].get("strict_pass")
+    if isinstance(strict, bool):
+        impl.strict_total += 1
+        impl.strict_pass += strict
+
+
+def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
+          clause_order: list[str] | None = None) -> Merged:
+    """All runs' records counted per implementation, spec section and clause; records annotated
+    with "impl" (display name) and "sections", sorted worst first."""
+    clause_sections = clause_sections or {}
+    impls = _implementations(runs)
+    clause_cells: dict[tuple[str, tuple], Counter] = defaultdict(Counter)
+    records: list[dict] = []
+    seen_sections: set[str] = set()
+    seen_clauses: dict[str, None] = {}  # insertion-ordered set
+    for run in runs:
+        for rec in run.records:
+            impl = impls[(run.label, rec["adapter"])]
+            rec["sections"] = record_sections(rec, clause_sections)
+            rec["impl"] = impl.name
+            _count(impl, rec, rec["sections"], clause_cells)
+            seen_sections.update(rec["sections"])
+            seen_clauses.update(dict.fromkeys(rec["clauses"]))
+            records.append(rec)
     order = list(clause_order or [])
-    clause_ids = order + [c for c in seen_clauses if c not in order]
-    sections = [s for s in SECTION_ORDER if s in seen_sections] + sorted(seen_sections - set(SECTION_ORDER))
     rank = {s: i for i, s in enumerate(SEVERITY)}
     records.sort(key=lambda r: (rank.get(status_class(r["status"]), 0), r["impl"], r["case"], r["dtype"], r["check"]))
+    present = {status_class(r["status"]) for r in records}
     return Merged(
         runs=runs,
         # the reference first (it anchors the comparison), then by framework and name
         implementations=sorted(impls.values(), key=lambda i: ("reference" not in i.adapter.lower(), i.framework, i.name)),
-        sections=sections,
+        sections=[s for s in SECTION_ORDER if s in seen_sections] + sorted(seen_sections - set(SECTION_ORDER)),
         records=records,
-        clause_ids=clause_ids,
+        clause_ids=order + [c for c in seen_clauses if c not in order],
         clause_cells=clause_cells,
         frameworks=sorted({i.framework for i in impls.values()}),
         dtypes=sorted({r["dtype"] for r in records if r["dtype"]}),
-        statuses=[s for s in STATUSES if any(status_class(r["status"]) == s for r in records)]
-        + (["other"] if any(status_class(r["status"]) == "other" for r in records) else []),
+        statuses=[s for s in (*STATUSES, "other") if s in present],
     )
 
 
