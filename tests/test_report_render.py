@@ -201,3 +201,14 @@ def test_killed_run_is_flagged_and_its_records_shown():
     html = render_html([doc])
     assert "the run did not finish (complete=false)" in html and "incomplete run" in html
     assert html.count('<details class="rec"') == len(doc["results"])
+
+
+@pytest.mark.parametrize("name", ["reference.json", "torch.json", "baseline_torch.json", "bench.json"])
+def test_synthetic_fixtures_follow_the_results_schema(name):
+    """The fixtures stand in for real runs only while they have the real shape."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from importlib import resources
+
+    schema = json.loads(resources.files("attnconf.spec").joinpath("results.schema.json").read_text())
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(_fixture(name))]
+    assert errors == []
