@@ -282,7 +282,7 @@ def detect_one(adapter, *, golden, random_cases, dtypes=DTYPE_NAMES, seed=0, eno
     return hits
 
 
-def detection(zoo_path, *, random_seeds: int = 2, progress=None) -> tuple[list, dict]:
+def detection(zoo_path, *, random_seeds: int = 2, progress=None, first_only: bool = False) -> tuple[list, dict]:
     """([(name, bug_class, hits)], control_hits): hits empty means not caught."""
     from attnconf.conformance.runner import load_cases
 
@@ -292,7 +292,8 @@ def detection(zoo_path, *, random_seeds: int = 2, progress=None) -> tuple[list, 
     rows = []
     control_hits = detect_one(control(), golden=golden, random_cases=randoms)
     for cls in bad:
-        rows.append((cls.name, getattr(cls, "bug_class", ""), detect_one(cls(), golden=golden, random_cases=randoms)))
+        rows.append((cls.name, getattr(cls, "bug_class", ""),
+                     detect_one(cls(), golden=golden, random_cases=randoms, first_only=first_only)))
         if progress:
             progress(f"zoo: {cls.name}: {'caught' if rows[-1][2] else 'MISSED'}")
     return rows, control_hits
@@ -322,7 +323,7 @@ def correct_adapters(zoo_path=None, *, bundled=True) -> list:
 
 
 def run(*, seeds: int = 200, zoo: str | Path | None = "tests/known_bad", bundled: bool = True,
-        families=None, progress=None) -> dict:
+        families=None, progress=None, first_only: bool = False) -> dict:
     """Both measurements as a JSON-ready dict, with `ok` = zero false failures and all caught."""
     from attnconf.conformance.runner import RunConfig, _expectations
 
@@ -331,7 +332,8 @@ def run(*, seeds: int = 200, zoo: str | Path | None = "tests/known_bad", bundled
     adapters = correct_adapters(zoo, bundled=bundled)
     ff = false_failures(adapters, seeds=seeds, families=families, progress=progress, expectations=expectations)
     t1 = time.perf_counter()
-    rows, control_hits = detection(zoo, progress=progress) if zoo is not None else ([], [])
+    rows, control_hits = (detection(zoo, progress=progress, first_only=first_only)
+                          if zoo is not None else ([], []))
     t2 = time.perf_counter()
     total_fail = sum(t.failed for t in ff.values())
     missed = [name for name, _, hits in rows if not hits]

@@ -31,6 +31,8 @@ def register(subparsers) -> None:
                    help="only numpy-reference and the zoo control as correct implementations")
     p.add_argument("--family", action="append", default=None, metavar="NAME",
                    help="only this case family (repeatable)")
+    p.add_argument("--first-catch", action="store_true",
+                   help="stop at the first check that catches each known-bad implementation (faster)")
     p.add_argument("--json", metavar="PATH", help="also write the measurements as JSON")
     p.set_defaults(func=run)
 
@@ -52,7 +54,7 @@ def run(args) -> int:
             sys.stderr.write(f"  {msg}\n")
 
     doc = calibration.run(seeds=seeds, zoo=zoo, bundled=not args.no_bundled, families=args.family,
-                          progress=progress)
+                          progress=progress, first_only=args.first_catch)
     print(calibration.format_report(doc))
     if args.json:
         path = Path(args.json)

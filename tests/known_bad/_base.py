@@ -201,7 +201,8 @@ class ZooAdapter(Adapter):
         return np.dtype(np.float64) if name == "float64" else np.dtype(np.float32)
 
     def positions(self, num_positions: int, offset: int, dt):
-        return (np.arange(num_positions, dtype=np.float64) + offset).astype(dt)
+        with np.errstate(over="ignore"):
+            return (np.arange(num_positions, dtype=np.float64) + offset).astype(dt)
 
     def frequencies(self, dim: int, base: float, kind: str, dt):
         if kind == "vaswani":
@@ -249,8 +250,9 @@ class ZooAdapter(Adapter):
         if dt == np.float64:
             sin, cos = self.sin_cos_float64(pos, w, dim, base, frequencies)
         else:
-            angles = pos[:, None] * w[None, :]
-            sin, cos = np.sin(angles), np.cos(angles)
+            with np.errstate(over="ignore", invalid="ignore"):   # low-precision zoo bugs overflow
+                angles = pos[:, None] * w[None, :]
+                sin, cos = np.sin(angles), np.cos(angles)
         if frequencies == "vaswani":
             cos = cos[:, : dim // 2]                 # odd d: the last sin has no cos partner
         table = self.arrange(sin, cos, dim, layout, frequencies)
