@@ -302,6 +302,19 @@ def _encoding_offset(adapter, dtype):
 # ---------------------------------------------------------------------------------------------
 # Public
 # ---------------------------------------------------------------------------------------------
+SDPA_ASPECTS = ("fully_masked", "causal_alignment", "causal_bottom_right", "mask_and_causal",
+                "mask_polarity", "gqa", "value_dim", "default_scale")
+ENCODING_ASPECTS = ("encoding_variants", "encoding_offset")
+COMMON_ASPECTS = ("output_dtype", "determinism")
+
+
+def aspects_for(adapter) -> tuple[str, ...]:
+    """The aspects `detect` reports for this adapter (from its operations, without running it)."""
+    ops = adapter.capabilities.operations
+    return ((SDPA_ASPECTS if "sdpa" in ops else ()) + (ENCODING_ASPECTS if "sinusoidal_encoding" in ops else ())
+            + (COMMON_ASPECTS if ops else ()))
+
+
 def detect(adapter) -> dict:
     """{aspect: {"value", "evidence"}} for every aspect the adapter's operations allow."""
     caps = adapter.capabilities

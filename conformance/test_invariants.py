@@ -1,0 +1,56 @@
+"""Conformance tests for spec section inv (invariants): property-based checks per adapter.
+
+Run as `pytest --pyargs attnconf.conformance [--attnconf-adapter NAME] [--attnconf-dtype LIST]`;
+the attnconf plugin (conformance/plugin.py) resolves adapters and dtypes, this module
+parametrises over adapter x dtype x invariant with ids `[torch-math-float32-inv.causal_prefix]`,
+so each property passes or fails on its own. A failure prints the shrunk counterexample and a
+repro command. Must not loop over adapters, dtypes or invariants inside a test.
+"""
+from __future__ import annotations
+
+import pytest
+
+ARG = "attnconf_invariant"
+
+
+def _clauses():
+    from attnconf.conformance.invariants import INVARIANTS
+
+    return [i.clause for i in INVARIANTS] + ["inv.determinism"]
+
+
+def pytest_generate_tests(metafunc):
+    if ARG not in metafunc.fixturenames:
+        return
+    from attnconf.conformance.plugin import _session
+    from attnconf.errors import AttnconfError
+
+    session = _session(metafunc.config)
+    try:
+        items = [(spec, adapter.name, dtype, clause)
+                 for spec, adapter, _ in session.specs() for dtype in session.dtypes()
+                 for clause in _clauses()]
+    except AttnconfError as exc:
+        raise pytest.UsageError(f"attnconf: {exc}") from None
+    metafunc.parametrize(ARG, items, ids=[f"{a}-{d}-{c}" for _, a, d, c in items])
+
+
+def test_invariant(attnconf_invariant, attnconf_session):
+    """The invariant holds on every example drawn (spec/invariants.md)."""
+    __tracebackhide__ = True
+    from attnconf.conformance import invariants
+
+    spec, _, dtype, clause = attnconf_invariant
+    adapter = attnconf_session._executor.adapter(spec)
+    attnconf_session.adapters.setdefault(adapter.name, adapter.describe())
+    rec = invariants.check(adapter, dtype, select=clause)[0]
+    expect = attnconf_session.expectations()
+    if expect is not None:
+        rec = expect.apply(rec)
+    attnconf_session.records.append(rec)
+    if rec["status"] == "skip":
+        pytest.skip(rec["message"])
+    if rec["status"] == "xfail":
+        pytest.xfail(rec["message"])
+    if rec["status"] != "pass":
+        raise AssertionError(f"[{rec['status']}] {clause} @ {dtype}: {rec['message']}\nrerun: {rec['repro']}")
