@@ -283,6 +283,19 @@ def _prepare_mask(attn_mask, full_shape):
     return "float", np.broadcast_to(m, full_shape)
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, rows: int, cols: int) -> np.ndarray:
+    """A (rows, cols) float64 work array reused by this thread: one allocation per worker instead
+    of one per block keeps the heap from fragmenting across threads (peak RSS) and saves time."""
+    bufs = _SCRATCH.__dict__
+    buf = bufs.get(name)
+    if buf is None or buf.size < rows * cols:
+        buf = bufs[name] = np.empty(rows * cols)
+    return buf[:rows * cols].reshape(rows, cols)
+
+
 _TRIANGLES: dict = {}
 _TRIANGLES_LOCK = threading.Lock()
 
@@ -310,8 +323,8 @@ def _forward_rows(p: _Problem, b: int, h: int, i0: int, i1: int):
     j_end = p.key_range(i0, i1)
     rows = i1 - i0
     acc = np.zeros((rows, p.Ev + 1))
-    s_buf = np.empty((rows, min(p.block_s, max(j_end, 1))))
-    part = np.empty_like(acc)
+    s_buf = _scratch("s", rows, min(p.block_s, max(j_end, 1)))
+    part = _scratch("part", rows, p.Ev + 1)
     with np.errstate(over="ignore", invalid="ignore"):
         for j0 in range(0, j_end, p.block_s):
             j1 = min(j0 + p.block_s, j_end)
@@ -392,8 +405,8 @@ def _backward_keys(p: _Problem, b: int, kv: int, j0: int, j1: int, c, g_scaled, 
     dk = np.zeros((cols, p.E))
     dv = np.zeros((cols, p.Ev))
     i_start = p.query_start(j0)
-    s_buf = np.empty((p.block_l, cols))
-    dp_buf = np.empty((p.block_l, cols))
+    s_buf = _scratch("s", p.block_l, cols)
+    dp_buf = _scratch("dp", p.block_l, cols)
     with np.errstate(over="ignore", invalid="ignore"):
         for h in range(kv * p.group, (kv + 1) * p.group):
             for i0 in range(i_start - i_start % p.block_l, p.L, p.block_l):
