@@ -167,6 +167,9 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str) -> str:
         return f"{name} should be an array, but the implementation returned None"
     if not isinstance(value, np.ndarray) or value.dtype == object:
         return f"{name} should be an array, but got {_describe_value(value)}"
+    if value.dtype.kind not in "fiub" and str(value.dtype) != "bfloat16":
+        return (f"{name} should be an array of {dtype} numbers, but got an array of dtype {value.dtype}: "
+                f"{_describe_value(value.tolist() if value.ndim == 0 else value)}")
     want = numpy_dtype(dtype)
     if value.shape != expected.shape:
         return f"{name} should have shape {tuple(expected.shape)}, but got {tuple(value.shape)}"

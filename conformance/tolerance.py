@@ -53,41 +53,49 @@ class Rule:
 # THE TABLE.  Keyed by (operation, dtype).  Every entry says why; the measurements are reproduced
 # by `python -m attnconf.conformance.tolerance_evidence` (see spec/tolerance.md).
 # --------------------------------------------------------------------------------------------
-_ATTN_WHY = ("k=4: real kernels (torch math/flash, jax xla, keras) measured at <= 2.1x the naive "
-             "same-precision error; FlashAttention uses 2x, PyTorch 5x. Floor: a blocked/online "
-             "softmax or another summation order differs from a naive baseline that happened to "
-             "be exact by a few ulps of natural scale; measured max over correct kernels <= 6.")
-_LOW_WHY = ("float16/bfloat16: output rounding alone costs 0.5 ulp; kernels that keep P or the "
-            "accumulator in the low dtype (FlashAttention style) measured <= 2.5 ulps; floor 4.")
-_GRAD_WHY = ("gradients chain two matmuls and the softmax Jacobian: PyTorch's own tests allow a "
-             "fudge up to 180 for grads; measured real autograd kernels <= 3x naive; k=8, floor 32.")
-_MHA_WHY = ("multi-head layer: four projections around sdpa, each a D-term dot product whose "
-            "rounding is amplified by the weights; measured torch/keras layers <= 3x naive; "
-            "k=4, floor 32.")
-_ENC_WHY = ("encodings: per-row running-max baseline. float32 tables that compute p*w in float32 "
-            "(keras-hub, PyTorch tutorial, exp(-log) frequency forms) measured <= 1.6x the "
-            "baseline row error; k=4 keeps them passing; floor 2 ulp covers sin/cos "
-            "implementations that are 1 ulp from correctly rounded where the baseline is exact.")
-_ENC64_WHY = ("float64 encodings: naive float64 angles err by about p*2^-53 (6e4 ulp at p=1e5), "
-              "so the same running-max baseline as float32; floor 4 ulp for libm sin/cos "
-              "differences at small p.")
+_EVIDENCE = "python -m attnconf.conformance.tolerance_evidence"
+
+_ATTN_WHY = ("k=16: torch-math (q and k each pre-scaled by sqrt(scale)) measured up to 9.9x the "
+             "naive same-precision error at float64 and 9.6x at float32 (60 random cases, logits "
+             "up to ~40; golden sdpa/logits_1e4_causal_tl: 4.6x); torch-flash/default <= 2.2x. "
+             "PyTorch's own tests allow 5x its math backend, FlashAttention 2x the naive one. "
+             "Floor 16: the baseline is sometimes nearly exact while a correct kernel is a few "
+             "ulps off; a 1e-5 relative scale error still costs >1e7 ulp at float64.")
+_LOW_WHY = ("float16/bfloat16: the baseline rounds logits and P to the dtype (FlashAttention "
+            "style) and errs up to ~28 ulp; kernels that upcast (torch math/flash, jax) measured "
+            "<= 0.8 ulp, so k=4 with floor 4 (output rounding alone is 0.5 ulp).")
+_GRAD_WHY = ("gradients chain two matmuls and the softmax Jacobian: torch autograd measured up to "
+             "15.3x the naive error (float64) and 13.1x (float32), floor needed 57 ulp at k=8; "
+             "PyTorch's tests allow a fudge up to 180. k=32, floor 64 (float64/float32).")
+_GRAD_LOW_WHY = ("float16/bfloat16 gradients: torch measured <= 2.1 ulp against a baseline up to "
+                 "48 ulp; k=8, floor 8.")
+_MHA_WHY = ("multi-head layer: projections around sdpa; torch.nn.MultiheadAttention measured "
+            "<= 1.9x the naive error, <= 0.7 ulp. k=4, floor 16 leaves room for fused "
+            "in-projection orders; weight-layout bugs are O(1).")
+_ENC_WHY = ("float32 encodings, per-position baseline: tables that compute p*w in float32 "
+            "(PyTorch tutorial exp(-log) form, keras-hub pow form) measured <= 0.5x of "
+            "max(4 x envelope, 2) at offsets 0..1e6; a running max alone failed them by 39x at "
+            "offset 1e6, a per-case max missed a 3e-5 phase error by 20x at 2048 positions.")
+_ENC64_WHY = ("float64 encodings: the baseline is accurate (double-double angles, spec), so "
+              "naive float64 angles (error ~p*2^-53, 6e4 ulp at p=1e5) do not conform; floor "
+              "4 ulp for libm sin/cos at small p.")
 _ENC_LOW_WHY = ("float16/bfloat16 tables: computed in float32 and rounded once (spec), so the "
                 "error is the output rounding, <= 0.5 ulp; floor 1 ulp admits a float32 angle "
                 "error that tips a rounding; k=2 for long positions.")
 
 TABLE: dict[tuple[str, str], Rule] = {
-    ("sdpa", "float64"): Rule(4.0, 8.0, 4.0, "case", _ATTN_WHY),
-    ("sdpa", "float32"): Rule(4.0, 8.0, 4.0, "case", _ATTN_WHY),
+    ("sdpa", "float64"): Rule(16.0, 16.0, 4.0, "case", _ATTN_WHY),
+    ("sdpa", "float32"): Rule(16.0, 16.0, 4.0, "case", _ATTN_WHY),
     ("sdpa", "float16"): Rule(4.0, 4.0, 2.0, "case", _LOW_WHY),
     ("sdpa", "bfloat16"): Rule(4.0, 4.0, 2.0, "case", _LOW_WHY),
-    ("sdpa_vjp", "float64"): Rule(8.0, 32.0, 16.0, "case", _GRAD_WHY),
-    ("sdpa_vjp", "float32"): Rule(8.0, 32.0, 16.0, "case", _GRAD_WHY),
-    ("sdpa_vjp", "float16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_WHY),
-    ("sdpa_vjp", "bfloat16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_WHY),
-    ("multi_head_attention", "float64"): Rule(4.0, 32.0, 16.0, "case", _MHA_WHY),
-    ("multi_head_attention", "float32"): Rule(4.0, 32.0, 16.0, "case", _MHA_WHY),
-    ("multi_head_attention", "float16"): Rule(4.0, 8.0, 4.0, "case", _MHA_WHY),
-    ("multi_head_attention", "bfloat16"): Rule(4.0, 8.0, 4.0, "case", _MHA_WHY),
+    ("sdpa_vjp", "float64"): Rule(32.0, 64.0, 16.0, "case", _GRAD_WHY),
+    ("sdpa_vjp", "float32"): Rule(32.0, 64.0, 16.0, "case", _GRAD_WHY),
+    ("sdpa_vjp", "float16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_LOW_WHY),
+    ("sdpa_vjp", "bfloat16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_LOW_WHY),
+    ("multi_head_attention", "float64"): Rule(4.0, 16.0, 8.0, "case", _MHA_WHY),
+    ("multi_head_attention", "float32"): Rule(4.0, 16.0, 8.0, "case", _MHA_WHY),
+    ("multi_head_attention", "float16"): Rule(4.0, 4.0, 2.0, "case", _MHA_WHY),
+    ("multi_head_attention", "bfloat16"): Rule(4.0, 4.0, 2.0, "case", _MHA_WHY),
     ("sinusoidal_encoding", "float64"): Rule(4.0, 4.0, 1.0, "position", _ENC64_WHY),
     ("sinusoidal_encoding", "float32"): Rule(4.0, 2.0, 1.0, "position", _ENC_WHY),
     ("sinusoidal_encoding", "float16"): Rule(2.0, 1.0, 1.0, "position", _ENC_LOW_WHY),
