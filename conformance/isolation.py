@@ -91,6 +91,8 @@ def _dtype_from_token(token: str) -> np.dtype:
 def _encode_value(value: Any, blobs: list[bytes]) -> dict:
     """Describe `value` as JSON, appending array bytes to `blobs`. Never raises."""
     try:
+        if isinstance(value, np.generic) and not isinstance(value, np.ndarray):
+            return {"kind": "json", "value": value.item()}   # numpy scalars in records
         if isinstance(value, np.ndarray):
             if value.dtype.hasobject:
                 return {"kind": "foreign", "type": "ndarray", "text": _safe_repr(value)}
@@ -400,6 +402,29 @@ class WorkerExecutor:
         return Outcome(status=reply.status, outputs=outputs, message=reply.message,
                        duration_s=reply.duration_s)
 
+    def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int = 20,
+                   timeout: float = DEFAULT_TIMEOUT_S) -> list[dict]:
+        """invariants.check(adapter, dtype, …) inside the adapter's worker: its records, or one
+        crash/timeout/error record for the whole batch (which runs many examples: the budget
+        is CHECK_TIMEOUT_FACTOR times the per-case one)."""
+        spec = _spec_to_dict(adapter_spec)
+        worker = self._worker_for(json.dumps(spec, sort_keys=True), spec.get("target", "adapter"))
+        reply = worker.call(f"{__name__}:_checks_in_worker", (spec, dtype, seed, max_examples),
+                            timeout=timeout * CHECK_TIMEOUT_FACTOR)
+        if reply.status == "ok" and isinstance(reply.value, list):
+            return reply.value
+        if reply.status == "unsupported":
+            return []
+        return [_batch_record(adapter, dtype, reply, "invariant/*", "invariant")]
+
+    def detect_profile(self, adapter_spec, *, timeout: float = DEFAULT_TIMEOUT_S):
+        """profile.detect(adapter) inside the worker; None when the worker could not answer
+        (a profile is a description, not a verdict: the agreement records carry the crash)."""
+        spec = _spec_to_dict(adapter_spec)
+        worker = self._worker_for(json.dumps(spec, sort_keys=True), spec.get("target", "adapter"))
+        reply = worker.call(f"{__name__}:_profile_in_worker", (spec,), timeout=timeout * CHECK_TIMEOUT_FACTOR)
+        return reply.value if reply.status == "ok" and isinstance(reply.value, dict) else None
+
     def close(self) -> None:
         while self._workers:
             _, worker = self._workers.popitem()
@@ -440,19 +465,50 @@ def _spec_to_dict(spec) -> dict:
     raise TypeError(f"adapter_spec should be an AdapterSpec or a dict, but got {type(spec).__name__}")
 
 
+CHECK_TIMEOUT_FACTOR = 10
+
+
+def _batch_record(adapter, dtype: str, reply: Reply, case: str, check: str) -> dict:
+    """A schema-valid record standing for a batch of checks that did not come back."""
+    return {"adapter": adapter.name, "framework": adapter.framework, "operation": "sdpa"
+            if "sdpa" in adapter.capabilities.operations else (adapter.capabilities.operations or ("sdpa",))[0],
+            "case": case, "clauses": [], "dtype": dtype, "check": check, "status":
+            reply.status if reply.status in ("crash", "timeout") else "error",
+            "metrics": {}, "message": f"the {check} checks did not complete: {reply.message}",
+            "repro": f"attnconf run --adapter {adapter.name} --dtype {dtype}",
+            "duration_s": round(float(reply.duration_s), 6), "options": {}, "shapes": {}}
+
+
 _ADAPTERS: dict[str, Any] = {}
 
 
 def _compute_in_worker(spec: dict, case, dtype: str):
     """Runs inside the worker: instantiate the adapter once, then compute one case."""
-    from attnconf.adapters import registry
     from attnconf.conformance import engine
+
+    return engine.compute_outputs(_adapter_in_worker(spec), case, dtype)
+
+
+def _adapter_in_worker(spec: dict):
+    from attnconf.adapters import registry
 
     key = json.dumps(spec, sort_keys=True)
     adapter = _ADAPTERS.get(key)
     if adapter is None:
         adapter = _ADAPTERS[key] = registry.instantiate(_spec_from_dict(registry, spec))
-    return engine.compute_outputs(adapter, case, dtype)
+    return adapter
+
+
+def _checks_in_worker(spec: dict, dtype: str, seed: int, max_examples: int):
+    from attnconf.conformance import invariants
+
+    return invariants.check(_adapter_in_worker(spec), dtype, seed=seed, max_examples=max_examples)
+
+
+def _profile_in_worker(spec: dict):
+    from attnconf.conformance import profile
+
+    return profile.detect(_adapter_in_worker(spec))
 
 
 def _spec_from_dict(registry, spec: dict):

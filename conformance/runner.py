@@ -117,6 +117,7 @@ class RunConfig:
     repro_args: dict = dataclasses.field(default_factory=dict)   # adapter name -> CLI args
     expectations: Any = None            # None: shipped files; list of paths; False: none
     strict: bool = False                # stale expectation entries fail the run
+    resume: bool = False                # keep json_path's records and skip what they measured
 
 
 def optional(module: str, attr: str):
@@ -223,21 +224,26 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None) -> RunResu
     started = time.perf_counter()
     executor = executor or InProcessExecutor()
     local = executor if isinstance(executor, InProcessExecutor) else InProcessExecutor()
-    writer = ResultsWriter(config.json_path, command=config.command, device=config.device, level=config.level)
+    expect = _expectations(config)
+    writer, done = _writer(config, expect)
     progress = Progress(stream)
     cases = load_cases(config.select, config.golden_dir) if cases is None else cases
-    expect = _expectations(config)
+
+    def emit(rec: dict) -> dict:
+        # Expectations apply before the record is written: the file never holds a stale status.
+        rec = expect.apply(rec) if expect is not None else rec
+        writer.add(rec)
+        return rec
+
     try:
         for spec in config.specs:
             adapter = local.adapter(spec)
             writer.add_adapter(adapter.describe())
+            writer.flush()           # a run killed while this adapter hangs still lists it
             t0 = time.perf_counter()
-            recs = _run_adapter(config, executor, spec, adapter, cases, progress)
-            recs += _run_checks(config, adapter)
-            if expect is not None:
-                recs = [expect.apply(r) for r in recs]
-            writer.extend(recs)
-            profile = _profile(config, adapter)
+            recs = _run_adapter(config, executor, spec, adapter, cases, progress, emit=emit, done=done)
+            recs += [emit(r) for r in _run_checks(config, adapter, executor=executor, spec=spec, done=done)]
+            profile = _profile(config, adapter, executor=executor, spec=spec)
             if profile is not None:
                 writer.set_profile(adapter.name, profile)
             writer.flush()
@@ -260,6 +266,28 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None) -> RunResu
     failing = any(r["status"] in FAILING for r in doc["results"])
     failing = failing or (config.strict and any(f.kind != "not_exercised" for f in found))
     return RunResult(doc, 1 if failing else 0, elapsed)
+
+
+def _writer(config, expect):
+    """(ResultsWriter, keys already measured). With config.resume, the existing results file is
+    read back (schema-checked) and kept; its records count for expectations as if just run."""
+    from attnconf.conformance.results import ResultsWriter, read_results
+
+    path = config.json_path
+    if not (config.resume and path is not None and Path(path).exists()):
+        return ResultsWriter(path, command=config.command, device=config.device, level=config.level), set()
+    doc = read_results(path)
+    doc.update(complete=False, finished_at=None)
+    done = {_record_key(r) for r in doc["results"]}
+    if expect is not None:
+        for r in doc["results"]:
+            original = (r.get("expected") or {}).get("status", r["status"]) if r["status"] == "xfail" else r["status"]
+            expect.apply({**r, "status": original})
+    return ResultsWriter(path, doc=doc), done
+
+
+def _record_key(rec: dict) -> tuple:
+    return (rec.get("adapter"), rec.get("case"), rec.get("dtype"), rec.get("check"))
 
 
 def _finding_json(f) -> dict:
@@ -288,9 +316,10 @@ def _repro_args(config: RunConfig, adapter, spec) -> str:
     return f"--adapter {shlex.quote(adapter.name)}"
 
 
-def _run_adapter(config, executor, spec, adapter, cases, progress) -> list[dict]:
+def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list[dict]:
     recs: list[dict] = []
-    todo = [(c, d) for c in cases if applicable(adapter, c) for d in config.dtypes]
+    todo = [(c, d) for c in cases if applicable(adapter, c) for d in config.dtypes
+            if (adapter.name, c.id, d, "agreement") not in done]
     counts: dict[str, int] = {}
     repro = _repro_args(config, adapter, spec)
     if getattr(spec, "device", "cpu") != "cpu":
@@ -308,21 +337,27 @@ def _run_adapter(config, executor, spec, adapter, cases, progress) -> list[dict]
             else:
                 rec = engine.judge(case, dtype, None, status=out.status, error=out.message or out.status,
                                    duration_s=out.duration_s, **common)
+        rec = emit(rec)
         recs.append(rec)
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         progress.update(adapter.name, i + 1, len(todo), counts)
     return recs
 
 
-def _run_checks(config, adapter) -> list[dict]:
+def _run_checks(config, adapter, *, executor=None, spec=None, done=frozenset()) -> list[dict]:
     if not config.checks:
         return []
     check = optional("invariants", "check")
     if check is None:
         return []
     recs = []
+    measured = {(a, d) for a, _c, d, k in done if k == "invariant"}
     for dtype in config.dtypes:
-        if _dtype_skip(adapter, dtype):
+        if _dtype_skip(adapter, dtype) or (adapter.name, dtype) in measured:
+            continue
+        if hasattr(executor, "run_checks"):      # isolated: a crash costs this batch only
+            recs.extend(executor.run_checks(spec, adapter, dtype, seed=config.seed,
+                                            max_examples=config.invariant_examples, timeout=config.timeout))
             continue
         try:
             recs.extend(check(adapter, dtype, seed=config.seed, max_examples=config.invariant_examples))
@@ -331,10 +366,12 @@ def _run_checks(config, adapter) -> list[dict]:
     return recs
 
 
-def _profile(config, adapter):
+def _profile(config, adapter, *, executor=None, spec=None):
     if not config.checks:
         return None
     detect = optional("profile", "detect")
+    if detect is not None and hasattr(executor, "detect_profile"):
+        return executor.detect_profile(spec, timeout=config.timeout)
     return detect(adapter) if detect is not None else None
 
 
