@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 
 import numpy as np
 
@@ -39,7 +40,24 @@ def machine_info(threads: int | None = None) -> dict:
         "blas threads": blas["threads"],
         "load_average": load,
         "platform": platform.platform(),
+        "framework threads": framework_threads(),
     }
+
+
+def framework_threads() -> dict:
+    """Intra-op threads of the frameworks already imported (never imports one itself)."""
+    out = {}
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].get_num_threads()
+    if "tensorflow" in sys.modules:
+        try:
+            n = sys.modules["tensorflow"].config.threading.get_intra_op_parallelism_threads()
+            out["tensorflow"] = n or f"all cores ({os.cpu_count()})"
+        except Exception:  # an old or partial TensorFlow: say nothing rather than fail the run
+            pass
+    if "jax" in sys.modules:
+        out["jax"] = f"XLA CPU default: all cores ({os.cpu_count()})"
+    return out
 
 
 def load_average() -> list | None:
