@@ -5,6 +5,7 @@ Environment (pytest options cannot be added from an installed package's test mod
   ATTNCONF_BENCH_ADAPTERS  comma-separated adapter names (default: numpy-reference)
   ATTNCONF_BENCH_MAX_L     largest L = S (default 1024)
   ATTNCONF_BENCH_QUICK     "1" for the --quick grid
+  ATTNCONF_BENCH_OPERATIONS comma-separated operations (default all four)
 Each benchmark's extra_info holds flops, GFLOP/s, % of the dtype's matmul peak (probed once per
 session), the machine and the threads, so pytest-benchmark's JSON carries the same figures as
 the results JSON. Timing: 1 warm-up round (jit compilation), then 5 rounds, each synchronised.
@@ -24,9 +25,10 @@ pytest.importorskip("pytest_benchmark")
 
 ADAPTERS = [a.strip() for a in os.environ.get("ATTNCONF_BENCH_ADAPTERS", "numpy-reference").split(",")
             if a.strip()]
+_OPS = tuple(o.strip() for o in os.environ.get("ATTNCONF_BENCH_OPERATIONS", "").split(",") if o.strip())
 POINTS = sweep.grid(quick=os.environ.get("ATTNCONF_BENCH_QUICK") == "1",
                     max_L=int(os.environ.get("ATTNCONF_BENCH_MAX_L", "1024")),
-                    max_positions=100_000)
+                    max_positions=100_000, **({"operations": _OPS} if _OPS else {}))
 
 
 def _point_id(p: sweep.Point) -> str:

@@ -1,0 +1,32 @@
+"""The pytest-benchmark module runs as documented (`pytest --pyargs attnconf.conformance.bench
+--benchmark-json …`) and its JSON carries the figures in extra_info. Structure only: no timing
+is asserted on this shared machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("pytest_benchmark")
+
+
+def test_pyargs_run_writes_benchmark_json_with_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    env = dict(os.environ, ATTNCONF_BENCH_QUICK="1", ATTNCONF_BENCH_OPERATIONS="sdpa,sinusoidal_encoding")
+    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "attnconf.conformance.bench", "-q",
+                           "-p", "no:cacheprovider", f"--benchmark-json={out}"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    benches = json.loads(out.read_text())["benchmarks"]
+    sdpa = [b for b in benches if b["extra_info"]["operation"] == "sdpa"]
+    assert len(sdpa) == 6 and all(b["stats"]["rounds"] == 5 for b in sdpa)
+    for b in sdpa:
+        info = b["extra_info"]
+        assert info["gflops"] > 0 and info["pct_peak"] > 0 and info["flops"] > 0
+        assert info["machine"]["threads"] >= 1
+    enc = [b for b in benches if b["extra_info"]["operation"] == "sinusoidal_encoding"]
+    assert enc and all(b["extra_info"]["entries_per_s"] > 0 for b in enc)
