@@ -55,9 +55,10 @@ class Rule:
 # --------------------------------------------------------------------------------------------
 _EVIDENCE = "python -m attnconf.conformance.tolerance_evidence"
 
-_ATTN_WHY = ("k=16: torch-math (q and k each pre-scaled by sqrt(scale)) measured up to 9.9x the "
-             "naive same-precision error at float64 and 9.6x at float32 (60 random cases, logits "
-             "up to ~40; golden sdpa/logits_1e4_causal_tl: 4.6x); torch-flash/default <= 2.2x. "
+_ATTN_WHY = ("k=32: torch-math (q and k each pre-scaled by sqrt(scale)) measured up to 9.9x the "
+             "naive same-precision error at float64 and 13.9x at float32 (2 x 60 random cases, "
+             "logits up to ~40; golden sdpa/logits_1e4_causal_tl: 4.6x); torch-flash <= 3.5x; "
+             "k is twice the worst ratio seen. "
              "PyTorch's own tests allow 5x its math backend, FlashAttention 2x the naive one. "
              "Floor 16: the baseline is sometimes nearly exact while a correct kernel is a few "
              "ulps off; a 1e-5 relative scale error still costs >1e7 ulp at float64.")
@@ -65,12 +66,12 @@ _LOW_WHY = ("float16/bfloat16: the baseline rounds logits and P to the dtype (Fl
             "style) and errs up to ~28 ulp; kernels that upcast (torch math/flash, jax) measured "
             "<= 0.8 ulp, so k=4 with floor 4 (output rounding alone is 0.5 ulp).")
 _GRAD_WHY = ("gradients chain two matmuls and the softmax Jacobian: torch autograd measured up to "
-             "15.3x the naive error (float64) and 13.1x (float32), floor needed 57 ulp at k=8; "
-             "PyTorch's tests allow a fudge up to 180. k=32, floor 64 (float64/float32).")
+             "23.6x the naive error (float64) and 52x (float32, where the baseline was ~1 ulp), "
+             "errors <= 66 ulp; PyTorch's tests allow a fudge up to 180. k=64, floor 128.")
 _GRAD_LOW_WHY = ("float16/bfloat16 gradients: torch measured <= 2.1 ulp against a baseline up to "
                  "48 ulp; k=8, floor 8.")
 _MHA_WHY = ("multi-head layer: projections around sdpa; torch.nn.MultiheadAttention measured "
-            "<= 1.9x the naive error, <= 0.7 ulp. k=4, floor 16 leaves room for fused "
+            "<= 3.2x the naive error, <= 0.8 ulp. k=8, floor 16 leaves room for fused "
             "in-projection orders; weight-layout bugs are O(1).")
 _ENC_WHY = ("float32 encodings, per-position baseline: tables that compute p*w in float32 "
             "(PyTorch tutorial exp(-log) form, keras-hub pow form) measured <= 0.5x of "
@@ -84,16 +85,16 @@ _ENC_LOW_WHY = ("float16/bfloat16 tables: computed in float32 and rounded once (
                 "error that tips a rounding; k=2 for long positions.")
 
 TABLE: dict[tuple[str, str], Rule] = {
-    ("sdpa", "float64"): Rule(16.0, 16.0, 4.0, "case", _ATTN_WHY),
-    ("sdpa", "float32"): Rule(16.0, 16.0, 4.0, "case", _ATTN_WHY),
+    ("sdpa", "float64"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY),
+    ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY),
     ("sdpa", "float16"): Rule(4.0, 4.0, 2.0, "case", _LOW_WHY),
     ("sdpa", "bfloat16"): Rule(4.0, 4.0, 2.0, "case", _LOW_WHY),
-    ("sdpa_vjp", "float64"): Rule(32.0, 64.0, 16.0, "case", _GRAD_WHY),
-    ("sdpa_vjp", "float32"): Rule(32.0, 64.0, 16.0, "case", _GRAD_WHY),
+    ("sdpa_vjp", "float64"): Rule(64.0, 128.0, 16.0, "case", _GRAD_WHY),
+    ("sdpa_vjp", "float32"): Rule(64.0, 128.0, 16.0, "case", _GRAD_WHY),
     ("sdpa_vjp", "float16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_LOW_WHY),
     ("sdpa_vjp", "bfloat16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_LOW_WHY),
-    ("multi_head_attention", "float64"): Rule(4.0, 16.0, 8.0, "case", _MHA_WHY),
-    ("multi_head_attention", "float32"): Rule(4.0, 16.0, 8.0, "case", _MHA_WHY),
+    ("multi_head_attention", "float64"): Rule(8.0, 16.0, 8.0, "case", _MHA_WHY),
+    ("multi_head_attention", "float32"): Rule(8.0, 16.0, 8.0, "case", _MHA_WHY),
     ("multi_head_attention", "float16"): Rule(4.0, 4.0, 2.0, "case", _MHA_WHY),
     ("multi_head_attention", "bfloat16"): Rule(4.0, 4.0, 2.0, "case", _MHA_WHY),
     ("sinusoidal_encoding", "float64"): Rule(4.0, 4.0, 1.0, "position", _ENC64_WHY),
