@@ -161,7 +161,11 @@ def _describe_value(value) -> str:
     return f"{type(value).__name__} {text[:80]}" + ("…" if len(text) > 80 else "")
 
 
-def _check_array(name: str, value, expected: np.ndarray, dtype: str) -> str:
+_DTYPE_CLAUSE = {"sdpa": "sdpa.dtype", "sdpa_vjp": "sdpa.dtype", "multi_head_attention": "mha.output",
+                 "sinusoidal_encoding": "enc.dtype"}
+
+
+def _check_array(name: str, value, expected: np.ndarray, dtype: str, operation: str = "sdpa") -> str:
     """'' when `value` is an array of the right dtype and shape, else why not (shape/dtype first)."""
     if value is None:
         return f"{name} should be an array, but the implementation returned None"
@@ -174,7 +178,8 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str) -> str:
     if value.shape != expected.shape:
         return f"{name} should have shape {tuple(expected.shape)}, but got {tuple(value.shape)}"
     if value.dtype != want:
-        return f"{name} should have dtype {dtype} (the input dtype, sdpa.dtype), but got {value.dtype}"
+        return (f"{name} should have dtype {dtype} (the precision under test, "
+                f"{_DTYPE_CLAUSE.get(operation, 'sdpa.dtype')}), but got {value.dtype}")
     return ""
 
 
@@ -219,7 +224,8 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
     if "__result__" in outputs:
         return {"status": "fail", "metrics": {}, "message": f"{case.operation} should return "
                 f"{len(names)} arrays {names}, but got {_describe_value(outputs['__result__'])}"}
-    problems = [p for n in names if (p := _check_array(n, outputs.get(n), case.expected[n], dtype))]
+    problems = [p for n in names
+                if (p := _check_array(n, outputs.get(n), case.expected[n], dtype, case.operation))]
     if problems:
         return {"status": "fail", "message": "; ".join(problems), "metrics": {}}
     base = baseline(case, dtype)

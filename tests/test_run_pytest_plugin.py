@@ -59,3 +59,15 @@ def test_a_failing_function_fails_its_own_test_with_a_repro(tmp_path):
     assert "rerun: attnconf run --sdpa suitecore_bad:sdpa --framework numpy --select sdpa/size_l1_s64_decode --dtype float64" in proc.stdout
     assert "FAILED" in proc.stdout and "[suitecore_bad:sdpa-float64-sdpa/size_l1_s64_decode]" in proc.stdout
     assert "3 skipped" in proc.stdout  # mha, encoding, gradients: not offered by a bare sdpa
+
+
+def test_the_plugin_is_harmless_in_other_projects(tmp_path):
+    (tmp_path / "test_other.py").write_text(
+        "import sys\n"
+        "def test_nothing_heavy_was_imported():\n"
+        "    heavy = [m for m in ('torch', 'jax', 'tensorflow', 'attnconf.adapters.registry') if m in sys.modules]\n"
+        "    assert heavy == []\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_other.py")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout
