@@ -30,3 +30,12 @@ def test_pyargs_run_writes_benchmark_json_with_figures(tmp_path):
         assert info["machine"]["threads"] >= 1
     enc = [b for b in benches if b["extra_info"]["operation"] == "sinusoidal_encoding"]
     assert enc and all(b["extra_info"]["entries_per_s"] > 0 for b in enc)
+
+
+def test_a_conformance_run_does_not_collect_the_benchmarks(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "attnconf.conformance", "--collect-only",
+                           "-q", "-p", "no:cacheprovider"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=600, env={k: v for k, v in os.environ.items()
+                                            if k != "ATTNCONF_BENCH_ADAPTERS"})
+    assert "collected" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "test_speed" not in done.stdout
