@@ -116,3 +116,12 @@ def test_cli_subprocess_prints_time_and_writes_default_path(tmp_path):
     assert "wall time" in proc.stdout
     doc = json.loads((tmp_path / "reports" / "results.json").read_text())
     assert doc["schema_version"] == results.SCHEMA_VERSION and len(doc["results"]) == 1
+
+
+def test_html_report_is_rendered_when_asked(tmp_path, capsys):
+    pytest.importorskip("attnconf.conformance.report")
+    html = tmp_path / "r.html"
+    code, out, err = _run(["--adapter", "numpy-reference", "--select", "sdpa/size_l1*", "--dtype", "float64",
+                           "--json", str(tmp_path / "r.json"), "--html", str(html)], capsys)
+    assert code == 0, err
+    assert html.read_text().lstrip().lower().startswith("<!doctype html") and "report:" in out
