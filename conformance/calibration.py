@@ -42,14 +42,16 @@ def _sdpa(rng, shape_i, **kw):
     return dict(_SDPA_SHAPES[shape_i % len(_SDPA_SHAPES)], **kw)
 
 
+# Static options (explicit scale, mask shape, alignment) cycle with the shape rather than vary
+# freely: jitted kernels compile once per combination, so a few combinations keep JAX fast.
 def _fam_sdpa(rng, i):
-    return "sdpa", _sdpa(rng, i, scale=None if rng.random() < 0.5 else float(np.round(rng.uniform(0.1, 2), 3)))
+    return "sdpa", _sdpa(rng, i, scale=(None, 0.35, 1.5)[(i // 4) % 3])
 
 
 def _fam_mask(rng, i):
-    kw = _sdpa(rng, i, mask=["bool", "float", "float-inf"][i % 3])
+    kw = _sdpa(rng, i, mask=["bool", "float", "float-inf"][(i // 4) % 3])
     b, h, l, s = kw["B"], kw["H"], kw["L"], kw["S"]
-    kw["mask_shape"] = [(b, h, l, s), (l, s), (b, 1, 1, s), (1, s)][(i // 3) % 4]
+    kw["mask_shape"] = [(b, h, l, s), (l, s), (b, 1, 1, s), (1, s)][i % 4]
     return "sdpa", kw
 
 
@@ -58,8 +60,8 @@ def _fam_causal(rng, i):
 
 
 def _fam_fully_masked(rng, i):
-    kw = _sdpa(rng, i, mask=("bool", "float")[i % 2])
-    kw["fully_masked_rows"] = 1 + (i // 2) % min(3, kw["B"] * kw["H"] * kw["L"])
+    kw = _sdpa(rng, i, mask=("bool", "float")[(i // 4) % 2])
+    kw["fully_masked_rows"] = 1 + (i // 8) % min(3, kw["B"] * kw["H"] * kw["L"])
     return "sdpa", kw
 
 
@@ -79,9 +81,9 @@ def _fam_long(rng, i):
 
 def _fam_vjp(rng, i):
     kw = _sdpa(rng, i)
-    if i % 3 == 1:
+    if (i // 4) % 3 == 1:
         kw.update(is_causal=True)
-    if i % 3 == 2:
+    if (i // 4) % 3 == 2:
         kw.update(mask="bool")
     return "sdpa_vjp", kw
 
@@ -189,6 +191,18 @@ def margin(rec: dict) -> float:
     return err / tol if tol > 0 else float("inf")
 
 
+def _expectations_for(expectations, adapter_name: str):
+    """Only the entries for this adapter (applying ~300 globs to every record costs minutes)."""
+    if expectations is None:
+        return None
+    import fnmatch
+
+    from attnconf.conformance.expectations import Expectations
+
+    entries = [e for e in expectations.entries if fnmatch.fnmatchcase(adapter_name, e.adapter)]
+    return Expectations(entries) if entries else None
+
+
 @dataclasses.dataclass
 class Tally:
     judged: int = 0
@@ -222,6 +236,7 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
                    expectations=None) -> dict:
     """{(adapter, family): Tally} over `seeds` random cases per family at every dtype."""
     results: dict = {}
+    per_adapter = {a.name: _expectations_for(expectations, a.name) for a in adapters}
     for family in families or FAMILIES:
         for seed in range(seeds):
             case = random_case(family, seed)
@@ -230,7 +245,7 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
                     continue
                 tally = results.setdefault((adapter.name, family), Tally())
                 for dtype in dtypes:
-                    tally.add(judge_one(adapter, case, dtype, expectations))
+                    tally.add(judge_one(adapter, case, dtype, per_adapter[adapter.name]))
         if progress:
             progress(f"false failures: family {family} done")
     return results
