@@ -58,7 +58,6 @@ class Invariant:
     strategy: Callable          # (caps, dtype) -> hypothesis strategy
     prop: Callable              # (ctx, example) -> None, raises Violation
     requires: Callable = lambda caps, dtype: ""     # reason it cannot run here, "" if it can
-    summary: str = ""
     factor: int = 1             # examples = factor * max_examples (cheap encoding properties get more)
 
 
@@ -535,13 +534,6 @@ def _needs(flag: str, reason: str):
     return lambda caps, dtype: "" if getattr(caps, flag) else reason
 
 
-def _needs_masks(*kinds):
-    def req(caps, dtype):
-        missing = [k for k in kinds if k not in caps.mask_kinds]
-        return f"needs {' and '.join(missing)} attn_mask support" if missing else ""
-    return req
-
-
 def _needs_causal(caps, dtype):
     return "" if caps.causal_alignments else "needs is_causal support"
 
@@ -693,10 +685,14 @@ def repro(adapter_name: str, clause: str, dtype: str, seed: int) -> str:
 def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, max_examples,
             examples=0, example=None) -> dict:
     name = getattr(ctx.adapter, "name", type(ctx.adapter).__name__)
-    metrics = {"examples": examples, "tolerance_ulps": inv_ulps(inv.operation if inv.operation != "sinusoidal_encoding" else "sinusoidal_encoding", ctx.dtype),
-               "rule": "2 x max(k x 4, floor) from TABLE[op, dtype], ulps of the max|v| bound of natural scale"
-               if inv.operation != "sinusoidal_encoding" else
-               "per element 4 ulp + 8·p·ω·eps_angle (eps_angle: float32 below float64)"}
+    if inv.operation == "sinusoidal_encoding":
+        metrics = {"examples": examples, "tolerance_ulps": ENC_FLOOR_ULPS,
+                   "rule": f"per element {ENC_FLOOR_ULPS:g} ulp + {ENC_ANGLE_FACTOR:g}·p·ω·eps_angle "
+                           "(eps_angle: float32's below float64), for each of the two compared tables"}
+    else:
+        metrics = {"examples": examples, "tolerance_ulps": inv_ulps(inv.operation, ctx.dtype),
+                   "rule": f"2 x max(k x {INV_BASELINE_ULPS:g}, floor) from TABLE[{inv.operation}, "
+                           f"{ctx.dtype}], in ulps of the max|v| bound of the natural scale"}
     if example is not None:
         metrics["counterexample"] = dict(example)
     return {
