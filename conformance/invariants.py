@@ -558,7 +558,10 @@ def _enc_strategy(caps, dtype):
 
 
 def _mha_strategy(caps, dtype):
-    return gen.mha_examples(cross=False, bias=caps.mha_biases)
+    from hypothesis import strategies as st
+
+    self_attn = gen.mha_examples(cross=False, bias=caps.mha_biases)
+    return st.one_of(self_attn, gen.mha_examples(cross=True, bias=caps.mha_biases)) if caps.mha_cross else self_attn
 
 
 def _enc_offset_strategy(caps, dtype):
@@ -582,7 +585,8 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("inv.scale_homogeneity", "sdpa", _sdpa_strategy(), prop_scale_homogeneity,
               _needs("explicit_scale", "needs an explicit scale argument")),
     Invariant("inv.finite", "sdpa", _sdpa_strategy(), prop_finite),
-    Invariant("inv.mha.decomposition", "multi_head_attention", _mha_strategy, prop_mha_decomposition),
+    Invariant("inv.mha.decomposition", "multi_head_attention", _mha_strategy, prop_mha_decomposition,
+              factor=3),
     Invariant("inv.enc.bounds", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_bounds), factor=2),
     Invariant("inv.enc.pythagorean", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_pythagorean), factor=2),
     Invariant("inv.enc.rotation", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_rotation), factor=2),
