@@ -719,7 +719,7 @@ def applicable(inv: Invariant, caps, dtype: str) -> str:
 
 
 def check(adapter, dtype: str, *, seed: int = 0, max_examples: int = 6,
-          select: str | None = None, shrink: bool = True, budget_s: float | None = 2.0) -> list[dict]:
+          select: str | None = None, shrink: bool = True, budget_s: float | None = 1.0) -> list[dict]:
     """Run every invariant (or those whose clause contains `select`) on `adapter` at `dtype`.
 
     Returns results records (check="invariant"), one per invariant plus determinism. Never
