@@ -372,7 +372,8 @@ class WorkerExecutor:
     """The runner's Executor, running each adapter in its own worker process.
 
     At most `max_workers` workers live at once (least recently used one closed first), so a run
-    over torch, jax and tensorflow does not hold three frameworks in memory.
+    over torch, jax and tensorflow does not hold three frameworks in memory. Bundled adapters of
+    one framework share a worker (see _worker_key).
     """
 
     name = "worker"
@@ -395,8 +396,7 @@ class WorkerExecutor:
     def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S):
         Outcome = _outcome_class()
         spec = _spec_to_dict(adapter_spec)
-        spec_json = json.dumps(spec, sort_keys=True)
-        worker = self._worker_for(spec_json, spec.get("target", "adapter"))
+        worker = self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
         reply = worker.call(f"{__name__}:_compute_in_worker", (spec, case, dtype), timeout=timeout)
         outputs = reply.value if reply.status == "ok" else None
         return Outcome(status=reply.status, outputs=outputs, message=reply.message,
@@ -408,7 +408,7 @@ class WorkerExecutor:
         crash/timeout/error record for the whole batch (which runs many examples: the budget
         is CHECK_TIMEOUT_FACTOR times the per-case one)."""
         spec = _spec_to_dict(adapter_spec)
-        worker = self._worker_for(json.dumps(spec, sort_keys=True), spec.get("target", "adapter"))
+        worker = self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
         reply = worker.call(f"{__name__}:_checks_in_worker", (spec, dtype, seed, max_examples),
                             timeout=timeout * CHECK_TIMEOUT_FACTOR)
         if reply.status == "ok" and isinstance(reply.value, list):
@@ -421,7 +421,7 @@ class WorkerExecutor:
         """profile.detect(adapter) inside the worker; None when the worker could not answer
         (a profile is a description, not a verdict: the agreement records carry the crash)."""
         spec = _spec_to_dict(adapter_spec)
-        worker = self._worker_for(json.dumps(spec, sort_keys=True), spec.get("target", "adapter"))
+        worker = self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
         reply = worker.call(f"{__name__}:_profile_in_worker", (spec,), timeout=timeout * CHECK_TIMEOUT_FACTOR)
         return reply.value if reply.status == "ok" and isinstance(reply.value, dict) else None
 
@@ -453,6 +453,15 @@ def _outcome_class():
     except ImportError:
         return _Outcome
     return Outcome
+
+
+def _worker_key(spec: dict) -> str:
+    """Which worker runs a spec. Bundled adapters of one framework share a worker, so torch (or
+    TensorFlow) is imported once per run, not once per backend row; a crash still costs only the
+    case in flight. Third-party adapters and functions always get a worker of their own."""
+    if spec.get("kind") == "bundled" and spec.get("framework"):
+        return f"bundled:{spec['framework']}:{spec.get('device', 'cpu')}"
+    return json.dumps(spec, sort_keys=True)
 
 
 def _spec_to_dict(spec) -> dict:

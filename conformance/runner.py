@@ -394,6 +394,16 @@ def summary(doc: dict, elapsed_s: float) -> str:
         if clauses:
             line += "\n    non-conforming clauses: " + ", ".join(clauses)
         lines.append(line)
+    findings = doc.get("expectation_findings") or []
+    if findings:   # stale expectation entries: reported always, fatal under --strict
+        lines.append(f"  expectation entries that no longer hold ({len(findings)}; --strict fails the run for "
+                     "all but 'not_exercised'):")
+        for f in findings[:10]:
+            e = f.get("entry") or {}
+            lines.append(f"    {f.get('kind')}: {e.get('adapter')} {e.get('case')} [{e.get('dtype')}] "
+                         f"({e.get('source')}) {f.get('detail')}")
+        if len(findings) > 10:
+            lines.append(f"    … and {len(findings) - 10} more (results JSON: expectation_findings)")
     verdict = ("non-conformance found" if any(r["status"] in FAILING for r in doc["results"])
                else "all conform or are expected")
     return "\n".join(["attnconf run summary:"] + lines + [f"{verdict}; {len(doc['results'])} records in "
