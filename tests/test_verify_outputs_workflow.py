@@ -79,7 +79,7 @@ def test_npz_layout_and_html_report(exported):
 
     root, binary = exported
     folder = compute_elsewhere(root, binary, "npz-src")
-    arrays = {p.relative_to(folder).with_suffix("").as_posix(): np.load(p) for p in folder.rglob("*.npy")}
+    arrays = {p.relative_to(folder).with_suffix("").as_posix(): np.load(p, allow_pickle=False) for p in folder.rglob("*.npy")}
     np.savez(root / "outputs.npz", **arrays)
     r = attnconf("verify-outputs", str(root / "outputs.npz"), "--select", "sdpa/*",
                  "--json", str(root / "npz.json"), "--html", str(root / "npz.html"), cwd=root)
