@@ -106,6 +106,10 @@ def test_plugin_mistakes(cli, args, words):
     (["run", *FN, "--select", "no/such/case*"], ["--select", "no/such/case*"]),
     (["run", *FN, "--json", "/proc/attnconf/results.json"], ["--json", "/proc/attnconf/results.json"]),
     (["run", *FN, "--json", "."], ["--json", "directory"]),
+    (["run", *FN, "--memory-limit", "lots"], ["--memory-limit", "4G", "'lots'"]),
+    (["run", *FN, "--memory-limit", "1K"], ["--memory-limit", "at least 64M"]),
+    (["run", *FN, "--no-isolation", "--executor", "worker"], ["--no-isolation", "--executor worker"]),
+    (["run", *FN, "--no-isolation", "--memory-limit", "4G"], ["--memory-limit", "in-process"]),
     (["no-such-command"], ["no-such-command"]),
     (["expectations"], ["update", "list"]),
 ])
@@ -159,6 +163,16 @@ def test_bad_results_files(cli, tmp_path, text, words):
         (tmp_path / "res.json").write_text(text)
     cli("expectations", "update", "--results", str(tmp_path / "res.json"), "--out", str(tmp_path / "e.json"),
         words=words)
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"schema_version": "2.0", "results": []}', ["2.0", "newer"]),
+    ('{"schema_version": "1.0"}', ["r.json", "schema"]),
+])
+def test_resume_from_a_bad_results_file(cli, tmp_path, text, words):
+    (tmp_path / "r.json").write_text(text)
+    cli("run", *FN, "--select", "sdpa/size_l1_s1_e1", "--dtype", "float64", "--json", str(tmp_path / "r.json"),
+        "--resume", words=words)
 
 
 # --- verify-outputs --------------------------------------------------------------------------
