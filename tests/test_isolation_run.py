@@ -132,3 +132,17 @@ def test_killed_run_keeps_its_records_and_resume_runs_only_the_rest(tmp_path):
     keys = [(r["adapter"], r["case"], r["dtype"], r["check"]) for r in doc2["results"]]
     assert len(keys) == len(set(keys)), "nothing measured twice"
     assert counts2[("zoo.sdpa:sleep_forever", "timeout")] == counts2[("numpy-reference", "pass")]
+
+
+def test_invariant_checks_run_in_the_worker_too(tmp_path):
+    """With checks on, a plug-in that crashes takes down only its worker, during invariants as
+    during agreement: the batch becomes one crash record and the run completes."""
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, "-m", "attnconf", "run", "--no-expectations", "--sdpa", "zoo.sdpa:segfault",
+                        "--framework", "numpy", "--select", SELECT, "--dtype", "float64", "--json", str(out)],
+                       capture_output=True, text=True, env=env(), timeout=300)
+    assert r.returncode == 1, r.stderr
+    doc, counts = statuses(out)
+    assert doc["complete"] is True
+    checks = Counter((rec["check"], rec["status"]) for rec in doc["results"])
+    assert checks == {("agreement", "crash"): 1, ("invariant", "crash"): 1}, checks
