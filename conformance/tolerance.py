@@ -63,8 +63,10 @@ _ATTN_WHY = ("k=32: torch-math (q and k each pre-scaled by sqrt(scale)) measured
              "Floor 16: the baseline is sometimes nearly exact while a correct kernel is a few "
              "ulps off; a 1e-5 relative scale error still costs >1e7 ulp at float64.")
 _LOW_WHY = ("float16/bfloat16: the baseline rounds logits and P to the dtype (FlashAttention "
-            "style) and errs up to ~28 ulp; kernels that upcast (torch math/flash, jax) measured "
-            "<= 0.8 ulp, so k=4 with floor 4 (output rounding alone is 0.5 ulp).")
+            "style) and errs up to ~34 ulp; kernels that upcast (torch math/flash, jax) measured "
+            "<= 0.8 ulp; keras-tf keeps the whole softmax in float16 and measured 5.7x the "
+            "baseline on golden sdpa/logits_1e4_causal_tl. k=8, floor 4 (output rounding alone "
+            "is 0.5 ulp).")
 _GRAD_WHY = ("gradients chain two matmuls and the softmax Jacobian: torch autograd measured up to "
              "23.6x the naive error (float64) and 52x (float32, where the baseline was ~1 ulp), "
              "errors <= 66 ulp; PyTorch's tests allow a fudge up to 180. k=64, floor 128.")
@@ -87,8 +89,8 @@ _ENC_LOW_WHY = ("float16/bfloat16 tables: computed in float32 and rounded once (
 TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float64"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY),
     ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY),
-    ("sdpa", "float16"): Rule(4.0, 4.0, 2.0, "case", _LOW_WHY),
-    ("sdpa", "bfloat16"): Rule(4.0, 4.0, 2.0, "case", _LOW_WHY),
+    ("sdpa", "float16"): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY),
+    ("sdpa", "bfloat16"): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY),
     ("sdpa_vjp", "float64"): Rule(64.0, 128.0, 16.0, "case", _GRAD_WHY),
     ("sdpa_vjp", "float32"): Rule(64.0, 128.0, 16.0, "case", _GRAD_WHY),
     ("sdpa_vjp", "float16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_LOW_WHY),
