@@ -143,16 +143,28 @@ def random_case(family: str, seed: int):
 # ---------------------------------------------------------------------------------------------
 # Claims: a case is judged on an adapter only for what the adapter claims to follow
 # ---------------------------------------------------------------------------------------------
-def claims(adapter, case) -> bool:
-    """False when the case exercises a named alternative the adapter declares it does not follow
-    (e.g. fully-masked rows on an adapter claiming "uniform"): not the canonical claim, so a
-    divergence there is a profile finding, not a false failure of the rule."""
+def claims(adapter, case, fully_masked: str | None = None) -> bool:
+    """False when the case exercises a named alternative the adapter does not follow: declared
+    (capabilities.fully_masked) or detected (`fully_masked`, the profile's value). Such a
+    divergence is a profile finding (a failing profile record), not a false failure of the rule."""
     caps = adapter.capabilities
     if case.operation not in caps.operations:
         return False
-    if "sdpa.fully_masked" in case.clauses and caps.fully_masked != "zero":
+    policy = fully_masked or caps.fully_masked
+    if "sdpa.fully_masked" in case.clauses and (caps.fully_masked != "zero" or policy != "zero"):
         return False
     return True
+
+
+def _detected_fully_masked(adapter) -> str | None:
+    if "sdpa" not in adapter.capabilities.operations:
+        return None
+    from attnconf.conformance import profile
+
+    try:
+        return profile._fully_masked(adapter, profile.probe_dtype(adapter))["value"]
+    except Exception:  # a probe that crashes decides nothing here; the profile reports it
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +223,7 @@ class Tally:
     skipped: int = 0
     expected: int = 0
     worst_margin: float = 0.0
+    marginal_by_dtype: dict = dataclasses.field(default_factory=dict)
     examples: list = dataclasses.field(default_factory=list)
 
     def add(self, rec: dict) -> None:
@@ -228,6 +241,7 @@ class Tally:
             if ratio <= MARGINAL_FACTOR:
                 self.marginal += 1
                 self.worst_margin = max(self.worst_margin, ratio)
+                self.marginal_by_dtype[rec["dtype"]] = self.marginal_by_dtype.get(rec["dtype"], 0) + 1
             if len(self.examples) < 3:
                 self.examples.append(f"{rec['case']} @ {rec['dtype']}: [{st}] {rec['message'][:300]}")
 
@@ -237,11 +251,12 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
     """{(adapter, family): Tally} over `seeds` random cases per family at every dtype."""
     results: dict = {}
     per_adapter = {a.name: _expectations_for(expectations, a.name) for a in adapters}
+    policy = {a.name: _detected_fully_masked(a) for a in adapters}
     for family in families or FAMILIES:
         for seed in range(seeds):
             case = random_case(family, seed)
             for adapter in adapters:
-                if not claims(adapter, case):
+                if not claims(adapter, case, policy[adapter.name]):
                     continue
                 tally = results.setdefault((adapter.name, family), Tally())
                 for dtype in dtypes:
@@ -381,6 +396,7 @@ def run(*, seeds: int = 200, zoo: str | Path | None = "tests/known_bad", bundled
         "seeds": seeds,
         "false_failures": [{"adapter": a, "family": f, "judged": t.judged, "failed": t.failed,
                             "marginal": t.marginal, "worst_margin": round(t.worst_margin, 2),
+                            "marginal_by_dtype": t.marginal_by_dtype,
                             "skipped": t.skipped, "expected": t.expected, "examples": t.examples}
                            for (a, f), t in ff.items()],
         "reference_false_failures": ref_fail,
@@ -409,7 +425,8 @@ def format_report(doc: dict) -> str:
         by_adapter.setdefault(row["adapter"], []).append(row)
     for adapter, rows in by_adapter.items():
         cells = ", ".join(f"{r['family']} {r['failed']}/{r['judged']}"
-                          + (f" ({r['marginal']} marginal, worst {r['worst_margin']:g}x tol)" if r["marginal"] else "")
+                          + (f" ({r['marginal']} marginal {r['marginal_by_dtype']}, worst {r['worst_margin']:g}x tol)"
+                             if r["marginal"] else "")
                           for r in rows)
         extra = sum(r["expected"] for r in rows)
         lines.append(f"  {adapter}: {cells}" + (f" (+{extra} expected divergences)" if extra else ""))
