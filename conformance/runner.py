@@ -15,6 +15,7 @@ import importlib
 import json
 import shlex
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -118,6 +119,7 @@ class RunConfig:
     expectations: Any = None            # None: shipped files; list of paths; False: none
     strict: bool = False                # stale expectation entries fail the run
     resume: bool = False                # keep json_path's records and skip what they measured
+    jobs: int = 1                       # adapters run at once (with an executor factory)
 
 
 def optional(module: str, attr: str):
@@ -187,9 +189,10 @@ class RunResult:
 class Progress:
     """A rewritten status line on a terminal; one line per adapter otherwise."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, *, status_line: bool = True):
         self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        # Concurrent adapters would fight over one status line: then only the per-adapter lines.
+        self.tty = status_line and bool(getattr(self.stream, "isatty", lambda: False)())
         self._last = 0.0
 
     def update(self, adapter: str, done: int, total: int, counts: dict) -> None:
@@ -218,36 +221,56 @@ def _expectations(config):
     return Expectations.load(config.expectations)
 
 
-def run(config: RunConfig, *, executor=None, stream=None, cases=None) -> RunResult:
+def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_factory=None) -> RunResult:
+    """Run every adapter of `config`; records are streamed to the results file as they come.
+
+    executor_factory: a callable making a fresh Executor. With it and config.jobs > 1, adapters
+    run concurrently, each driven by its own executor (their implementations run in separate
+    worker processes, so two cores work at once: JAX's per-shape compilation overlaps the others).
+    """
     from attnconf.conformance.results import ResultsWriter
 
     started = time.perf_counter()
-    executor = executor or InProcessExecutor()
+    executor = executor or (executor_factory() if executor_factory else InProcessExecutor())
     local = executor if isinstance(executor, InProcessExecutor) else InProcessExecutor()
     expect = _expectations(config)
     writer, done = _writer(config, expect)
-    progress = Progress(stream)
     cases = load_cases(config.select, config.golden_dir) if cases is None else cases
+    parallel = (executor_factory is not None and config.jobs > 1 and len(config.specs) > 1
+                and not isinstance(executor, InProcessExecutor))
+    progress = Progress(stream, status_line=not parallel)
+    lock = threading.RLock()
 
     def emit(rec: dict) -> dict:
         # Expectations apply before the record is written: the file never holds a stale status.
-        rec = expect.apply(rec) if expect is not None else rec
-        writer.add(rec)
+        with lock:
+            rec = expect.apply(rec) if expect is not None else rec
+            writer.add(rec)
         return rec
 
-    try:
-        for spec in config.specs:
-            adapter = local.adapter(spec)
-            writer.add_adapter(adapter.describe())
-            writer.flush()           # a run killed while this adapter hangs still lists it
-            t0 = time.perf_counter()
-            recs = _run_adapter(config, executor, spec, adapter, cases, progress, emit=emit, done=done)
-            recs += [emit(r) for r in _run_checks(config, adapter, executor=executor, spec=spec, done=done)]
-            profile = _profile(config, adapter, executor=executor, spec=spec)
+    # Adapters are instantiated (and described) here, in order, before any case runs.
+    adapters = [local.adapter(spec) for spec in config.specs]
+    for adapter in adapters:
+        writer.add_adapter(adapter.describe())
+    writer.flush()           # a run killed while an adapter hangs still lists it
+
+    def one(spec, adapter, ex) -> None:
+        t0 = time.perf_counter()
+        recs = _run_adapter(config, ex, spec, adapter, cases, progress, emit=emit, done=done)
+        recs += [emit(r) for r in _run_checks(config, adapter, executor=ex, spec=spec, done=done)]
+        profile = _profile(config, adapter, executor=ex, spec=spec)
+        with lock:
             if profile is not None:
                 writer.set_profile(adapter.name, profile)
             writer.flush()
             progress.adapter_done(adapter.name, _counts(recs), time.perf_counter() - t0)
+
+    try:
+        if parallel:
+            _run_parallel(config, list(zip(config.specs, adapters)), one, executor, executor_factory)
+        else:
+            for spec, adapter in zip(config.specs, adapters):
+                one(spec, adapter, executor)
     finally:
         executor.close()
         if local is not executor:
@@ -266,6 +289,40 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None) -> RunResu
     failing = any(r["status"] in FAILING for r in doc["results"])
     failing = failing or (config.strict and any(f.kind != "not_exercised" for f in found))
     return RunResult(doc, 1 if failing else 0, elapsed)
+
+
+def _run_parallel(config, work, one, first_executor, factory) -> None:
+    """`config.jobs` threads, each with its own executor, take adapters from a queue; the
+    slowest (JAX: a compilation per shape) are queued first so they overlap the rest."""
+    import queue
+
+    todo: "queue.Queue" = queue.Queue()
+    for item in sorted(work, key=lambda sa: getattr(sa[1], "framework", "") != "jax"):
+        todo.put(item)
+    errors: list[BaseException] = []
+
+    def worker(ex) -> None:
+        try:
+            while not errors:
+                try:
+                    spec, adapter = todo.get_nowait()
+                except queue.Empty:
+                    return
+                one(spec, adapter, ex)
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+        finally:
+            if ex is not first_executor:
+                ex.close()
+
+    threads = [threading.Thread(target=worker, args=(first_executor if i == 0 else factory(),), daemon=True)
+               for i in range(min(config.jobs, len(work)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _writer(config, expect):

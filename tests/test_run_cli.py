@@ -125,3 +125,19 @@ def test_html_report_is_rendered_when_asked(tmp_path, capsys):
                            "--json", str(tmp_path / "r.json"), "--html", str(html)], capsys)
     assert code == 0, err
     assert html.read_text().lstrip().lower().startswith("<!doctype html") and "report:" in out
+
+
+def test_adapters_run_concurrently_in_workers_and_all_records_land(plugin_dir, tmp_path):
+    path = tmp_path / "r.json"
+    env = {**os.environ, "PYTHONPATH": str(plugin_dir)}
+    proc = subprocess.run([sys.executable, "-m", "attnconf", "run", "--adapter", "numpy-reference",
+                           "--sdpa", "suitecore_plug:good", "--framework", "numpy", "--select", "sdpa/size_*",
+                           "--dtype", "float64,float32", "--no-checks", "--jobs", "2", "--json", str(path)],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = results.read_results(path)
+    by_adapter = {}
+    for r in doc["results"]:
+        by_adapter.setdefault(r["adapter"], []).append(r["status"])
+    assert len(by_adapter) == 2 and all(len(v) == 18 and set(v) == {"pass"} for v in by_adapter.values())
+    assert [a["name"] for a in doc["adapters"]] == list(dict.fromkeys(a["name"] for a in doc["adapters"]))

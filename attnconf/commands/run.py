@@ -48,6 +48,9 @@ def register(subparsers) -> None:
                         "hang ends the run")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="address-space limit per worker process, e.g. 4G or 512M (exhaustion -> crash)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="adapters checked at once, each in its own worker (default: 2 on 2+ cores; "
+                        "1 with --no-isolation)")
     p.add_argument("--resume", action="store_true",
                    help="keep the records of an earlier, interrupted run in --json and run only what is missing")
     p.add_argument("--no-checks", action="store_true", help="agreement only: skip invariants and profiles")
@@ -151,7 +154,17 @@ def build_config(args):
         json_path=json_path, html_path=html, golden_dir=args.golden_dir, device=args.device,
         checks=not args.no_checks, seed=args.seed, command=["attnconf"] + sys.argv[1:],
         expectations=False if args.no_expectations else args.expectations, strict=args.strict,
-        resume=args.resume)
+        resume=args.resume, jobs=_jobs(args))
+
+
+def _jobs(args) -> int:
+    import os
+
+    if args.jobs is None:
+        return min(2, os.cpu_count() or 1)
+    if args.jobs < 1:
+        raise UsageError(f"--jobs should be a positive number of adapters, but got {args.jobs}")
+    return args.jobs
 
 
 # Conformance cases are small: a framework's thread pool only spins against other processes on
@@ -180,8 +193,9 @@ def main(args) -> int:
     cases = runner.load_cases(config.select, config.golden_dir)
     if not cases:
         raise UsageError(f"--select should match at least one case id, but {config.select!r} matches none")
-    executor = _executor(executor_choice(args), args.timeout, parse_size(args.memory_limit))
-    result = runner.run(config, executor=executor, cases=cases)
+    choice, memory = executor_choice(args), parse_size(args.memory_limit)
+    result = runner.run(config, cases=cases,
+                        executor_factory=lambda: _executor(choice, args.timeout, memory))
     elapsed = time.perf_counter() - started
     print(runner.summary(result.doc, elapsed))
     print(f"results: {config.json_path}" + (f", report: {config.html_path}" if config.html_path else "")
