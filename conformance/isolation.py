@@ -157,6 +157,8 @@ class Reply:
     value: Any = None
     message: str = ""
     duration_s: float = 0.0
+    error_type: str = ""          # the exception's class name, for status "error"
+    error_text: str = ""          # its full message
 
 
 class _Dead(Exception):
@@ -276,7 +278,8 @@ class Worker:
             return reply
         value = _decode_value(header["value"], blobs) if "value" in header else None
         reply = Reply(header["status"], value, header.get("message", ""),
-                      header.get("duration_s", time.monotonic() - started))
+                      header.get("duration_s", time.monotonic() - started), header.get("error_type", ""),
+                      header.get("error_text", ""))
         if reply.status == "crash":       # MemoryError: the worker's state is suspect
             self.close()
         return reply
@@ -455,6 +458,33 @@ def _outcome_class():
     return Outcome
 
 
+def resolve_isolated(*, timeout: float = 300.0, **kwargs) -> list:
+    """registry.resolve(**kwargs) run in a throw-away worker first, so that a plug-in that
+    crashes or hangs while it is imported ends `attnconf run` with one line (exit 2) instead of
+    killing it; then resolved here (the import is known to survive) and returned."""
+    from attnconf.adapters import registry
+    from attnconf.errors import SetupError, UsageError
+
+    with Worker(label="resolve") as worker:
+        reply = worker.call(f"{__name__}:_resolve_in_worker", (kwargs,), timeout=timeout)
+    if reply.status in ("crash", "timeout"):
+        targets = [kwargs.get("sdpa"), kwargs.get("encoding"), *kwargs.get("adapter_classes", ()),
+                   *kwargs.get("names", ())]
+        what = ", ".join(t for t in targets if t) or "the adapters"
+        raise SetupError(f"loading {what} should finish in a worker process, but it "
+                         + ("crashed: " if reply.status == "crash" else "timed out: ") + reply.message)
+    if reply.status == "error" and reply.error_type in ("UsageError", "SetupError"):
+        cls = UsageError if reply.error_type == "UsageError" else SetupError
+        raise cls(reply.error_text or reply.message)
+    return registry.resolve(**kwargs)
+
+
+def _resolve_in_worker(kwargs: dict) -> list:
+    from attnconf.adapters import registry
+
+    return [spec.to_json() for spec in registry.resolve(**kwargs)]
+
+
 def _worker_key(spec: dict) -> str:
     """Which worker runs a spec. Bundled adapters of one framework share a worker, so torch (or
     TensorFlow) is imported once per run, not once per backend row; a crash still costs only the
@@ -562,7 +592,8 @@ def _run_task(target: str, args: tuple) -> tuple[dict, list[bytes]]:
     except Exception as exc:
         if _MEMORY_WORDS.search(str(exc)):   # torch/XLA allocators raise ordinary exceptions
             return {"status": "crash", "message": f"memory exhausted ({one_line(exc)})"}, blobs
-        return {"status": "error", "message": one_line(exc)}, blobs
+        return {"status": "error", "message": one_line(exc), "error_type": type(exc).__name__,
+                "error_text": str(exc)}, blobs
     duration = time.perf_counter() - started
     try:
         desc = _encode_value(value, blobs)

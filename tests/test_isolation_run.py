@@ -146,3 +146,14 @@ def test_invariant_checks_run_in_the_worker_too(tmp_path):
     assert doc["complete"] is True
     checks = Counter((rec["check"], rec["status"]) for rec in doc["results"])
     assert checks == {("agreement", "crash"): 1, ("invariant", "crash"): 1}, checks
+
+
+@pytest.mark.parametrize("module, words", [("import_segfault", ["crashed", "SIGSEGV"]),
+                                           ("import_hang", ["timed out", "3 s"])])
+def test_plugin_that_crashes_or_hangs_at_import_is_one_line_not_a_dead_run(tmp_path, module, words):
+    r = attnconf_run("--sdpa", f"zoo.{module}:sdpa", "--framework", "numpy", "--timeout", "3",
+                     "--json", str(tmp_path / "r.json"))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert f"zoo.{module}:sdpa" in lines[0] and all(w in lines[0] for w in words), lines[0]

@@ -123,8 +123,15 @@ def _specs(args):
         raise UsageError("--framework should come with --sdpa or --encoding, but got neither")
     names = [a for a in args.adapter if ":" not in a]
     classes = [a for a in args.adapter if ":" in a]
-    return registry.resolve(names, sdpa=args.sdpa, encoding=args.encoding, framework=args.framework,
-                            adapter_classes=classes, device=args.device)
+    kwargs = dict(names=names, sdpa=args.sdpa, encoding=args.encoding, framework=args.framework,
+                  adapter_classes=classes, device=args.device)
+    third_party = args.sdpa or args.encoding or classes or any(n not in registry.BUNDLED for n in names)
+    if executor_choice(args) == "worker" and third_party:
+        # a third-party module is imported in a worker first: a crash at import is one line, exit 2
+        from attnconf.conformance.isolation import resolve_isolated
+
+        return resolve_isolated(timeout=args.timeout, **kwargs)
+    return registry.resolve(**kwargs)
 
 
 def build_config(args):
