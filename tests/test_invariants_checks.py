@@ -134,3 +134,20 @@ def test_tolerances_come_from_the_tolerance_table():
 
     r = rule_for("sdpa", "float32")
     assert inv.inv_ulps("sdpa", "float32") == 2 * max(r.k * inv.INV_BASELINE_ULPS, r.floor_ulps)
+
+
+def test_invariant_and_profile_records_follow_the_results_schema():
+    import json
+
+    import jsonschema
+
+    from attnconf import spec
+    from attnconf.conformance import profile
+
+    schema = json.loads(spec._read("results.schema.json"))
+    record_schema = {**schema["$defs"]["record"], "$defs": schema["$defs"]}
+    bad = mask.InvertedBoolMask()
+    records = (inv.check(bad, "float32", max_examples=2) + inv.check(known_bad.control()(), "float16", max_examples=2)
+               + profile.profile_records(bad, profile.detect(bad)))
+    for rec in records:
+        jsonschema.validate(json.loads(json.dumps(rec)), record_schema)
