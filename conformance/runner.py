@@ -438,10 +438,13 @@ def _profile(config, adapter, *, executor=None, spec=None):
 def summary(doc: dict, elapsed_s: float) -> str:
     """Per adapter: counts and the clauses of its failing records; then the time."""
     lines = []
-    by_adapter: dict[str, list[dict]] = {}
+    # In the order adapters were asked for, whatever order concurrent adapters finished in.
+    by_adapter: dict[str, list[dict]] = {a["name"]: [] for a in doc.get("adapters", [])}
     for r in doc["results"]:
         by_adapter.setdefault(r["adapter"], []).append(r)
     for name, recs in by_adapter.items():
+        if not recs:
+            continue
         counts = _counts(recs)
         tally = ", ".join(f"{counts[k]} {k}" for k in ("pass", "fail", "error", "crash", "timeout", "xfail", "skip")
                           if counts.get(k))
