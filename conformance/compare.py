@@ -47,12 +47,14 @@ def _json_number(v):
 
 def compare(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray, dtype: str, *,
             operation: str, baseline: np.ndarray | None, name: str = "output",
-            positions: np.ndarray | None = None) -> Comparison:
+            positions: np.ndarray | None = None, arg_scale=None) -> Comparison:
     """Judge `actual` (any float dtype, same shape as `expected`) at precision `dtype`.
 
     baseline: the same-precision reference output (None: the baseline error counts as 0, so the
     floor alone applies). positions: the encoding's position of each row (offset + t), for the
-    per-position baseline. Shapes must already match; the engine checks them first.
+    per-position baseline. arg_scale: the magnitude of each element's argument (max |logit|, or
+    the angle p of its row), broadcastable to the output, for the rule's argument term. Shapes
+    must already match; the engine checks them first.
     """
     rule = tol.rule_for(operation, dtype)
     x = np.asarray(expected, dtype=np.float64)
@@ -61,7 +63,8 @@ def compare(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray, dtype: 
     base_err = (tol.ulp_errors(baseline, x, scale, dtype) if baseline is not None
                 else np.zeros_like(x))
     envelope = tol.baseline_envelope(rule, base_err, operation, positions)
-    limit = np.broadcast_to(tol.tolerance_ulps(rule, envelope), err.shape)
+    arg_floor = tol.argument_floor(rule, arg_scale)
+    limit = np.broadcast_to(np.maximum(tol.tolerance_ulps(rule, envelope), arg_floor), err.shape)
     over = ~(err <= limit)   # NaN-safe: a NaN error counts as over
     af = a.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -85,7 +88,8 @@ def compare(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray, dtype: 
         baseline_ulp_error=base_max,
         tolerance_ulps=float(limit[worst]),
         rule=tol.describe(rule, operation, dtype, float(np.broadcast_to(envelope, err.shape)[worst]),
-                          float(limit[worst])),
+                          float(limit[worst]),
+                          None if arg_scale is None else float(np.broadcast_to(arg_scale, err.shape)[worst])),
         worst_index=[int(i) for i in worst],
         worst_actual=float(af[worst]),
         worst_expected=float(x[worst]),
@@ -111,7 +115,7 @@ def explain(c: Comparison, *, name: str, dtype: str) -> str:
 
 
 def assert_conforms(actual, expected, scale, dtype: str, *, operation: str, baseline=None,
-                    name: str = "output", repro: str = "", positions=None) -> Comparison:
+                    name: str = "output", repro: str = "", positions=None, arg_scale=None) -> Comparison:
     """pytest helper: fail with an explanation and the repro command unless `actual` conforms."""
     __tracebackhide__ = True
     a = np.asarray(actual)
@@ -119,7 +123,7 @@ def assert_conforms(actual, expected, scale, dtype: str, *, operation: str, base
         raise AssertionError(f"{name} should have shape {tuple(np.shape(expected))}, "
                              f"but got {a.shape}" + (f"\nrerun: {repro}" if repro else ""))
     c = compare(a, expected, scale, dtype, operation=operation, baseline=baseline, name=name,
-                positions=positions)
+                positions=positions, arg_scale=arg_scale)
     if not c.passed:
         raise AssertionError(c.message + (f"\nrerun: {repro}" if repro else ""))
     return c

@@ -216,6 +216,28 @@ def positions(case) -> np.ndarray | None:
     return float(case.options.get("offset", 0)) + np.arange(n, dtype=np.float64)
 
 
+def argument_scale(case, pos=None):
+    """Magnitude of the arguments a correct implementation rounds (tol.rule's argument term):
+    max |scale * q.k| over the case for attention (GQA heads mapped as sdpa.gqa), the angle
+    p * w_0 = p of each row for encodings (w_0 = 1 for every frequency family); None otherwise."""
+    if case.operation == "sinusoidal_encoding":
+        return None if pos is None else pos[:, None]
+    if case.operation not in ("sdpa", "sdpa_vjp"):
+        return None
+    q = np.asarray(case.inputs["query"], dtype=np.float64)
+    k = np.asarray(case.inputs["key"], dtype=np.float64)
+    if q.size == 0 or k.size == 0:
+        return None
+    if k.shape[1] != q.shape[1] and k.shape[1] and q.shape[1] % k.shape[1] == 0:
+        k = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
+    scale = case.options.get("scale")
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
+    try:
+        return float(np.max(np.abs(q @ np.swapaxes(k, -1, -2)))) * abs(scale)
+    except ValueError:  # shapes the reference rejects: no argument term
+        return None
+
+
 def _judge_values(case, dtype: str, outputs, level: str) -> dict:
     names = OUTPUT_NAMES.get(case.operation, tuple(case.expected))
     if not isinstance(outputs, dict):
@@ -231,8 +253,9 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
     base = baseline(case, dtype)
     scales = _scales(case)
     pos = positions(case)
+    arg = argument_scale(case, pos)
     results = {n: cmp.compare(outputs[n], case.expected[n], scales[n], dtype, operation=case.operation,
-                              baseline=base.get(n), name=n, positions=pos) for n in names}
+                              baseline=base.get(n), name=n, positions=pos, arg_scale=arg) for n in names}
     # The record's headline metrics are those of the output closest to (or furthest past) its tolerance.
     worst = max(results, key=lambda n: results[n].max_ulp_error / max(results[n].tolerance_ulps, 1e-300))
     metrics = results[worst].metrics()

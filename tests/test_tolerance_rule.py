@@ -160,3 +160,32 @@ def test_assert_conforms_explains_and_hides_its_frame():
     assert compare.assert_conforms.__code__.co_varnames.index("__tracebackhide__") >= 0
     with pytest.raises(AssertionError, match="shape"):
         compare.assert_conforms(x[0], x, np.ones_like(x), "float64", operation="sdpa")
+
+
+def _prescaled_sdpa(q, k, v, scale):
+    """PyTorch MATH's order: q and k each multiplied by sqrt(scale) before the product."""
+    r = np.sqrt(scale)
+    s = (q * r) @ np.swapaxes(k * r, -1, -2)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return (p / p.sum(-1, keepdims=True)) @ v
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_argument_term_admits_prescaled_logits_but_not_a_scale_error(seed):
+    from attnconf.conformance import engine
+    from attnconf.reference.cases import Case, representable
+
+    rng = np.random.default_rng(seed)
+    inputs = {"query": representable(rng.standard_normal((1, 2, 6, 16)) * 6),
+              "key": representable(rng.standard_normal((1, 2, 9, 16)) * 6),
+              "value": representable(rng.standard_normal((1, 2, 9, 16)))}
+    case = Case(f"sdpa/arg{seed}", "sdpa", ("sdpa.logits",), inputs, {})
+    case.expected = reference.compute("sdpa", inputs, {}, exact=True)
+    case.scale = reference.natural_scales("sdpa", inputs, {})
+    scale = 1 / np.sqrt(16)
+    good = _prescaled_sdpa(inputs["query"], inputs["key"], inputs["value"], scale)
+    bad = _prescaled_sdpa(inputs["query"], inputs["key"], inputs["value"], scale * (1 + 1e-5))
+    ok = engine.judge(case, "float64", {"output": good}, adapter_name="t")
+    assert ok["status"] == "pass", ok["message"]
+    assert "max |logit|" in ok["metrics"]["rule"]
+    assert engine.judge(case, "float64", {"output": bad}, adapter_name="t")["status"] == "fail"
