@@ -25,8 +25,38 @@ from attnconf.dtypes import DTYPE_NAMES, numpy_dtype
 from attnconf.errors import SetupError
 
 
+# Start-up lines TensorFlow's C++ runtime writes straight to file descriptor 2 whatever
+# TF_CPP_MIN_LOG_LEVEL says (TF 2.21): noise in a conformance run's output, so they are dropped;
+# any other line it writes while importing is passed on unchanged.
+_TF_STARTUP_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+                     "This TensorFlow binary is optimized", "rebuild TensorFlow with the appropriate")
+
+
+def import_tensorflow():
+    """tensorflow, imported with its known start-up noise on stderr filtered out."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not any(noise in line for noise in _TF_STARTUP_NOISE):
+                    sys.stderr.write(line)
+    return tensorflow
+
+
 def import_keras_tensorflow():
     """keras, imported with the TensorFlow backend if this is its first import (see module doc)."""
+    import_tensorflow()
     if "keras" not in sys.modules:
         previous = os.environ.get("KERAS_BACKEND")
         os.environ["KERAS_BACKEND"] = "tensorflow"
@@ -93,7 +123,7 @@ class TfArrays:
     @classmethod
     def availability(cls):
         try:
-            import tensorflow  # noqa: F401
+            import_tensorflow()
         except Exception as exc:
             return False, f"tensorflow is not importable: {type(exc).__name__}: {exc}"
         return True, ""
