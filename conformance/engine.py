@@ -59,6 +59,8 @@ def _to_numpy(adapter, value):
     """NumPy array when the adapter can convert `value`; the raw value otherwise (judge says why)."""
     if value is None:
         return None
+    if not (hasattr(value, "shape") and hasattr(value, "dtype")):
+        return value  # a list or scalar is not an array of any framework: judge fails it by name
     try:
         out = adapter.to_numpy(value)
     except Exception:  # garbage from the implementation: judged, not raised

@@ -131,7 +131,7 @@ def test_a_1e_5_scale_error_fails_at_float64(cases):
 
 @pytest.mark.parametrize("what,status,words", [
     ("none", "fail", "returned None"),
-    ("string", "fail", "should be an array of float32 numbers, but got an array of dtype <U12"),
+    ("string", "fail", "should be an array, but got str"),
     ("shape", "fail", "should have shape"),
     ("dtype", "fail", "should have dtype float32"),
     ("nan", "fail", "NaN/inf where the exact value is finite"),

@@ -86,8 +86,6 @@ def test_workers_are_per_adapter_and_reused(executor):
     assert worker.starts == starts
 
 
-@pytest.mark.xfail(strict=True, reason="gap: the numpy function adapter's to_numpy (np.asarray) turns a returned "
-                                       "list into an array, so a list of the right values passes at float64")
 def test_a_list_instead_of_an_array_fails(executor):
     for rec in records(executor, "returns_list", dtype="float64"):
         assert rec["status"] == "fail" and "should be an array" in rec["message"]
