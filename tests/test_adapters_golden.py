@@ -35,11 +35,6 @@ FINDINGS = {
                             "the CPU flash kernel has no kernel for a (H, L, S) mask"),
     "subnormal-gradient-flushed": (("jax-xla", "keras-tf"), ("float32",), lambda c: c.id == "sdpa_vjp/logits_1e3",
                                    "a float32 gradient that is subnormal comes back as 0"),
-    "torch-math-float32-large-logits": (("torch-math",), ("float32",), lambda c: c.id == "sdpa/logits_1e4_causal_tl",
-                                        "MATH at float32 with logits ~1e4 errs by ~1800 ulp of natural scale"),
-    "naive-float64-angles": (("torch-sinusoidal", "jax-sinusoidal", "tf-sinusoidal"), ("float64",),
-                             lambda c: c.operation == "sinusoidal_encoding",
-                             "attnconf's own 'typical' encodings compute p·ω in plain float64 (see enc.target)"),
 }
 ADAPTERS = [n for n in registry.BUNDLED if n != "numpy-reference"]
 
