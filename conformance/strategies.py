@@ -60,22 +60,34 @@ def row_mask(rng, shape, p_keep=0.6) -> np.ndarray:
 
 
 def mha_examples(*, cross=False, bias=True) -> st.SearchStrategy:
-    return st.fixed_dictionaries({
-        "B": st.integers(1, 2), "L": st.integers(1, 5),
-        "S": st.integers(1, 6) if cross else st.just(0),
-        "H": st.integers(1, 3), "E": st.integers(1, 3), "Ev": st.integers(1, 3),
-        "D": st.integers(1, 6), "Dkv": st.integers(1, 6) if cross else st.just(0),
-        "bias": st.booleans() if bias else st.just(False), "seed": SEEDS,
-    })
+    """Shapes for one multi-head layer call; every size is >= 1 (the spec defines no empty axis).
+
+    Self-attention examples carry S = L and Dkv = D explicitly (cross=False), so a shrunk
+    counterexample never shows a size 0 the layer was not actually given.
+    """
+    @st.composite
+    def draw(data):
+        ex = {"B": data(st.integers(1, 2)), "L": data(st.integers(1, 5))}
+        ex["S"] = data(st.integers(1, 6)) if cross else ex["L"]
+        ex.update(H=data(st.integers(1, 3)), E=data(st.integers(1, 3)), Ev=data(st.integers(1, 3)),
+                  D=data(st.integers(1, 6)))
+        ex["Dkv"] = data(st.integers(1, 6)) if cross else ex["D"]
+        ex.update(cross=cross, bias=data(st.booleans()) if bias else False, seed=data(SEEDS))
+        return ex
+    return draw()
 
 
 def mha_arrays(ex: dict, dtype: str) -> tuple[np.ndarray, np.ndarray, dict]:
     """(query_input, key_value_input, canonical weights) for `ex`, rounded to `dtype`."""
     rng = np.random.default_rng(ex["seed"])
     b, l, h, e, ev, d = ex["B"], ex["L"], ex["H"], ex["E"], ex["Ev"], ex["D"]
-    s, dkv = (ex["S"], ex["Dkv"]) if ex["S"] else (l, d)
+    s, dkv = ex["S"], ex["Dkv"]
+    if min(b, l, s, h, e, ev, d, dkv) < 1:
+        raise ValueError(f"mha example sizes should all be >= 1, but got {describe(ex)}")
+    if not ex["cross"] and (s, dkv) != (l, d):
+        raise ValueError(f"a self-attention example should have S = L and Dkv = D, but got {describe(ex)}")
     x = rng.uniform(-1, 1, (b, l, d))
-    kv = rng.uniform(-1, 1, (b, s, dkv)) if ex["S"] else x
+    kv = rng.uniform(-1, 1, (b, s, dkv)) if ex["cross"] else x
     w = {"wq": rng.uniform(-1, 1, (d, h * e)) / np.sqrt(d),
          "wk": rng.uniform(-1, 1, (dkv, h * e)) / np.sqrt(dkv),
          "wv": rng.uniform(-1, 1, (dkv, h * ev)) / np.sqrt(dkv),
