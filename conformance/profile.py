@@ -219,7 +219,7 @@ def _output_dtypes(adapter):
             elif "sinusoidal_encoding" in caps.operations:
                 out = adapter.sinusoidal_encoding(4, 4, dtype=dt)
             elif "multi_head_attention" in caps.operations:
-                ex = {"B": 1, "L": 3, "S": 0, "H": 1, "E": 2, "Ev": 2, "D": 2, "Dkv": 0, "bias": False, "seed": 0}
+                ex = {"B": 1, "L": 3, "S": 3, "H": 1, "E": 2, "Ev": 2, "D": 2, "Dkv": 2, "cross": False, "bias": False, "seed": 0}
                 x, _, w = inv.gen.mha_arrays(ex, dt)
                 out = adapter.multi_head_attention(adapter.from_numpy(x, dt), adapter.from_numpy(x, dt),
                                                    {n: adapter.from_numpy(a, dt) for n, a in w.items()}, num_heads=1)

@@ -86,3 +86,17 @@ def test_declared_unsupported_is_a_skip():
     assert prof["gqa"]["value"] == "unsupported"
     rec = next(r for r in profile.profile_records(NoGqa(), prof) if r["case"] == "profile/gqa")
     assert rec["status"] == "skip"
+
+
+def test_output_dtype_of_a_layer_only_adapter_is_probed_through_the_layer():
+    # An adapter that implements only multi_head_attention is probed with a self-attention call;
+    # a broken probe used to show every dtype as "raised …" — a divergence that wasn't there.
+    from attnconf.adapters.numpy_reference import NumpyReferenceAdapter as NumpyReference
+    from attnconf.adapters.base import Capabilities
+
+    class LayerOnly(NumpyReference):
+        name = "layer-only"
+        capabilities = Capabilities(operations=("multi_head_attention",), dtypes=("float64", "float32"))
+
+    seen = profile._output_dtypes(LayerOnly())["value"]
+    assert seen == {"float64": "float64", "float32": "float32"}
