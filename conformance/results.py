@@ -113,6 +113,15 @@ def _clean(o):
     return o
 
 
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_UMASK_MODE = _umask_mode()
+
+
 def write_json_atomic(path: Path, doc: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +129,7 @@ def write_json_atomic(path: Path, doc: dict) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(_clean(doc), f, indent=1, default=_default, allow_nan=False)
+        os.chmod(tmp, _UMASK_MODE)  # mkstemp makes 0600; a results file is for sharing
         os.replace(tmp, path)
     except BaseException:
         try:
