@@ -61,3 +61,30 @@ def test_calibrate_usage_errors():
     assert main(["calibrate", "--seeds", "0"]) == 2
     assert main(["calibrate", "--family", "nope", "--zoo", "none"]) == 2
     assert main(["calibrate", "--seeds", "1", "--zoo", "/nonexistent/zoo", "--no-bundled"]) == 2
+
+
+def test_documented_divergences_are_excluded_by_clause_and_counted():
+    """An expectation entry documents a divergence at adapter + dtype + operation + clause (its case
+    pattern cannot match random ids): calibration counts those failures as excluded, and only those;
+    an entry without a clause documents golden cases only and excludes nothing."""
+    from known_bad.scale import ScaleOff1e5
+
+    from attnconf.conformance.expectations import Expectation, Expectations
+
+    name = "known-bad/scale-off-1e-5"
+    bare = calibration.false_failures([ScaleOff1e5()], seeds=3, families=["sdpa"])[(name, "sdpa")]
+    documented = Expectations([Expectation(adapter=name, dtype="float64", case="sdpa/scale_*",
+                                           clause="sdpa.scale.*", reason="test: scale off at float64")])
+    tally = calibration.false_failures([ScaleOff1e5()], seeds=3, families=["sdpa"],
+                                       expectations=documented)[(name, "sdpa")]
+    excluded = sum(tally.excluded.values())
+    assert excluded == 3 and all(s.dtype == "float64" for s in tally.excluded)
+    assert tally.failed == bare.failed - excluded and tally.judged == bare.judged - excluded
+    caseonly = Expectations([Expectation(adapter=name, dtype="float64", case="sdpa/*", reason="golden only")])
+    again = calibration.false_failures([ScaleOff1e5()], seeds=3, families=["sdpa"],
+                                       expectations=caseonly)[(name, "sdpa")]
+    assert not again.excluded and again.failed == bare.failed
+    other_op = Expectations([Expectation(adapter=name, dtype="float64", case="sdpa_vjp/x", clause="sdpa.scale.*",
+                                         reason="gradients only")])
+    assert not calibration.false_failures([ScaleOff1e5()], seeds=3, families=["sdpa"],
+                                          expectations=other_op)[(name, "sdpa")].excluded
