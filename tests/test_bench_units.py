@@ -92,8 +92,8 @@ def test_peak_memory_sees_an_allocation_after_reset():
 
 def test_child_peak_rss_reads_the_child_itself():
     rss, out = memory.child_peak_rss_mb(
-        "import resource, numpy as np; a = np.ones(80 * 2**20 // 8); "
-        "print('ATTNCONF_MAXRSS_KB=%d' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        "import numpy as np; from attnconf.conformance.bench.memory import peak_rss_mb; "
+        "a = np.ones(80 * 2**20 // 8); print('ATTNCONF_MAXRSS_KB=%d' % int(peak_rss_mb() * 1024))")
     assert 80 < rss < 400, rss
 
 
@@ -120,3 +120,14 @@ def test_figures_use_the_median_and_the_dtype_peak():
     assert p["stats"]["rounds"] == 5 and p["peak_rss_mb"] == 12.3
     p = sweep.figures(A, sweep.Point("sdpa", "bfloat16", 1, 2, 256, 256, 64), stats, {}, 1.0)
     assert p["pct_peak"] is None and math.isfinite(p["gflops"])
+
+
+def test_a_big_parent_does_not_inflate_the_childs_peak():
+    # Linux carries ru_maxrss across fork and exec: a child of a big process inherits its figure.
+    # The targets read the child's VmHWM instead; grow this process past 512 MiB to prove it.
+    big = np.ones(600 * 2 ** 20 // 8)
+    del big
+    rss, _ = memory.child_peak_rss_mb(
+        "from attnconf.conformance.bench.memory import peak_rss_mb; "
+        "print('ATTNCONF_MAXRSS_KB=%d' % int(peak_rss_mb() * 1024))")
+    assert rss < 400, rss

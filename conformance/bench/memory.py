@@ -62,7 +62,9 @@ def child_peak_rss_mb(code: str, *, timeout: float | None = None) -> tuple[float
                           timeout=timeout, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # RUSAGE_CHILDREN is the largest of all waited-for children: an earlier, bigger child would
-    # mask this one, so read the child's own figure when it printed one.
+    # mask this one, so read the child's own figure when it printed one. The child must print
+    # its VmHWM (peak_rss_mb()), not ru_maxrss: Linux carries ru_maxrss across fork and exec, so a
+    # child of a 2 GiB test process reports at least 2 GiB whatever it used itself.
     for line in done.stdout.splitlines():
         if line.startswith("ATTNCONF_MAXRSS_KB="):
             return _maxrss_mb(int(line.split("=", 1)[1])), done.stdout
