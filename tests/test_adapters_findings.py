@@ -210,3 +210,28 @@ def test_torch_flash_has_no_kernel_for_a_3d_mask():
     with pytest.raises(RuntimeError, match="No available kernel"):
         compute_outputs(adapter, _sdpa_case(inputs), "float32")
     assert compute_outputs(_adapter("torch-math"), _sdpa_case(inputs), "float32")["output"].shape == (1, 2, 4, 4)
+
+
+def test_keras_mha_head_bias_lands_on_sequence_positions_when_length_equals_heads():
+    """Keras's TF `ops.add` treats a per-head (H, 1) bias as a channel bias and, when the sequence
+    length T equals H and key/value dim is 1, adds it along the sequence axis (`tf.nn.bias_add`).
+    torch's layer computes the canonical projection; only T == H with E = Ev = 1 shows it."""
+    rng = np.random.default_rng(3)
+    D, H, E = 1, 2, 1
+
+    def case(L):
+        w = {"wq": rng.standard_normal((D, H * E)), "wk": rng.standard_normal((D, H * E)),
+             "wv": rng.standard_normal((D, H * E)), "wo": rng.standard_normal((H * E, D)),
+             "bq": rng.standard_normal(H * E), "bk": rng.standard_normal(H * E),
+             "bv": rng.standard_normal(H * E), "bo": rng.standard_normal(D)}
+        inputs = dict(w, query_input=rng.standard_normal((1, L, D)))
+        return Case(id="finding", operation="multi_head_attention", clauses=(), inputs=inputs,
+                    options={"num_heads": H, "num_kv_heads": H, "is_causal": False})
+
+    def deviation(adapter, c):
+        exact = reference.compute(c.operation, c.inputs, c.options)["output"]
+        return float(np.max(np.abs(compute_outputs(adapter, c, "float64")["output"] - exact)))
+
+    keras = _adapter("keras-tf-mha")
+    assert deviation(keras, case(L=H)) > 1e-3            # the finding: T == H
+    assert deviation(keras, case(L=H + 1)) < 1e-9        # the same layer is right otherwise
