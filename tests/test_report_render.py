@@ -89,6 +89,11 @@ def test_counts_come_from_the_records_with_denominators_and_skip_is_not_pass():
     assert impl.verdict == "does not conform"
     only_skips = make_run({"results": [{"adapter": "s", "case": "c", "status": "skip"}]}, "s", "<mem>")
     assert merge([only_skips]).implementations[0].verdict == "not tested"
+    expected_only = make_run({"results": [{"adapter": "x", "case": "c", "status": "pass"},
+                                          {"adapter": "x", "case": "d", "status": "xfail"}]}, "x", "<mem>")
+    assert merge([expected_only]).implementations[0].verdict == "documented divergences"
+    clean = make_run({"results": [{"adapter": "y", "case": "c", "status": "pass"}]}, "y", "<mem>")
+    assert merge([clean]).implementations[0].verdict == "conforms"
 
 
 def test_same_adapter_in_two_runs_stays_two_columns(tmp_path):
