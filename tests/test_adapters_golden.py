@@ -33,6 +33,8 @@ FINDINGS = {
                   "keras.ops.dot_product_attention (TF) raises for one key/value head"),
     "torch-flash-3d-mask": (("torch-flash",), ("float64", "float32"), lambda c: c.id.endswith("_hls"),
                             "the CPU flash kernel has no kernel for a (H, L, S) mask"),
+    "keras-hub-float32-frequency": (("keras-hub-sine",), ("float64",), lambda c: c.operation == "sinusoidal_encoding",
+                                    "SinePositionEncoding forms 1/max_wavelength in float32: float64 tables are float32-accurate"),
     "subnormal-gradient-flushed": (("jax-xla", "keras-tf"), ("float32",), lambda c: c.id == "sdpa_vjp/logits_1e3",
                                    "a float32 gradient that is subnormal comes back as 0"),
 }
