@@ -28,12 +28,22 @@ def run_benchmarks(adapters: list, *, quick: bool = False, max_L: int = 4096,
         kw["max_positions"] = max_positions
     points = sweep.grid(quick=quick, max_L=max_L, **kw)
     wanted = sorted({p.dtype for p in points if p.operation != "sinusoidal_encoding"} | {"float64"})
-    probe = peak.peaks(wanted, n=512 if quick else None, rounds=3 if quick else 5)
+    # A probe of a few milliseconds can land on a moment when another process holds a core, and a
+    # low peak shows as "% of peak" above 100: probe with enough rounds, and again after the sweep.
+    probe_kw = dict(n=1024 if quick else None, rounds=10 if quick else 5)
+    probe = peak.peaks(wanted, **probe_kw)
     peak_gflops = {d: r["gflops"] for d, r in probe.items()}
     if progress:
         progress("matmul peak (same run): " + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in peak_gflops.items()))
     measured, skipped = sweep.run_sweep(adapters, points, peak_gflops=peak_gflops,
                                         budget_s=0.2 if quick else 1.0, progress=progress)
+    for d, r in peak.peaks(wanted, **probe_kw).items():  # the higher of the two probes holds
+        if r["gflops"] > peak_gflops.get(d, 0.0):
+            probe[d], peak_gflops[d] = r, r["gflops"]
+    for point in measured:
+        top = peak_gflops.get(point.get("dtype"))
+        if point.get("gflops") and top:
+            point["pct_peak"] = 100.0 * point["gflops"] / top
     fits = checks.scaling(measured)
     stmts = checks.statements(measured, fits, **(budgets or {}))
     return {"machine": machine.machine_info(), "peak_gflops": peak_gflops, "peak_probe": probe,
