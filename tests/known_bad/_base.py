@@ -16,18 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnconf.adapters.base import OPERATIONS, Adapter, Capabilities
-from attnconf.dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
+from attnconf.adapters.base import Adapter
+from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
+from attnconf.dtypes import dtype_name, numpy_dtype
 
-FULL_CAPS = Capabilities(
-    operations=OPERATIONS,
-    dtypes=DTYPE_NAMES,
-    causal_alignments=("top_left", "bottom_right"),
-    gradients=True,
-    encoding_layouts=("interleaved", "concat", "cos_first"),
-    encoding_frequencies=("vaswani", "t2t"),
-    mha_kv_heads=True,
-)
+# The zoo claims everything the reference supports: a known-bad implementation must be caught on
+# the same clauses a correct one is judged on.
+FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
 class ZooAdapter(Adapter):
