@@ -139,8 +139,11 @@ def write_json_atomic(path: Path, doc: dict) -> None:
         raise
 
 
-def check_writable(path) -> Path:
-    """UsageError (one line) unless `path` can be written: checked before any case runs."""
+def check_writable(path, *, option: str = "--json") -> Path:
+    """UsageError (one line) unless `path` can be written: checked before any case runs.
+
+    option: the command-line option that named the path, for the message.
+    """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,9 +151,9 @@ def check_writable(path) -> Path:
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        raise UsageError(f"--json path should be writable, but {path} is not ({exc.strerror or exc})") from None
+        raise UsageError(f"{option} path should be writable, but {path} is not ({exc.strerror or exc})") from None
     if path.is_dir():
-        raise UsageError(f"--json path should be a file, but {path} is a directory")
+        raise UsageError(f"{option} path should be a file, but {path} is a directory")
     return path
 
 

@@ -150,7 +150,7 @@ def build_config(args):
     json_path = results.check_writable(args.json)
     html = Path(args.html) if args.html else None
     if html is not None:
-        results.check_writable(html)
+        results.check_writable(html, option="--html")
     if args.golden_dir and not Path(args.golden_dir).is_dir():
         raise UsageError(f"--golden-dir should be a directory, but {args.golden_dir} is not")
     specs = _specs(args)

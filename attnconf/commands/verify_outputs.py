@@ -78,26 +78,12 @@ def _load_cases(golden_dir):
 
 def _writable(option: str, path: str, suffixes=(".json",)):
     """Refuse an output path that cannot be written before any work is done."""
-    import os
-    import tempfile
-    from pathlib import Path
-
+    from attnconf.conformance.results import check_writable
     from attnconf.errors import UsageError
 
-    p = Path(path)
-    if not str(p).endswith(suffixes):
+    if not str(path).endswith(suffixes):
         raise UsageError(f"{option} should be a path ending in {' or '.join(suffixes)}, but got {path!r}")
-    if p.is_dir():
-        raise UsageError(f"{option} should be a file path, but {path!r} is a folder")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=str(p.parent))
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise UsageError(f"{option} should be a writable path, but {path!r} is not "
-                         f"({exc.strerror or exc})") from None
-    return p
+    return check_writable(path, option=option)
 
 
 def _write_results(records, json_path, args) -> None:
