@@ -396,10 +396,14 @@ class WorkerExecutor:
             self._workers.pop(oldest).close()
         return worker
 
-    def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S):
-        Outcome = _outcome_class()
+    def _worker_of(self, adapter_spec) -> tuple[dict, "Worker"]:
         spec = _spec_to_dict(adapter_spec)
-        worker = self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
+        return spec, self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
+
+    def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S):
+        from attnconf.conformance.runner import Outcome
+
+        spec, worker = self._worker_of(adapter_spec)
         reply = worker.call(f"{__name__}:_compute_in_worker", (spec, case, dtype), timeout=timeout)
         outputs = reply.value if reply.status == "ok" else None
         return Outcome(status=reply.status, outputs=outputs, message=reply.message,
@@ -410,8 +414,7 @@ class WorkerExecutor:
         """invariants.check(adapter, dtype, …) inside the adapter's worker: its records, or one
         crash/timeout/error record for the whole batch (which runs many examples: the budget
         is CHECK_TIMEOUT_FACTOR times the per-case one)."""
-        spec = _spec_to_dict(adapter_spec)
-        worker = self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
+        spec, worker = self._worker_of(adapter_spec)
         reply = worker.call(f"{__name__}:_checks_in_worker", (spec, dtype, seed, max_examples),
                             timeout=timeout * CHECK_TIMEOUT_FACTOR)
         if reply.status == "ok" and isinstance(reply.value, list):
@@ -423,8 +426,7 @@ class WorkerExecutor:
     def detect_profile(self, adapter_spec, *, timeout: float = DEFAULT_TIMEOUT_S):
         """profile.detect(adapter) inside the worker; None when the worker could not answer
         (a profile is a description, not a verdict: the agreement records carry the crash)."""
-        spec = _spec_to_dict(adapter_spec)
-        worker = self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
+        spec, worker = self._worker_of(adapter_spec)
         reply = worker.call(f"{__name__}:_profile_in_worker", (spec,), timeout=timeout * CHECK_TIMEOUT_FACTOR)
         return reply.value if reply.status == "ok" and isinstance(reply.value, dict) else None
 
@@ -439,23 +441,6 @@ class WorkerExecutor:
     def __exit__(self, *exc):
         self.close()
 
-
-@dataclasses.dataclass
-class _Outcome:
-    """The runner's Outcome, for use before conformance/runner.py exists (same fields)."""
-
-    status: str
-    outputs: Any = None
-    message: str = ""
-    duration_s: float = 0.0
-
-
-def _outcome_class():
-    try:
-        from attnconf.conformance.runner import Outcome
-    except ImportError:
-        return _Outcome
-    return Outcome
 
 
 def resolve_isolated(*, timeout: float = 300.0, **kwargs) -> list:
