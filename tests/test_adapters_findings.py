@@ -14,18 +14,11 @@ import numpy as np
 import pytest
 
 from attnconf import reference
-from attnconf.adapters import registry
+from bundled_adapters import bundled_or_skip as _adapter
 from attnconf.conformance.engine import compute_outputs
 from attnconf.errors import Unsupported
 from attnconf.reference.cases import Case
 
-
-def _adapter(name):
-    adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
-    available, reason = adapter.is_available()
-    if not available:
-        pytest.skip(reason)
-    return adapter
 
 
 def _sdpa_case(inputs, **options):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from attnconf import reference
-from attnconf.adapters import registry
+from bundled_adapters import bundled_or_skip as _adapter
 from attnconf.conformance.engine import compute_outputs
 from attnconf.errors import Unsupported
 from attnconf.reference.cases import Case
@@ -22,13 +22,6 @@ from attnconf.reference.cases import Case
 MHA_REL_TOL = {"numpy-reference": 1e-11, "torch-nn-mha": 1e-11, "keras-tf-mha": 1e-7}
 MHA_ADAPTERS = list(MHA_REL_TOL)
 
-
-def _adapter(name):
-    adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
-    available, reason = adapter.is_available()
-    if not available:
-        pytest.skip(reason)
-    return adapter
 
 
 def _mha_inputs(rng, *, B=2, L=5, S=None, D=8, Dkv=None, H=2, E=None, Ev=None, biases="all", mask=None):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from attnconf import reference
-from attnconf.adapters import registry
+from bundled_adapters import bundled_or_skip as _adapter
 from attnconf.conformance.engine import compute_outputs
 from attnconf.errors import Unsupported
 from attnconf.reference.cases import Case
@@ -42,13 +42,6 @@ def _expect_known_failure(request, name, what):
     if known:
         request.applymarker(pytest.mark.xfail(raises=known[0], reason=known[1], strict=True))
 
-
-def _adapter(name):
-    adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
-    available, reason = adapter.is_available()
-    if not available:
-        pytest.skip(reason)
-    return adapter
 
 
 def _inputs(rng, B=2, H=3, Hkv=None, L=5, S=7, E=4, Ev=None):
