@@ -11,7 +11,8 @@
     (the prefix of its case pattern), one of its clauses and its status (`documented_scopes`);
     random case ids match no golden case id, so the case pattern itself is not used. Such
     records are counted and printed as "excluded: documented divergence", never dropped.
-(b) Detection: every known-bad implementation of the zoo (tests/known_bad) runs the golden
+(b) Detection: every known-bad implementation of the zoo (the bundled attnconf.conformance.known_bad,
+    or a zoo package directory of one's own) runs the golden
     cases, a few random cases per family, the invariants and the profile; it is caught when any of
     them gives fail/error/crash/timeout. The report names the checks that caught it.
 
@@ -316,13 +317,22 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
 # ---------------------------------------------------------------------------------------------
 # The known-bad zoo
 # ---------------------------------------------------------------------------------------------
-def load_zoo(path: str | Path):
-    """(control class, [known-bad classes]) from a zoo package directory (tests/known_bad)."""
-    path = Path(path)
+# The zoo that ships with the package, so that `attnconf calibrate` runs from any directory.
+BUNDLED_ZOO = "attnconf.conformance.known_bad"
+
+
+def load_zoo(zoo: str | Path = BUNDLED_ZOO):
+    """(control class, [known-bad classes]) of the bundled zoo (BUNDLED_ZOO, a module name) or of a
+    zoo package directory (a Path: its __init__.py defines control() and all_known_bad())."""
+    if isinstance(zoo, str) and zoo == BUNDLED_ZOO:
+        module = importlib.import_module(BUNDLED_ZOO)
+        return module.control(), module.all_known_bad()
+    path = Path(zoo).resolve()
     init = path / "__init__.py"
     if not init.is_file():
-        raise SetupError(f"--zoo should be a package directory with __init__.py, but got {str(path)!r}")
-    name = "attnconf_calibration_zoo"
+        raise SetupError(f"--zoo should be a package directory with __init__.py, but got {str(zoo)!r}")
+    # One module name per directory: two zoos loaded in one process must not shadow each other.
+    name = f"attnconf_calibration_zoo_{abs(hash(str(path))):x}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(path)])
         module = importlib.util.module_from_spec(spec)
@@ -401,6 +411,27 @@ def detection(zoo_path, *, random_seeds: int = 2, progress=None, first_only: boo
 # ---------------------------------------------------------------------------------------------
 # Correct implementations and the whole calibration
 # ---------------------------------------------------------------------------------------------
+def bundled_adapters() -> tuple[list, list[tuple[str, str]]]:
+    """([every available bundled adapter but numpy-reference], [(name, why not) for the others]):
+    the figure says what it covers, so an adapter left out is named with its reason."""
+    from attnconf.adapters import registry
+
+    out, unavailable = [], []
+    for name in registry.BUNDLED:
+        if name == "numpy-reference":
+            continue
+        try:
+            adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
+            available, reason = adapter.is_available()
+        except Exception as exc:  # cannot even load: still named, with the exception as the reason
+            available, reason = False, f"{type(exc).__name__}: {exc}"
+        if available:
+            out.append(adapter)
+        else:
+            unavailable.append((name, reason or "not available"))
+    return out, unavailable
+
+
 def correct_adapters(zoo_path=None, *, bundled=True) -> list:
     """numpy-reference, the zoo control, and every available bundled adapter."""
     from attnconf.adapters import registry
@@ -409,26 +440,21 @@ def correct_adapters(zoo_path=None, *, bundled=True) -> list:
     if zoo_path is not None:
         out.append(load_zoo(zoo_path)[0]())
     if bundled:
-        for name in registry.BUNDLED:
-            if name == "numpy-reference":
-                continue
-            try:
-                adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
-                if adapter.is_available()[0]:
-                    out.append(adapter)
-            except Exception:  # an adapter that cannot even load is the adapters' report's business
-                continue
+        out.extend(bundled_adapters()[0])
     return out
 
 
-def run(*, seeds: int = 200, zoo: str | Path | None = "tests/known_bad", bundled: bool = True,
+def run(*, seeds: int = 200, zoo: str | Path | None = BUNDLED_ZOO, bundled: bool = True,
         families=None, progress=None, first_only: bool = False) -> dict:
-    """Both measurements as a JSON-ready dict, with `ok` = zero false failures and all caught."""
+    """Both measurements as a JSON-ready dict, with `ok` = zero false failures and all caught.
+    zoo: BUNDLED_ZOO, a zoo package directory, or None (no detection)."""
     from attnconf.conformance.runner import RunConfig, _expectations
 
     t0 = time.perf_counter()
     expectations = _expectations(RunConfig(specs=[]))
-    adapters = correct_adapters(zoo, bundled=bundled)
+    adapters = correct_adapters(zoo, bundled=False)
+    extra, unavailable = bundled_adapters() if bundled else ([], [])
+    adapters += extra
     ff = false_failures(adapters, seeds=seeds, families=families, progress=progress, expectations=expectations)
     t1 = time.perf_counter()
     rows, control_hits = (detection(zoo, progress=progress, first_only=first_only)
@@ -451,6 +477,10 @@ def run(*, seeds: int = 200, zoo: str | Path | None = "tests/known_bad", bundled
     total = ref_fail + bundled_marginal + bundled_gross
     return {
         "seeds": seeds,
+        "families": list(families or FAMILIES),
+        "adapters_judged": [a.name for a in adapters],
+        "bundled_judged": [a.name for a in extra],
+        "bundled_not_judged": [{"adapter": n, "reason": r} for n, r in unavailable],
         "false_failures": [{"adapter": a, "family": f, "judged": t.judged, "failed": t.failed,
                             "marginal": t.marginal, "worst_margin": round(t.worst_margin, 2),
                             "marginal_by_dtype": t.marginal_by_dtype,
@@ -482,6 +512,11 @@ def format_report(doc: dict) -> str:
              f"{doc['bundled_gross_failures']} gross on bundled adapters; "
              f"excluded: documented divergence {doc.get('excluded_documented_total', 0)}, "
              f"not claimed {doc.get('not_claimed_total', 0)} (not in the denominator)"]
+    if "adapters_judged" in doc:
+        lines.append(f"  judged: {', '.join(doc['adapters_judged'])} "
+                     f"({len(doc['bundled_judged'])} bundled adapters)")
+        for row in doc["bundled_not_judged"]:
+            lines.append(f"  not judged: {row['adapter']} ({row['reason']})")
     by_adapter: dict = {}
     for row in doc["false_failures"]:
         by_adapter.setdefault(row["adapter"], []).append(row)

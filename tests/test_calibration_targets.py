@@ -10,7 +10,7 @@ import pytest
 
 from attnconf.conformance import calibration
 
-ZOO = Path(__file__).resolve().parent / "known_bad"
+ZOO = Path(calibration.__file__).resolve().parent / "known_bad"   # as a directory: the --zoo DIR path
 
 
 def test_random_cases_cover_every_family_with_exact_expectations():
@@ -34,7 +34,7 @@ def test_zero_false_failures_on_reference_and_control():
 
 
 def test_false_failure_counting_sees_a_wrong_implementation():
-    from known_bad.scale import ScaleOff1e5
+    from attnconf.conformance.known_bad.scale import ScaleOff1e5
 
     result = calibration.false_failures([ScaleOff1e5()], seeds=3, families=["sdpa"])
     assert result[("known-bad/scale-off-1e-5", "sdpa")].failed > 0
@@ -67,7 +67,7 @@ def test_documented_divergences_are_excluded_by_clause_and_counted():
     """An expectation entry documents a divergence at adapter + dtype + operation + clause (its case
     pattern cannot match random ids): calibration counts those failures as excluded, and only those;
     an entry without a clause documents golden cases only and excludes nothing."""
-    from known_bad.scale import ScaleOff1e5
+    from attnconf.conformance.known_bad.scale import ScaleOff1e5
 
     from attnconf.conformance.expectations import Expectation, Expectations
 

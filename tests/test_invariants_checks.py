@@ -10,8 +10,8 @@ from attnconf.adapters.base import Capabilities
 from attnconf.conformance import invariants as inv
 from attnconf.dtypes import DTYPE_NAMES
 
-import known_bad
-from known_bad import causal, encoding, gqa, mask, mha, precision, scale, softmax
+from attnconf.conformance import known_bad
+from attnconf.conformance.known_bad import causal, encoding, gqa, mask, mha, precision, scale, softmax
 
 CLAUSES = [i.clause for i in inv.INVARIANTS] + ["inv.determinism"]
 

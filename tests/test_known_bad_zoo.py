@@ -7,7 +7,7 @@ import pytest
 from attnconf.conformance import calibration
 from attnconf.conformance.runner import load_cases
 
-import known_bad
+from attnconf.conformance import known_bad
 
 BAD = known_bad.all_known_bad()
 

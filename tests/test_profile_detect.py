@@ -6,8 +6,8 @@ import pytest
 
 from attnconf.conformance import profile
 
-import known_bad
-from known_bad import causal, encoding, gqa, mask, precision, scale
+from attnconf.conformance import known_bad
+from attnconf.conformance.known_bad import causal, encoding, gqa, mask, precision, scale
 
 
 def test_control_profile_is_canonical():

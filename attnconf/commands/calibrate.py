@@ -25,8 +25,10 @@ def register(subparsers) -> None:
                     "through agreement, invariants and profile; exit 0 when there are zero false "
                     "failures and every known-bad implementation is caught, 1 otherwise.")
     p.add_argument("--seeds", type=int, default=200, help="random cases per family (default 200)")
-    p.add_argument("--zoo", default="tests/known_bad", metavar="DIR",
-                   help="known-bad package directory (default tests/known_bad); 'none' to skip")
+    p.add_argument("--zoo", default=None, metavar="DIR",
+                   help="a known-bad zoo package directory of your own (its __init__.py defines "
+                        "control() and all_known_bad()); default: the zoo installed with attnconf "
+                        "(attnconf.conformance.known_bad); 'none' to skip detection")
     p.add_argument("--no-bundled", action="store_true",
                    help="only numpy-reference and the zoo control as correct implementations")
     p.add_argument("--family", action="append", default=None, metavar="NAME",
@@ -47,7 +49,10 @@ def run(args) -> int:
             check_choice("--family", f, tuple(calibration.FAMILIES))
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    zoo = None if args.zoo in ("none", "") else Path(args.zoo)
+    if args.zoo is None:
+        zoo = calibration.BUNDLED_ZOO
+    else:
+        zoo = None if args.zoo in ("none", "") else Path(args.zoo)
 
     def progress(msg):
         if sys.stderr.isatty():

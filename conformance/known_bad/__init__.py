@@ -3,8 +3,9 @@
 Each class subclasses `_base.ZooAdapter` (a correct NumPy implementation) and overrides one
 step; its docstring names the bug class of /work/shared/RESEARCH.md and the real-world issue it
 mirrors. `all_known_bad()` lists them; `control()` is the correct base, which must pass.
-Used by `attnconf calibrate --zoo tests/known_bad` and tests/test_known_bad_*.py. Never import
-these from product code.
+It ships with the package (`attnconf.conformance.known_bad`) because `attnconf calibrate` runs
+it by default, from any directory; tests/test_known_bad_*.py use it too. Only calibration may
+import it: no conformance check, adapter or report depends on these bugs.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ itself is the control: calibration and tests/test_known_bad_*.py check that it p
 
 Computation precision follows what real kernels do: float64 in float64; float32 in float32;
 float16/bfloat16 upcast to float32 and round the output once. Must not be imported by product
-code (it lives in tests/).
+code other than calibration (it ships only so that `attnconf calibrate` runs anywhere).
 
 Shape legend: B batch, H query heads, Hkv kv heads, L queries, S keys, E head dim, Ev value dim,
 D model dim.
