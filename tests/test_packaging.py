@@ -12,14 +12,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
+def wheel_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                            "-q", "-w", str(out), str(ROOT)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {done.stderr.strip()[-300:]}")
     (path,) = out.glob("attnconf-*.whl")
-    with zipfile.ZipFile(path) as zf:
+    return path
+
+
+@pytest.fixture(scope="module")
+def wheel(wheel_file):
+    with zipfile.ZipFile(wheel_file) as zf:
         return zf.namelist()
 
 
@@ -34,6 +39,7 @@ def test_wheel_puts_everything_under_attnconf(wheel):
     "attnconf/conformance/report/templates/report.html.j2",
     "attnconf/conformance/expectations/jax.json", "attnconf/conformance/bench/run.py",
     "attnconf/adapters/pytorch.py", "attnconf/commands/run.py",
+    "attnconf/conformance/known_bad/__init__.py", "attnconf/conformance/known_bad/_base.py",
 ])
 def test_wheel_ships_code_and_data(wheel, member):
     assert member in wheel
@@ -48,3 +54,28 @@ def test_checkout_maps_its_folders_without_an_install():
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).parent == ROOT / "spec"
+
+
+@pytest.mark.slow
+def test_installed_wheel_calibrates_outside_the_checkout(wheel_file, tmp_path):
+    """The wheel's own copy, imported from a directory that is not the checkout, finds its zoo:
+    `attnconf calibrate` once exited 2 there (its default zoo was the checkout's tests/)."""
+    site, cwd = tmp_path / "site", tmp_path / "elsewhere"
+    cwd.mkdir()
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
+                           "--target", str(site), str(wheel_file)], capture_output=True, text=True)
+    assert done.returncode == 0, f"pip install --target should succeed, but got: {done.stderr[-500:]}"
+    # PYTHONPATH comes before site-packages, so the wheel's copy wins over this venv's editable one;
+    # numpy and the rest still come from this venv.
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    where = subprocess.run([sys.executable, "-c", "import attnconf.conformance.known_bad as z, attnconf.cli as c; "
+                            "print(z.__file__); print(c.__file__)"],
+                           cwd=cwd, env=env, capture_output=True, text=True)
+    assert where.returncode == 0, where.stderr[-500:]
+    for line in where.stdout.split():
+        assert Path(line).is_relative_to(site), f"the wheel's copy should be imported, but got {line}"
+    run = subprocess.run([sys.executable, "-m", "attnconf", "calibrate", "--seeds", "2", "--no-bundled",
+                          "--first-catch"], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (f"calibrate from {cwd} should exit 0, but got {run.returncode}: "
+                                 f"{(run.stdout + run.stderr)[-1500:]}")
+    assert "targets met" in run.stdout and "known-bad implementations caught" in run.stdout, run.stdout[-1500:]
