@@ -218,15 +218,15 @@ def measure_baselines(seeds: int = 10) -> list[tuple[str, str, float]]:
     No bound: these are the baselines the tolerance rule scales (tol.baseline); shown so that a
     reader sees what a straightforward evaluation in each dtype achieves.
     """
-    from attnconf.dtypes import EPS, numpy_dtype
+    from attnconf.dtypes import EPS
+    from attnconf.reference.rounding import to_dtype
 
     out = []
     for dtype in ("float32", "float16", "bfloat16"):
-        dt = numpy_dtype(dtype)
         worst = {"sdpa output": 0.0, "sdpa_vjp dq/dk/dv": 0.0, "encoding, p <= 1e5": 0.0}
         for seed in range(seeds):
             inputs, opts, grad = _sdpa_problem(seed)
-            held = {k: v.astype(dt).astype(np.float64) if v.dtype != np.bool_ else v
+            held = {k: to_dtype(v, dtype).astype(np.float64) if v.dtype != np.bool_ else v
                     for k, v in dict(inputs, grad_output=grad).items()}
             fwd = {k: v for k, v in held.items() if k != "grad_output"}
             exact = R.compute("sdpa", fwd, opts, exact=True)["output"]

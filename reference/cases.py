@@ -63,14 +63,16 @@ def representable(x) -> np.ndarray:
     Rounding to bfloat16 (8 significant bits) gives a value float16 (11 bits) also holds when its
     magnitude is 0 or within [2^-14, 65504]; smaller magnitudes go to 0. Infinities stay (masks).
     So casting a golden input to any tested dtype is exact and one float64 golden serves them all.
+    The bfloat16 rounding is the project's own (tol.golden: nearest-even, once, straight from
+    float64), never a dependency's cast, so the inputs are the same bits with every install.
     """
-    import ml_dtypes
+    from attnconf.reference.rounding import round_to_bfloat16
 
     x = np.asarray(x, dtype=np.float64)
     finite = np.isfinite(x)
     if np.any(np.abs(x[finite]) > _HUGE):
         raise ValueError(f"golden input magnitude should be <= {_HUGE}, but got {np.abs(x[finite]).max()}")
-    r = x.astype(ml_dtypes.bfloat16).astype(np.float64)
+    r = round_to_bfloat16(x)
     r[np.abs(r) < _TINY] = 0.0
     over = np.isfinite(r) & (np.abs(r) > _HUGE_BOTH)  # 65281 … 65504 round up to 65536 in bfloat16
     r[over] = np.sign(r[over]) * _HUGE_BOTH

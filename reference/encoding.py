@@ -188,10 +188,10 @@ def sinusoidal_encoding(num_positions, dim, *, base=10000.0, offset=0, layout="i
     n, d, o, b = check_options(num_positions, dim, base, offset, layout, frequencies, exact, precision)
     if precision in (None, "float64"):
         return table_ld_or_f64(n, d, b, o, layout, frequencies, exact).astype(np.float64)
-    from attnconf.dtypes import numpy_dtype
+    from attnconf.reference.rounding import to_dtype
 
-    # enc.dtype: float32 angles; float16/bfloat16 round the float32 table once.
-    return table_float32(n, d, b, o, layout, frequencies).astype(numpy_dtype(precision))
+    # enc.dtype: float32 angles; float16/bfloat16 round the float32 table once (the project's rule).
+    return to_dtype(table_float32(n, d, b, o, layout, frequencies), precision)
 
 
 def add_sinusoidal_encoding(embeddings, *, base=10000.0, offset=0, layout="interleaved",
@@ -207,8 +207,9 @@ def add_sinusoidal_encoding(embeddings, *, base=10000.0, offset=0, layout="inter
     if precision in (None, "float64"):
         pe = table_ld_or_f64(t, d, float(base), offset, layout, frequencies, exact)
         return (x.astype(pe.dtype) + pe[None]).astype(np.float64)
-    from attnconf.dtypes import numpy_dtype
+    from attnconf.reference.rounding import to_dtype
 
-    dt = numpy_dtype(precision)
-    pe = table_float32(t, d, float(base), offset, layout, frequencies).astype(dt)
-    return (x.astype(dt).astype(np.float32) + pe.astype(np.float32)[None]).astype(dt)
+    # Rounded by the project's rule (once, nearest-even; reference/rounding.py), never a cast
+    # whose float64 -> bfloat16 path depends on the ml_dtypes version.
+    pe = to_dtype(table_float32(t, d, float(base), offset, layout, frequencies), precision)
+    return to_dtype(to_dtype(x, precision).astype(np.float32) + pe.astype(np.float32)[None], precision)

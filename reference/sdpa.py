@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from attnconf.reference import precise
+from attnconf.reference.rounding import to_dtype
 from attnconf.validation import check_array, check_choice, fail
 
 CAUSAL_ALIGNMENTS = ("top_left", "bottom_right")
@@ -186,21 +187,24 @@ class Arith:
         self.dtype = numpy_dtype(self.name)
         self.compute = np.dtype(np.float64) if self.name == "float64" else np.dtype(np.float32)
 
+    # Every rounding to float16/bfloat16 is the project's rule (reference/rounding.py, once,
+    # nearest-even), not a dependency's cast: ml_dtypes rounds float64 -> bfloat16 twice in 0.5.
+
     def input(self, x):
         """An input as the implementation under this precision receives it, in compute dtype."""
-        return np.asarray(x).astype(self.dtype).astype(self.compute)
+        return to_dtype(x, self.name).astype(self.compute)
 
     def round(self, x):
         """Round a compute-dtype intermediate to the storage dtype (no-op for f64/f32)."""
         if self.dtype == self.compute:
             return x
-        return x.astype(self.dtype).astype(self.compute)
+        return to_dtype(x, self.name).astype(self.compute)
 
     def matmul(self, a, b):
         return self.round(np.matmul(a, b))
 
     def output(self, x):
-        return np.asarray(x).astype(self.dtype)
+        return to_dtype(x, self.name)
 
 
 def forward_plain(pb: Problem, ar: Arith, q=None, k=None, v=None):

@@ -183,3 +183,17 @@ def test_to_dtype_gives_the_dtype_with_the_rule_values(name):
     assert got.dtype == numpy_dtype(name), f"dtype should be {name}, but got {got.dtype}"
     want = round_to_format(x, FORMATS[name]) if name in FORMATS else x.astype(name).astype(np.float64)
     assert _same_bits(got.astype(np.float64), want).all(), f"to_dtype(x, {name}) should hold the rule's values"
+
+
+def test_golden_inputs_use_the_rule_not_the_installed_cast():
+    # representable() is what every golden input goes through: its bfloat16 step is the rule.
+    from attnconf.reference.cases import representable
+
+    rng = np.random.default_rng(11)
+    x = np.concatenate([[1.37890628], rng.standard_normal(2000) * 50])
+    want = np.array([reference_round(float(v), "bfloat16") for v in x])
+    got = representable(x)
+    kept = np.abs(want) >= 2.0 ** -14  # representable() flushes smaller magnitudes to 0
+    assert _same_bits(got[kept], want[kept]).all(), (
+        f"representable should round like the rule, but got {np.flatnonzero(~_same_bits(got[kept], want[kept])).size} "
+        f"different of {kept.sum()}")
