@@ -33,7 +33,12 @@ import numpy as np
 from attnconf.errors import SetupError, UsageError
 from attnconf.reference.cases import Case, catalogue
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
+GENERATOR_NOTE = ("1.1: inputs rounded to bfloat16 by the project's own rule instead of ml_dtypes' cast, "
+                  "which rounds float64 through float32 (twice) in ml_dtypes 0.5 and once in 0.7; "
+                  "1.0 files hold double-rounded inputs (sdpa/long_s512 key) that no longer regenerate")
+INPUT_ROUNDING = ("float64 values exactly representable in float16 and bfloat16: rounded once to "
+                  "bfloat16, nearest-even, straight from float64 (reference/rounding.py, spec tol.golden)")
 FORMAT_VERSION = 1          # layout of manifest.json + .npz; loaders keep reading every version
 EXPORT_FORMAT_VERSION = 1   # layout of `export` (docs/golden-format.md)
 MANIFEST = "manifest.json"
@@ -83,10 +88,11 @@ def generate(golden_dir: str | os.PathLike | None = None, *, cases: list[Case] |
         "spec_version": _spec_version(),
         "generator": "attnconf.reference.golden",
         "generator_version": GENERATOR_VERSION,
+        "generator_note": GENERATOR_NOTE,
         "suite_version": _suite_version(),
         "numpy_version": np.__version__,
         "exact": True,
-        "input_values": "float64 values exactly representable in float16 and bfloat16",
+        "input_values": INPUT_ROUNDING,
         "files": {},
         "cases": [],
     }
@@ -239,9 +245,10 @@ def _case_from(record: dict, arrays: dict[str, np.ndarray], directory: Path) -> 
 # --- verify ------------------------------------------------------------------------------------
 
 def verify(golden_dir: str | os.PathLike | None = None, *, select: str | None = None) -> dict:
-    """Check every golden file's sha256, then regenerate and compare.
+    """Check every golden file's sha256, then regenerate and compare (spec clause tol.golden).
 
-    Regeneration: the catalogue must give the stored inputs bit for bit, and the reference
+    The stored files are the truth. Regeneration: the catalogue must give the stored inputs bit
+    for bit (inputs are rounded by reference/rounding.py, never a dependency's cast), and the reference
     (exact=True) must reproduce every stored output within 1 ulp of its natural scale:
     |new − stored| ≤ 2^-52 · scale (exact equality where the scale is 0); natural scales must
     agree to a relative 2^-40. Returns a report dict

@@ -4,7 +4,10 @@ Must not recompute goldens in place (generate runs into tmp dirs only).
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import shutil
 import time
 
 import numpy as np
@@ -98,3 +101,66 @@ def test_ulp_error_rules():
     assert golden.ulp_error(e + np.array([0, 1e-300, 0]), e, s)[0] == np.inf, "zero scale allows no difference"
     assert golden.ulp_error(np.array([np.nan]), np.array([1.0]), np.array([1.0]))[0] == np.inf
     assert golden.ulp_error(np.zeros(2), np.zeros(3), np.ones(3))[0] == np.inf
+
+
+def test_every_stored_input_is_a_fixed_point_of_the_rounding_rule(manifest):
+    # tol.golden: inputs hold values the rule gives, whatever ml_dtypes is installed.
+    from attnconf.reference.rounding import round_to_bfloat16, round_to_float16
+
+    for case in golden.load_cases():
+        for name, x in case.inputs.items():
+            if x.dtype == np.bool_:
+                continue
+            for rule in (round_to_bfloat16, round_to_float16):
+                back = rule(x)
+                same = np.array_equal(back.view(np.uint64), x.view(np.uint64))
+                assert same, (f"{case.id} input {name} should be exact under {rule.__name__}, but "
+                              f"{int((back != x).sum())} values change")
+    assert "nearest-even" in manifest["input_values"] and manifest["generator_note"].startswith(
+        golden.GENERATOR_VERSION + ":"), "the manifest should state the input rule and why this generator version"
+
+
+def _with_double_rounded_input(directory):
+    """The sdpa/long_s512 key as generator 1.0 could store it: one value rounded through float32."""
+    import ml_dtypes  # only to build the old value; the suite itself never rounds this way
+
+    from attnconf.reference.rounding import round_to_bfloat16
+
+    manifest_path = directory / golden.MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    record = next(r for r in manifest["cases"] if r["id"] == "sdpa/long_s512")
+    key = f"{record['key']}.input.key"
+    path = directory / record["file"]
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    stored = arrays[key].copy()
+    # A draw just below the midpoint above a stored value v with an odd last bit: rounded once it
+    # is v; through float32 it becomes the midpoint, whose tie goes to the even neighbour.
+    fraction, exponent = np.frexp(stored)
+    ulp = np.ldexp(1.0, exponent - 8)
+    odd = (stored > 2.0 ** -14) & ((np.round(fraction * 2 ** 8).astype(np.int64) % 2) == 1)
+    i = int(np.flatnonzero(odd.ravel())[0])
+    draw = stored.flat[i] + ulp.flat[i] / 2 - ulp.flat[i] * 2.0 ** -20
+    via32 = float(np.float32(draw).astype(ml_dtypes.bfloat16))
+    assert round_to_bfloat16(np.array([draw]))[0] == stored.flat[i] != via32, "the draw should round differently"
+    stored.flat[i] = via32
+    arrays[key] = stored
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    path.write_bytes(buf.getvalue())
+    manifest["files"][record["file"]]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest["generator_version"] = "1.0"
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def test_a_double_rounded_input_is_read_but_fails_verify(tmp_path):
+    # Old (1.0) golden files stay readable; verify says which input no longer regenerates.
+    shutil.copytree(GOLDEN, tmp_path / "g", ignore=shutil.ignore_patterns("*.tmp", "__pycache__"))
+    _with_double_rounded_input(tmp_path / "g")
+    only = "sdpa/long_s51[2]"  # a glob: the substring would match sdpa_vjp's too
+    (case,) = golden.load_cases(only, golden_dir=tmp_path / "g")
+    assert case.inputs["key"].shape == (1, 1, 512, 16)
+    report = golden.verify(tmp_path / "g", select=only)
+    what = [(m["case"], m["what"], m["message"]) for m in report["mismatches"]]
+    assert what == [("sdpa/long_s512", "inputs", "catalogue inputs/options differ: ['key']")], (
+        f"verify should report the double-rounded key, but got {what}")
