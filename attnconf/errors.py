@@ -27,3 +27,26 @@ class Unsupported(AttnconfError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+# A plug-in declines a case by raising NotImplementedError, Python's own word for "not supported"
+# (ONNX's backend runner skips on BackendIsNotSupposedToImplementIt alike). The record is `skip`
+# with message "declined: <the exception's message>", told apart from attnconf's own
+# "unsupported: …" skips (capabilities, `require`); every other exception stays `error`.
+DECLINED = "declined"
+
+
+def is_declined(exc: BaseException) -> bool:
+    """Whether an exception an implementation raised declines the case (NotImplementedError)."""
+    return isinstance(exc, NotImplementedError)
+
+
+def declined_reason(exc: BaseException) -> str:
+    """The declining exception's message on one line (its type name when it has none)."""
+    text = " ".join(str(exc).split())
+    return text or f"{type(exc).__name__} raised without a message"
+
+
+def declined_message(reason: str) -> str:
+    """The skip message of a declined record: 'declined: <reason>'."""
+    return f"{DECLINED}: {reason}"

@@ -22,7 +22,7 @@ import numpy as np
 
 from attnconf.conformance import compare as cmp
 from attnconf.dtypes import numpy_dtype
-from attnconf.errors import Unsupported
+from attnconf.errors import Unsupported, declined_message, declined_reason, is_declined
 
 _WEIGHT_NAMES = ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
 OUTPUT_NAMES = {"sdpa": ("output",), "sdpa_vjp": ("dq", "dk", "dv"),
@@ -190,8 +190,9 @@ def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=No
           level: str = "default", repro_args: str | None = None) -> dict:
     """The results record for one agreement check.
 
-    error: an exception the implementation raised (Unsupported -> skip; others -> error), or a
-    message string with `status` ("crash", "timeout", "error", "unsupported") from an Executor.
+    error: an exception the implementation raised (Unsupported -> skip "unsupported: …";
+    NotImplementedError -> skip "declined: …"; others -> error), or a message string with
+    `status` ("crash", "timeout", "error", "unsupported", "declined") from an Executor.
     level: "strict" makes a record that passes the default level but not the strict one a fail.
     """
     rec = base_record(case, dtype, adapter_name=adapter_name, framework=framework, repro_args=repro_args)
@@ -199,6 +200,9 @@ def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=No
     if status == "unsupported" or isinstance(error, Unsupported):
         reason = getattr(error, "reason", None) or str(error or "unsupported")
         return {**rec, "status": "skip", "message": f"unsupported: {reason}"}
+    if status == "declined" or is_declined(error):   # NotImplementedError: coverage, not a failure
+        reason = error if isinstance(error, str) else declined_reason(error)
+        return {**rec, "status": "skip", "message": declined_message(reason or "declined")}
     if status in ("crash", "timeout", "error") or error is not None:
         text = error if isinstance(error, str) else (f"{type(error).__name__}: {error}" if error else "")
         st = status if status in ("crash", "timeout", "error") else "error"

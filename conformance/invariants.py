@@ -38,7 +38,7 @@ import numpy as np
 
 from attnconf.conformance import strategies as gen
 from attnconf.dtypes import EPS, numpy_dtype
-from attnconf.errors import Unsupported
+from attnconf.errors import Unsupported, declined_message, declined_reason
 
 INV_BASELINE_ULPS = 4.0
 ENC_FLOOR_ULPS = 4.0
@@ -619,13 +619,16 @@ def run_property(inv: Invariant, ctx: Context, *, seed: int, max_examples: int, 
     Hypothesis draws examples from a fixed seed without a database (reproducible); a failure is
     shrunk, but after SHRINK_BUDGET further adapter calls new candidates are treated as passing
     (the best failure so far is kept and replayed from a cache), so a broken implementation
-    costs a bounded time.
+    costs a bounded time. An example the plug-in declines (NotImplementedError) is declined alone,
+    like a fixed example outside the adapter's range: the other draws still run; when every
+    example is declined the status is skip, "declined: <reason>".
     """
     import hypothesis
     from hypothesis import HealthCheck, Phase, settings
 
     failures: dict = {}
     passed: set = set()
+    declined: dict = {}      # example key -> the reason the plug-in gave (NotImplementedError)
     state = {"budget": SHRINK_BUDGET, "ran": 0, "last": None, "skip": None}
     start = time.perf_counter()
 
@@ -658,6 +661,10 @@ def run_property(inv: Invariant, ctx: Context, *, seed: int, max_examples: int, 
                 return
             state["skip"] = _Skip(exc.reason)
             raise state["skip"]
+        except NotImplementedError as exc:   # the plug-in declines this example only: the draws go on
+            declined[k] = declined_reason(exc)
+            passed.add(k)
+            return
         except Violation as exc:
             failures[k] = exc
             state["last"] = (ex, exc)
@@ -689,6 +696,13 @@ def run_property(inv: Invariant, ctx: Context, *, seed: int, max_examples: int, 
         return status, str(err), state["ran"], ex
     except hypothesis.errors.Unsatisfiable:
         return "skip", "no example of this property fits the adapter's capabilities", 0, None
+    if declined:             # every example declined: skip; some: a pass that says what it lacks
+        distinct = list(dict.fromkeys(declined.values()))
+        reasons = "; ".join(distinct[:3]) + (f"; and {len(distinct) - 3} other reasons" if len(distinct) > 3 else "")
+        if not state["ran"]:
+            return "skip", declined_message(reasons), 0, None
+        return "pass", declined_message(f"{len(declined)} of {len(declined) + state['ran']} examples "
+                                        f"({reasons}); the others passed"), state["ran"], None
     return "pass", "", state["ran"], None
 
 
@@ -806,6 +820,9 @@ def check_determinism(adapter, dtype: str, *, seed: int = 0) -> dict:
     except Unsupported as exc:
         return _record(ctx, inv, status="skip", message=f"unsupported: {exc.reason}", duration=0.0,
                        seed=seed, max_examples=1)
+    except NotImplementedError as exc:   # the plug-in declines: a skip, not an error
+        return _record(ctx, inv, status="skip", message=declined_message(declined_reason(exc)),
+                       duration=time.perf_counter() - t0, seed=seed, max_examples=1)
     except Exception as exc:
         return _record(ctx, inv, status="error", message=f"{type(exc).__name__}: {exc}",
                        duration=time.perf_counter() - t0, seed=seed, max_examples=1)

@@ -11,6 +11,7 @@ adapter's other cases, and replaced after a crash, a timeout or a memory exhaust
   no answer within `timeout`       -> "timeout" the worker's process group is killed
   exception in the implementation  -> "error"   one line: "TypeError: …"
   attnconf.errors.Unsupported      -> "unsupported"
+  NotImplementedError              -> "declined"  the plug-in declines the case (a skip)
 
 Protocol (private to this module): the parent sends length-prefixed pickles (the parent is the
 trusted side); the worker answers with a JSON header followed by raw array bytes, so nothing the
@@ -151,7 +152,7 @@ def one_line(exc: BaseException, limit: int = 400) -> str:
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Reply:
-    """What one task in a worker came to. status: ok | error | unsupported | crash | timeout."""
+    """What one task in a worker came to. status: ok | error | unsupported | declined | crash | timeout."""
 
     status: str
     value: Any = None
@@ -563,7 +564,7 @@ def _answer(out, header: dict, blobs: list[bytes]) -> None:
 
 
 def _run_task(target: str, args: tuple) -> tuple[dict, list[bytes]]:
-    from attnconf.errors import Unsupported
+    from attnconf.errors import Unsupported, declined_reason
 
     blobs: list[bytes] = []
     started = time.perf_counter()
@@ -571,6 +572,8 @@ def _run_task(target: str, args: tuple) -> tuple[dict, list[bytes]]:
         value = _resolve(target)(*args)
     except Unsupported as exc:
         return {"status": "unsupported", "message": exc.reason}, blobs
+    except NotImplementedError as exc:   # the plug-in declines this case: skip, not error
+        return {"status": "declined", "message": declined_reason(exc)}, blobs
     except MemoryError as exc:
         detail = f": {exc}" if str(exc) else ""
         return {"status": "crash", "message": f"memory exhausted (MemoryError{detail})"}, blobs

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnconf.errors import Unsupported
+from attnconf.errors import Unsupported, declined_message, declined_reason
 
 MATCH_RTOL = 1e-2
 
@@ -46,8 +46,27 @@ def probe_dtype(adapter) -> str:
 # ---------------------------------------------------------------------------------------------
 # Running and matching
 # ---------------------------------------------------------------------------------------------
+class _Declined(Exception):
+    """The implementation raised NotImplementedError on a probe: the aspect is declined."""
+
+
+def _declinable(probe):
+    """A probe whose call the plug-in declines reports {"value": "declined", "evidence": reason}
+    (profile_records: skip "declined: reason"), not what a refusal of the option would mean."""
+    import functools
+
+    @functools.wraps(probe)
+    def run(*args, **kwargs):
+        try:
+            return probe(*args, **kwargs)
+        except _Declined as exc:
+            return {"value": "declined", "evidence": str(exc)}
+    return run
+
+
 def _run_sdpa(adapter, dtype, q, k, v, mask=None, **opts):
-    """(output float64 | None, outcome) with outcome "ok", "unsupported: …" or "raised: …"."""
+    """(output float64 | None, outcome) with outcome "ok", "unsupported: …" or "raised: …";
+    _Declined when the implementation raises NotImplementedError."""
     try:
         args = [adapter.from_numpy(a, dtype) for a in (q, k, v)]
         m = None if mask is None else adapter.mask_from_numpy(mask, dtype)
@@ -55,6 +74,8 @@ def _run_sdpa(adapter, dtype, q, k, v, mask=None, **opts):
         return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
     except Unsupported as exc:
         return None, f"unsupported: {exc.reason}"
+    except NotImplementedError as exc:
+        raise _Declined(declined_reason(exc)) from None
     except Exception as exc:  # the implementation's own error for this input
         return None, f"raised {type(exc).__name__}: {exc}"
 
@@ -108,6 +129,7 @@ def _mask_for(adapter, m: np.ndarray):
 # ---------------------------------------------------------------------------------------------
 # SDPA aspects
 # ---------------------------------------------------------------------------------------------
+@_declinable
 def _fully_masked(adapter, dtype):
     q, k, v, _ = _arrays(1)
     m = np.ones((1, 1, 3, 5), bool)
@@ -125,6 +147,7 @@ def _fully_masked(adapter, dtype):
             f"(distance to {_fmt(dist)}); claimed {adapter.capabilities.fully_masked!r}"}
 
 
+@_declinable
 def _causal(adapter, dtype, requested):
     q, k, v, _ = _arrays(2, l=3, s=6)
     out, how = _run_sdpa(adapter, dtype, q, k, v, is_causal=True, causal_alignment=requested)
@@ -137,6 +160,7 @@ def _causal(adapter, dtype, requested):
             f"distance to {_fmt(dist)}"}
 
 
+@_declinable
 def _mask_and_causal(adapter, dtype):
     q, k, v, rng = _arrays(3, l=5, s=5)
     m = rng.random((1, 1, 5, 5)) < 0.5
@@ -155,6 +179,7 @@ def _mask_and_causal(adapter, dtype):
     return {"value": value, "evidence": f"attn_mask with is_causal=True: distance to {_fmt(dist)}"}
 
 
+@_declinable
 def _mask_polarity(adapter, dtype):
     if "bool" not in adapter.capabilities.mask_kinds:
         return {"value": "unsupported", "evidence": "no bool attn_mask"}
@@ -169,6 +194,7 @@ def _mask_polarity(adapter, dtype):
     return {"value": value, "evidence": f"bool mask: distance to {_fmt(dist)}"}
 
 
+@_declinable
 def _gqa(adapter, dtype):
     q, k, v, _ = _arrays(5, h=4, hkv=2, l=3, s=5)
     out, how = _run_sdpa(adapter, dtype, q, k, v, enable_gqa=True)
@@ -180,6 +206,7 @@ def _gqa(adapter, dtype):
     return {"value": value, "evidence": f"H=4, Hkv=2: distance to {_fmt(dist)}"}
 
 
+@_declinable
 def _value_dim(adapter, dtype):
     q, k, v, _ = _arrays(6, e=4, ev=7)
     out, how = _run_sdpa(adapter, dtype, q, k, v)
@@ -189,10 +216,16 @@ def _value_dim(adapter, dtype):
     return {"value": value, "evidence": f"E=4, Ev=7: distance to {_fmt(dist)}"}
 
 
+@_declinable
 def _default_scale(adapter, dtype):
     ev = 9 if adapter.capabilities.value_dim_differs else 4
     q, k, v, _ = _arrays(7, e=4, ev=ev, l=4, s=6, spread=2.0)
-    out, how = _run_sdpa(adapter, dtype, q, k, v)
+    try:
+        out, how = _run_sdpa(adapter, dtype, q, k, v)
+    except _Declined:        # declining Ev != E: the probe still runs with Ev == E
+        if ev == 4:
+            raise
+        out, how = None, "declined"
     if out is None and ev != 4:
         ev = 4
         q, k, v, _ = _arrays(7, e=4, ev=ev, l=4, s=6, spread=2.0)
@@ -228,6 +261,8 @@ def _output_dtypes(adapter):
             seen[dt] = str(np.asarray(adapter.to_numpy(out)).dtype)
         except Unsupported as exc:
             seen[dt] = f"unsupported: {exc.reason}"
+        except NotImplementedError as exc:
+            seen[dt] = declined_message(declined_reason(exc))
         except Exception as exc:
             seen[dt] = f"raised {type(exc).__name__}"
     same = all(seen[d] == d for d in seen)
@@ -239,6 +274,8 @@ def _determinism(adapter, dtype):
     from attnconf.conformance.invariants import check_determinism
 
     rec = check_determinism(adapter, dtype)
+    if rec["status"] == "skip" and rec["message"].startswith(declined_message("")):
+        return {"value": "declined", "evidence": rec["message"][len(declined_message("")):]}
     if rec["status"] == "skip":
         return {"value": "unknown", "evidence": rec["message"]}
     if rec["status"] == "error":
@@ -267,6 +304,8 @@ def _run_table(adapter, dtype, n, dim, **opts):
         return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
     except Unsupported as exc:
         return None, f"unsupported: {exc.reason}"
+    except NotImplementedError as exc:
+        raise _Declined(declined_reason(exc)) from None
     except Exception as exc:
         return None, f"raised {type(exc).__name__}: {exc}"
 
@@ -275,8 +314,13 @@ def _encoding_variants(adapter, dtype):
     caps, seen, evidence = adapter.capabilities, {}, []
     for lay in caps.encoding_layouts:
         for fr in caps.encoding_frequencies:
-            out, how = _run_table(adapter, dtype, 64, 8, layout=lay, frequencies=fr)
             key = f"{lay}/{fr}"
+            try:
+                out, how = _run_table(adapter, dtype, 64, 8, layout=lay, frequencies=fr)
+            except _Declined as exc:    # this variant only: the others are still probed
+                seen[key] = declined_message(str(exc))
+                evidence.append(f"{key}: {seen[key]}")
+                continue
             if out is None:
                 seen[key] = "rejects"
                 evidence.append(f"{key}: {how}")
@@ -288,6 +332,7 @@ def _encoding_variants(adapter, dtype):
     return {"value": seen, "evidence": "requested -> detected (64 positions, d=8): " + "; ".join(evidence)}
 
 
+@_declinable
 def _encoding_offset(adapter, dtype):
     lay, fr = adapter.capabilities.encoding_layouts[0], adapter.capabilities.encoding_frequencies[0]
     out, how = _run_table(adapter, dtype, 8, 8, offset=5, layout=lay, frequencies=fr)
@@ -360,6 +405,8 @@ def profile_records(adapter, profile: dict) -> list[dict]:
             clause, canonical, declared = CANONICAL[aspect]
             if value == canonical:
                 status, msg = "pass", ""
+            elif value == "declined":       # the probe raised NotImplementedError
+                status, msg = "skip", declined_message(evidence)
             elif value in declared or (aspect == "determinism" and value == "unknown"):
                 status, msg = "skip", f"unsupported: {evidence}"
             elif aspect == "determinism" and not adapter.capabilities.deterministic:
@@ -370,14 +417,15 @@ def profile_records(adapter, profile: dict) -> list[dict]:
             op = "sinusoidal_encoding" if aspect.startswith("encoding") else "sdpa"
             records.append(_record(adapter, aspect, clause, status, msg, value, op))
         elif aspect == "output_dtype":
-            bad = {d: o for d, o in value.items() if o != d and not o.startswith("unsupported")}
+            bad = {d: o for d, o in value.items() if o != d and not o.startswith(("unsupported", "declined"))}
             records.append(_record(adapter, aspect, "sdpa.dtype", "fail" if bad else "pass",
                                    evidence if bad else "", value))
         elif aspect == "encoding_variants":
             for key, got in value.items():
                 lay, fr = key.split("/")
-                status = "pass" if got == key else "skip" if got == "rejects" else "fail"
-                msg = "" if status == "pass" else (
+                declined = got.startswith(declined_message(""))
+                status = "pass" if got == key else "skip" if got == "rejects" or declined else "fail"
+                msg = "" if status == "pass" else got if declined else (
                     f"unsupported: {key}" if status == "skip" else
                     f"asked for layout {lay!r} with {fr!r} frequencies, the table matches {got!r}")
                 rec = _record(adapter, f"encoding_variants/{key}", f"enc.layout.{lay}", status, msg, got,

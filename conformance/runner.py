@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from attnconf.conformance import engine
-from attnconf.errors import Unsupported
+from attnconf.errors import Unsupported, declined_reason
 
 FAILING = ("fail", "error", "crash", "timeout")
 DEFAULT_JSON = Path("reports") / "results.json"
@@ -32,7 +32,8 @@ DEFAULT_TIMEOUT_S = 60.0
 @dataclasses.dataclass
 class Outcome:
     """What an Executor reports for one case: status "ok" | "crash" | "timeout" | "error" |
-    "unsupported", the outputs (status "ok"), a one-line message, and the time it took."""
+    "unsupported" | "declined" (NotImplementedError), the outputs (status "ok"), a one-line
+    message, and the time it took."""
 
     status: str
     outputs: dict | None = None
@@ -87,6 +88,8 @@ class InProcessExecutor:
                 outputs = engine.compute_outputs(self.adapter(adapter_spec), case, dtype)
         except Unsupported as exc:
             return Outcome("unsupported", None, exc.reason, time.perf_counter() - started)
+        except NotImplementedError as exc:   # the plug-in declines this case: skip, not error
+            return Outcome("declined", None, declined_reason(exc), time.perf_counter() - started)
         except MemoryError:
             return Outcome("crash", None, "MemoryError: out of memory", time.perf_counter() - started)
         except Exception as exc:  # the implementation raised: its record says so
