@@ -513,10 +513,10 @@ def format_report(doc: dict) -> str:
              f"excluded: documented divergence {doc.get('excluded_documented_total', 0)}, "
              f"not claimed {doc.get('not_claimed_total', 0)} (not in the denominator)"]
     if "adapters_judged" in doc:
-        lines.append(f"  judged: {', '.join(doc['adapters_judged'])} "
+        lines.append(f"  correct implementations judged: {', '.join(doc['adapters_judged'])} "
                      f"({len(doc['bundled_judged'])} bundled adapters)")
         for row in doc["bundled_not_judged"]:
-            lines.append(f"  not judged: {row['adapter']} ({row['reason']})")
+            lines.append(f"  bundled adapter not judged: {row['adapter']}: {row['reason']}")
     by_adapter: dict = {}
     for row in doc["false_failures"]:
         by_adapter.setdefault(row["adapter"], []).append(row)
