@@ -136,6 +136,29 @@ def _record_view(rec: dict, n: int) -> dict:
     }
 
 
+def _declined(merged) -> list[dict]:
+    """The coverage view: per implementation, what its plug-in declined (NotImplementedError)
+    and why, from the records whose message reads "declined: <reason>" (skips, and invariant
+    passes that declined some examples). One row per case, check, status and reason; the dtypes
+    it covers joined."""
+    from attnconf.errors import declined_message
+
+    prefix = declined_message("")
+    groups: dict[str, dict[tuple, list[str]]] = {}
+    for r in merged.records:
+        if not r["message"].startswith(prefix):
+            continue
+        reason = r["message"][len(prefix):].splitlines()[0][:300]
+        key = (r["case"], r["check"], status_class(r["status"]), reason)
+        dtypes = groups.setdefault(r["impl"], {}).setdefault(key, [])
+        if r["dtype"] not in dtypes:
+            dtypes.append(r["dtype"])
+    return [{"impl": i.name, "n": sum(len(d) for d in groups[i.name].values()),
+             "rows": [{"case": c, "check": k, "status": st, "reason": why, "dtypes": ", ".join(d)}
+                      for (c, k, st, why), d in sorted(groups[i.name].items())]}
+            for i in merged.implementations if i.name in groups]
+
+
 def _profile_table(runs: list[Run], impl_names: dict[tuple[str, str], str]) -> dict:
     """Aspects × implementations; a row diverges when the implementations disagree."""
     columns: list[str] = []
@@ -293,6 +316,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         "impls": impls,
         "sections": [{"id": s, "title": section_titles.get(s, s)} for s in merged.sections],
         "matrix": _matrix_rows(merged, spec, clause_sections),
+        "declined": _declined(merged),
         "profiles": profiles,
         "records": [_record_view(r, n) for n, r in enumerate(merged.records)],
         "frameworks": merged.frameworks, "dtypes": merged.dtypes, "statuses": merged.statuses,

@@ -6,10 +6,17 @@ turns each file into a `Run` whose records always have the same keys and plain t
 renderer never has to guess. Unknown fields are ignored; missing optional fields get neutral
 defaults. A file that cannot be read becomes one line in `problems`, never an exception.
 
+A file is checked against the same schema as `attnconf.conformance.results.validate`
+(spec/results.schema.json): a document that does not match is a problem and is skipped; a record
+that does not match is a problem (with the schema's reason) and is never shown, while the file's
+valid records still are. Documents passed in memory (`render([doc])`, the suite's own from
+`attnconf run --html`) are normalised only.
+
 Must not render anything, and must not import any framework.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -120,8 +127,55 @@ def record_key(rec: dict) -> tuple:
     return (rec["run"], rec["adapter"], rec["case"], rec["dtype"], rec["check"], tuple(rec["clauses"]))
 
 
-def make_run(data: dict, label: str, source: str) -> Run:
-    """A Run from an already-parsed results document (dict)."""
+_MAX_RECORD_PROBLEMS = 20   # per file: a file of broken records must not bury the page in lines
+
+
+@functools.lru_cache(maxsize=1)
+def _validators():
+    """(document validator, record validator) for the results schema `results.validate` uses."""
+    import jsonschema
+
+    from attnconf.conformance.results import schema
+
+    full = schema()
+    record = {"$schema": full.get("$schema"), "$defs": full["$defs"], "$ref": "#/$defs/record"}
+    return jsonschema.Draft202012Validator(full), jsonschema.Draft202012Validator(record)
+
+
+def _schema_error(validator, value) -> str | None:
+    """'at PATH: reason' for the schema's best-matching error, or None when `value` matches."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+    return f"at {where}: {' '.join(error.message.split())[:200]}"
+
+
+def document_problem(data: dict, source: str) -> str | None:
+    """Why the document (its records aside: those are checked one by one) does not match the
+    results schema, as a problem line; None when it does."""
+    doc = {**data, "results": []} if isinstance(data.get("results"), list) else data
+    why = _schema_error(_validators()[0], doc)
+    return None if why is None else f"{source}: does not match the results schema {why}; skipped"
+
+
+def record_problem(raw: Any) -> str | None:
+    """Why one results record does not match the schema's record definition, or None."""
+    return _schema_error(_validators()[1], raw)
+
+
+def _record_label(raw: Any, index: int) -> str:
+    if not isinstance(raw, dict):
+        return f"record {index}"
+    parts = [text(raw.get(k)) for k in ("adapter", "case", "dtype") if isinstance(raw.get(k), str)]
+    return f"record {index}" + (f" ({' '.join(parts)})" if parts else "")
+
+
+def make_run(data: dict, label: str, source: str, *, check_schema: bool = False) -> Run:
+    """A Run from an already-parsed results document (dict). check_schema: records that do not
+    match the results schema are left out, each named in `problems` with the reason."""
     run = Run(label=label, source=source, data=data)
     frameworks = {}
     for desc in data.get("adapters") or []:
@@ -135,7 +189,15 @@ def make_run(data: dict, label: str, source: str) -> Run:
         raw_records = []
     by_key: dict[tuple, dict] = {}
     skipped = 0
-    for raw in raw_records:
+    invalid = 0
+    for index, raw in enumerate(raw_records):
+        why = record_problem(raw) if check_schema else None
+        if why is not None:
+            invalid += 1
+            if invalid <= _MAX_RECORD_PROBLEMS:
+                run.problems.append(f"{source}: result {_record_label(raw, index)} does not match the results "
+                                    f"schema {why}; not shown")
+            continue
         rec = normalise_record(raw, label, frameworks)
         if rec is None:
             skipped += 1
@@ -143,6 +205,9 @@ def make_run(data: dict, label: str, source: str) -> Run:
         by_key[record_key(rec)] = rec  # a resumed run may repeat a case: the last record wins
     if skipped:
         run.problems.append(f"{source}: {skipped} result record(s) are not JSON objects; ignored")
+    if invalid > _MAX_RECORD_PROBLEMS:
+        run.problems.append(f"{source}: {invalid - _MAX_RECORD_PROBLEMS} more result record(s) do not match "
+                            "the results schema; not shown")
     run.records = list(by_key.values())
     return run
 
@@ -215,11 +280,11 @@ def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[st
         except json.JSONDecodeError as exc:
             problems.append(f"{path}: not valid JSON (truncated or corrupt: {exc}); skipped")
             continue
-        why = _check_document(data, path)
+        why = _check_document(data, path) or document_problem(data, path)
         if why:
             problems.append(why)
             continue
-        run = make_run(data, _unique_label(path, taken), path)
+        run = make_run(data, _unique_label(path, taken), path, check_schema=True)
         problems.extend(run.problems)
         runs.append(run)
     return runs, problems

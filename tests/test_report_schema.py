@@ -1,0 +1,85 @@
+"""One reader of results files: `attnconf report` checks each file against the results schema
+(the one `results.validate` uses); a record that does not match is an input problem with the
+reason and is never rendered, while the file's valid records are. And the coverage view lists
+what an implementation declined (NotImplementedError), per adapter, with the reason.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from attnconf.cli import main
+from attnconf.conformance import results
+
+TESTS = Path(__file__).resolve().parent
+FIX = TESTS / "fixtures" / "report"
+BAD_CASE = "sdpa/not_a_real_case_status_5"
+
+
+def _page_data(html: str) -> dict:
+    block = html.split('<script type="application/json" id="report-data">', 1)[1].split("</script>", 1)[0]
+    return json.loads(block)
+
+
+def _section(html: str, section_id: str) -> str:
+    return html.split(f'<section id="{section_id}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_a_schema_invalid_record_is_an_input_problem_and_not_rendered(tmp_path, capsys):
+    doc = json.loads((FIX / "torch.json").read_text())
+    valid = len(doc["results"])
+    doc["results"].append({**doc["results"][0], "case": BAD_CASE, "status": 5})
+    path = tmp_path / "torch.json"
+    path.write_text(json.dumps(doc))
+    out = tmp_path / "index.html"
+    rc = main(["report", str(path), "--html", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    err = [line for line in captured.err.splitlines() if BAD_CASE in line]
+    assert len(err) == 1 and "does not match the results schema at status: 5 is not one of" in err[0], captured.err
+    assert "1 input problem(s)" in captured.out and f"{valid} records" in captured.out, captured.out
+    html = out.read_text()
+    data = _page_data(html)
+    assert any(BAD_CASE in p and "status" in p for p in data["problems"]), data["problems"]
+    assert BAD_CASE not in _section(html, "records"), "the invalid record should not be rendered, but it is"
+    shown = sum(sum(i["counts"].values()) for i in data["implementations"])
+    assert shown == valid, f"the page should count the {valid} valid records, but counts {shown}"
+    problems = html.split('<div class="problems" id="problems">', 1)[1].split("</div>", 1)[0]
+    assert BAD_CASE in problems
+
+
+def test_the_report_and_results_validate_agree_on_what_is_invalid(tmp_path, capsys):
+    doc = json.loads((FIX / "torch.json").read_text())
+    del doc["environment"]
+    path = tmp_path / "noenv.json"
+    path.write_text(json.dumps(doc))
+    try:
+        results.read_results(path)
+    except Exception as exc:                         # the suite's own reader refuses it …
+        assert "environment" in str(exc)
+    else:
+        raise AssertionError("results.read_results should refuse a document without environment, but read it")
+    out = tmp_path / "index.html"
+    rc = main(["report", str(path), "--html", str(out)])   # … and so does the report
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "noenv.json: does not match the results schema at (top level): 'environment' is a required property" in err
+    assert "No results could be read" in out.read_text()
+
+
+def test_the_coverage_view_lists_declined_cases_per_adapter_with_the_reason(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(TESTS))
+    out, html_path = tmp_path / "r.json", tmp_path / "r.html"
+    rc = main(["run", "--no-expectations", "--no-checks", "--executor", "in-process",
+               "--sdpa", "zoo.declining:sdpa_no_float64", "--framework", "numpy",
+               "--adapter", "numpy-reference", "--select", "sdpa/size_l1_s1_e1",
+               "--dtype", "float64,float32", "--json", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    rc = main(["report", str(out), "--html", str(html_path)])
+    assert rc == 0
+    view = _section(html_path.read_text(), "declined")
+    rows = re.findall(r"<tr><td class=\"mono\">(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>.*?>(\w+)</span></td>"
+                      r"<td>(.*?)</td></tr>", view)
+    assert rows == [("sdpa/size_l1_s1_e1", "agreement", "float64", "skip", "no float64 kernel")], view
+    assert "zoo.declining:sdpa_no_float64" in view and "numpy-reference" not in view, view
