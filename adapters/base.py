@@ -101,11 +101,11 @@ class Adapter:
     # -- conversion ---------------------------------------------------------------------------
     def from_numpy(self, array: np.ndarray, dtype: str) -> Any:
         """A native array of dtype name `dtype` ("float64" … "bfloat16") holding `array`'s values."""
-        raise NotImplementedError
+        raise _missing(self, "from_numpy")
 
     def to_numpy(self, value: Any) -> np.ndarray:
         """A NumPy array with the native value's dtype (bfloat16 as ml_dtypes.bfloat16)."""
-        raise NotImplementedError
+        raise _missing(self, "to_numpy")
 
     def mask_from_numpy(self, mask: np.ndarray, dtype: str) -> Any:
         """Native form of an attention mask: bool stays bool, a float mask takes `dtype`."""
@@ -114,7 +114,7 @@ class Adapter:
         return self.from_numpy(mask, dtype)
 
     def from_numpy_bool(self, mask: np.ndarray) -> Any:
-        raise NotImplementedError
+        raise _missing(self, "from_numpy_bool")
 
     def synchronize(self, value: Any) -> None:
         """Block until `value` is computed (device sync for timing). Default: nothing to do."""
@@ -153,6 +153,13 @@ class Adapter:
             "description": self.description,
             "capabilities": self.capabilities.to_json(),
         }
+
+
+def _missing(adapter, method: str) -> TypeError:
+    # Not NotImplementedError: that is a plug-in declining a case (a skip); a conversion the
+    # adapter never wrote is a broken adapter, and its records must say so (error).
+    return TypeError(f"{type(adapter).__name__} should define {method} (Adapter leaves it to subclasses), "
+                     "but does not")
 
 
 def require(condition: bool, reason: str) -> None:

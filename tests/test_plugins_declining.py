@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from attnconf.adapters.base import Adapter
 from attnconf.adapters.function import make_function_adapter
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
 from attnconf.conformance import engine, invariants
@@ -44,34 +45,61 @@ def by_key(doc) -> dict:
     return {(r["adapter"], r["case"], r["dtype"]): r for r in doc["results"]}
 
 
+DECLINERS = (("zoo.declining:sdpa_no_float64", "no float64 kernel"),
+             ("zoo-no-float64", "no float64 kernel in this adapter"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_function_and_class_declining_float64_are_skips_with_the_reason(tmp_path, executor):
     proc, doc = attnconf_run(tmp_path, "--sdpa", "zoo.declining:sdpa_no_float64", "--framework", "numpy",
                              "--adapter", "zoo.declining:NoFloat64Adapter", "--select", CASE,
-                             "--dtype", "float64,float32", "--executor", executor, checks=True)
+                             "--dtype", "float64,float32", "--executor", executor)
     assert proc.returncode == 0, f"exit should be 0 (a decline is no failure), but got {proc.returncode}:\n" \
                                  f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
     recs = by_key(doc)
-    for name, reason in (("zoo.declining:sdpa_no_float64", "no float64 kernel"),
-                         ("zoo-no-float64", "no float64 kernel in this adapter")):
+    for name, reason in DECLINERS:
         got = recs[(name, CASE, "float64")]
         assert (got["status"], got["message"]) == ("skip", f"declined: {reason}"), \
             f"{name} float64 should be skip 'declined: {reason}', but got {got['status']} {got['message']!r}"
         assert recs[(name, CASE, "float32")]["status"] == "pass"
-        inv64 = [r for r in doc["results"] if r["adapter"] == name and r["check"] == "invariant"
-                 and r["dtype"] == "float64"]
+
+
+def _checks(executor, spec, adapter, dtype):
+    """(invariant records, profile) the way `attnconf run` gets them from this executor."""
+    from attnconf.conformance import profile
+    from attnconf.conformance.isolation import WorkerExecutor
+
+    if executor == "in-process":
+        return invariants.check(adapter, dtype), profile.detect(adapter)
+    with WorkerExecutor() as ex:
+        return ex.run_checks(spec, adapter, dtype), ex.detect_profile(spec)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_invariants_determinism_and_profile_probes_decline_too(monkeypatch, executor):
+    from attnconf.adapters import registry
+
+    monkeypatch.syspath_prepend(str(TESTS))
+    specs = registry.resolve([], sdpa="zoo.declining:sdpa_no_float64", framework="numpy",
+                             adapter_classes=["zoo.declining:NoFloat64Adapter"])
+    reasons = dict(DECLINERS)
+    assert len(specs) == 2
+    for spec in specs:
+        adapter = registry.instantiate(spec)
+        name, reason = adapter.name, reasons[adapter.name]
+        inv64, profile = _checks(executor, spec, adapter, "float64")
         assert inv64 and {r["status"] for r in inv64} == {"skip"}, \
             f"{name}'s float64 invariants should all be skip, but got {Counter(r['status'] for r in inv64)}"
         declined = {r["case"] for r in inv64 if r["message"] == f"declined: {reason}"}
         assert {"invariant/inv.determinism", "invariant/inv.convex_hull"} <= declined, declined
-        inv32 = [r for r in doc["results"] if r["adapter"] == name and r["check"] == "invariant"
-                 and r["dtype"] == "float32"]
+        inv32, _ = _checks(executor, spec, adapter, "float32")
         assert "pass" in {r["status"] for r in inv32} and not any("declined" in r["message"] for r in inv32)
-        # the profile probes at float64: declined, not 'rejects' or 'other'
-        profile = doc["profiles"][name]
+        # the profile probes run at float64: declined, not 'rejects' or 'other'
         assert profile["fully_masked"] == {"value": "declined", "evidence": reason}, profile["fully_masked"]
         assert profile["default_scale"]["value"] == "declined"
+        assert profile["determinism"]["value"] == "declined"
 
 
 @pytest.mark.slow
@@ -176,3 +204,20 @@ def test_the_pytest_plugin_skips_declined_cases_with_the_reason(tmp_path):
     assert got[("zoo-no-float64", "invariant/inv.determinism", "float64")] == \
         ("skip", "declined: no float64 kernel in this adapter")
     assert got[("zoo.declining:sdpa_no_float64", CASE, "float32")][0] == "pass"
+
+
+class _NoConversion(NumpyReferenceAdapter):
+    """Forgot from_numpy: a broken adapter, not one that declines (Adapter's stub raises TypeError)."""
+
+    name = "no-conversion"
+
+    def from_numpy(self, array, dtype):
+        return Adapter.from_numpy(self, array, dtype)     # the protocol's stub, as if never written
+
+
+def test_a_conversion_the_adapter_never_wrote_is_an_error_not_a_decline():
+    from attnconf.conformance.runner import InProcessExecutor
+
+    out = InProcessExecutor().run(_NoConversion(), load_cases(CASE)[0], "float32")
+    assert out.status == "error" and "should define from_numpy" in out.message, \
+        f"a missing from_numpy should be an error, but got {out.status}: {out.message}"
