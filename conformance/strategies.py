@@ -15,12 +15,18 @@ import numpy as np
 from hypothesis import strategies as st
 
 from attnconf.dtypes import numpy_dtype
+from attnconf.reference.rounding import FORMATS, round_to_format
 
 SEEDS = st.integers(0, 2 ** 16)
 
 
 def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
-    """x rounded to `dtype` and returned as float64 (exactly representable in `dtype`)."""
+    """x rounded to `dtype` and returned as float64 (exactly representable in `dtype`).
+
+    float16/bfloat16 go through the project's own rounding (tol.golden), not a dependency's cast:
+    ml_dtypes < 0.7 rounds float64 -> bfloat16 twice, which would change the examples drawn."""
+    if dtype in FORMATS:
+        return round_to_format(np.asarray(x, dtype=np.float64), FORMATS[dtype])
     return np.asarray(x, dtype=np.float64).astype(numpy_dtype(dtype)).astype(np.float64)
 
 
