@@ -10,6 +10,7 @@ import struct
 import numpy as np
 import pytest
 
+from attnconf import spec
 from attnconf.cli import main
 from attnconf.reference import golden
 
@@ -42,7 +43,7 @@ def exported(tmp_path_factory):
 def test_index_lists_every_selected_case_with_paths_shapes_and_dtypes(exported):
     index = json.loads((exported / "index.json").read_text())
     assert index["format"] == "attnconf-golden-export" and index["format_version"] == golden.EXPORT_FORMAT_VERSION
-    assert index["spec_version"] == "1.0"
+    assert index["spec_version"] == spec.spec_version() == "1.1"
     assert [c["id"] for c in index["cases"]] == [c.id for c in golden.load_cases(SELECT)]
     for case in index["cases"]:
         assert set(case) >= {"id", "operation", "clauses", "options", "inputs", "expected", "scale", "seed"}

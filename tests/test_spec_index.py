@@ -41,9 +41,10 @@ def test_schema_rejects_an_untestable_clause_without_reason():
         jsonschema.validate(bad, spec.load_schema())
 
 
-def test_spec_version_is_1_0_and_stated_in_readme():
-    assert spec.spec_version() == "1.0"
-    assert "version 1.0" in spec.text("README.md").splitlines()[0]
+def test_spec_version_is_1_1_and_stated_in_readme():
+    # 1.1: clause tol.golden added (a new clause increments MINOR, spec/README.md "Versioning")
+    assert spec.spec_version() == "1.1"
+    assert "version 1.1" in spec.text("README.md").splitlines()[0]
 
 
 def test_required_ids_present_and_ids_unique():
