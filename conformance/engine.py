@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import shlex
 import time
 from typing import Any
 
@@ -130,12 +129,17 @@ def _scales(case) -> dict[str, np.ndarray]:
 # Judging
 # ---------------------------------------------------------------------------------------------
 def repro_command(adapter_args: str, case_id: str, dtype: str) -> str:
-    return f"attnconf run {adapter_args} --select {shlex.quote(case_id)} --dtype {dtype}"
+    """The command that reruns one record (spelled by conformance/repro.py, for every kind)."""
+    from attnconf.conformance import repro
+
+    return repro.command(adapter_args, case_id, dtype)
 
 
 def base_record(case, dtype: str, *, adapter_name: str, framework: str = "",
                 repro_args: str | None = None, check: str = "agreement") -> dict:
-    args = repro_args if repro_args is not None else f"--adapter {shlex.quote(adapter_name)}"
+    from attnconf.conformance import repro
+
+    args = repro_args if repro_args is not None else repro.adapter_args(adapter_name)
     return {
         "adapter": adapter_name,
         "framework": framework,

@@ -30,12 +30,12 @@ D model dim.
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import time
 from typing import Callable
 
 import numpy as np
 
+from attnconf.conformance import repro as repro_cmd
 from attnconf.conformance import strategies as gen
 from attnconf.dtypes import EPS, numpy_dtype
 from attnconf.errors import Unsupported, declined_message, declined_reason
@@ -44,6 +44,13 @@ INV_BASELINE_ULPS = 4.0
 ENC_FLOOR_ULPS = 4.0
 ENC_ANGLE_FACTOR = 8.0
 SHRINK_BUDGET = 40          # adapter calls spent shrinking a failure (keeps failing runs fast)
+# Random draws per invariant and adapter-dtype, times the invariant's factor (`attnconf run`'s
+# default, and check's): a fixed number, so verdicts never depend on how fast the machine is.
+EXAMPLES = 6
+# Frameworks that compile a kernel for every new shape and dtype (XLA: 0.1-0.5 s per shape on
+# CPU, most of a run's time) draw at most this many, also a fixed number; the explicit examples
+# (documented framework bugs, edge shapes) run on every adapter whatever its count.
+PER_SHAPE_COMPILING = {"jax": 2}
 _TINY = {"float64": 2.0 ** -1022, "float32": 2.0 ** -126, "float16": 2.0 ** -14, "bfloat16": 2.0 ** -126}
 
 
@@ -565,6 +572,38 @@ def _mha_strategy(caps, dtype):
     return st.one_of(self_attn, gen.mha_examples(cross=True, bias=caps.mha_biases)) if caps.mha_cross else self_attn
 
 
+def _sdpa_edges(*, min_b=1, min_l=1, min_s=1, gqa=False, extra=()):
+    """Invariant.explicit for an sdpa invariant: fixed examples run first on every adapter, so
+    that the records of documented framework bugs never depend on what the draws reach:
+    one batch element and one kv head with L = 1, S = 2, E = 1 (two of L, S, E equal to 1: XLA
+    on CPU rejects that bfloat16 dot, jax.json; with gqa a group of 2 on one kv head, the MQA
+    shape Keras's einsum rejects, tensorflow.json); the invariant's minimum sizes are kept.
+    extra: further examples of that invariant (see INVARIANTS)."""
+    edge = {"B": max(1, min_b), "Hkv": 1, "G": 2 if gqa else 1, "L": max(1, min_l), "S": max(2, min_s),
+            "E": 1, "Ev": 0, "seed": 0}
+    return lambda caps: (edge,) + tuple(extra)
+
+
+# E = 3: a softmax scale 1/sqrt(3) that float32 cannot hold (Keras rounds it to its floatx,
+# tensorflow.json inv.scale_homogeneity float64); powers of two are exact and pass.
+_ODD_HEAD_DIM = {"B": 1, "Hkv": 1, "G": 1, "L": 2, "S": 3, "E": 3, "Ev": 0, "seed": 0}
+# A dominant key at logits up to 100 puts the output at the edge of the hull, where a float32
+# softmax's weight sum (JAX for float64 inputs, jax.json inv.finite float64) shows (measured).
+_NEAR_HULL_EDGE = {"B": 2, "Hkv": 2, "G": 1, "L": 6, "S": 9, "E": 4, "Ev": 0, "seed": 10}
+
+
+def _enc_edges(caps):
+    """Invariant.explicit for encodings, with offset support: positions from 3000 (beyond the
+    integers float16 and bfloat16 hold exactly, 2048 and 256) and from 100 000 (beyond float16's
+    largest number, 65504), where angle arithmetic in the table's dtype shows (keras_hub.json:
+    SinePositionEncoding computes p·ω in the table's dtype, and in float32 for float64)."""
+    if not (caps.encoding_layouts and caps.encoding_frequencies):
+        return ()
+    ex = {"dim": 8, "n": 8, "offset": 0, "base": 10000.0, "layout": caps.encoding_layouts[0],
+          "frequencies": caps.encoding_frequencies[0], "k": 3, "m": 2, "seed": 0}
+    return tuple(dict(ex, offset=o) for o in ((3000, 100_000) if caps.encoding_offset else (0,)))
+
+
 def _mha_explicit(caps):
     """A layer whose sequence length equals its head count with one-wide heads (L = H = 2, E = Ev = 1):
     a per-head bias of shape (H, 1) is then ambiguous against (B, T, H, 1), and Keras's TF ops.add
@@ -581,27 +620,37 @@ def _enc_offset_strategy(caps, dtype):
 
 
 INVARIANTS: tuple[Invariant, ...] = (
-    Invariant("inv.convex_hull", "sdpa", _sdpa_strategy(), prop_convex_hull),
-    Invariant("inv.query_permutation", "sdpa", _sdpa_strategy(), prop_query_permutation),
-    Invariant("inv.key_permutation", "sdpa", _sdpa_strategy(min_s=2), prop_key_permutation),
-    Invariant("inv.causal_prefix", "sdpa", _sdpa_strategy(min_s=2, min_l=2), prop_causal_prefix, _needs_causal),
-    Invariant("inv.masked_keys", "sdpa", _sdpa_strategy(min_s=2), prop_masked_keys, _needs_one_mask),
-    Invariant("inv.mask_equivalence", "sdpa", _sdpa_strategy(), prop_mask_equivalence, _needs_one_mask),
-    Invariant("inv.batch_independence", "sdpa", _sdpa_strategy(min_b=2), prop_batch_independence),
+    Invariant("inv.convex_hull", "sdpa", _sdpa_strategy(), prop_convex_hull, explicit=_sdpa_edges()),
+    Invariant("inv.query_permutation", "sdpa", _sdpa_strategy(), prop_query_permutation, explicit=_sdpa_edges()),
+    Invariant("inv.key_permutation", "sdpa", _sdpa_strategy(min_s=2), prop_key_permutation,
+              explicit=_sdpa_edges(min_s=2)),
+    Invariant("inv.causal_prefix", "sdpa", _sdpa_strategy(min_s=2, min_l=2), prop_causal_prefix, _needs_causal,
+              explicit=_sdpa_edges(min_s=2, min_l=2)),
+    Invariant("inv.masked_keys", "sdpa", _sdpa_strategy(min_s=2), prop_masked_keys, _needs_one_mask,
+              explicit=_sdpa_edges(min_s=2)),
+    Invariant("inv.mask_equivalence", "sdpa", _sdpa_strategy(), prop_mask_equivalence, _needs_one_mask,
+              explicit=_sdpa_edges()),
+    Invariant("inv.batch_independence", "sdpa", _sdpa_strategy(min_b=2), prop_batch_independence,
+              explicit=_sdpa_edges(min_b=2)),
     Invariant("inv.gqa_repeat", "sdpa", _sdpa_strategy(gqa=True), prop_gqa_repeat,
-              _needs("gqa", "needs GQA (enable_gqa) support")),
-    Invariant("inv.value_linearity", "sdpa", _sdpa_strategy(), prop_value_linearity),
+              _needs("gqa", "needs GQA (enable_gqa) support"), explicit=_sdpa_edges(gqa=True)),
+    Invariant("inv.value_linearity", "sdpa", _sdpa_strategy(), prop_value_linearity, explicit=_sdpa_edges()),
     Invariant("inv.scale_homogeneity", "sdpa", _sdpa_strategy(), prop_scale_homogeneity,
-              _needs("explicit_scale", "needs an explicit scale argument")),
-    Invariant("inv.finite", "sdpa", _sdpa_strategy(), prop_finite),
+              _needs("explicit_scale", "needs an explicit scale argument"),
+              explicit=_sdpa_edges(extra=(_ODD_HEAD_DIM,))),
+    Invariant("inv.finite", "sdpa", _sdpa_strategy(), prop_finite, explicit=_sdpa_edges(extra=(_NEAR_HULL_EDGE,))),
     Invariant("inv.mha.decomposition", "multi_head_attention", _mha_strategy, prop_mha_decomposition,
               factor=3, explicit=_mha_explicit),
-    Invariant("inv.enc.bounds", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_bounds), factor=2),
-    Invariant("inv.enc.pythagorean", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_pythagorean), factor=2),
-    Invariant("inv.enc.rotation", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_rotation), factor=2),
-    Invariant("inv.enc.relative", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_relative), factor=2),
+    Invariant("inv.enc.bounds", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_bounds), factor=2,
+              explicit=_enc_edges),
+    Invariant("inv.enc.pythagorean", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_pythagorean), factor=2,
+              explicit=_enc_edges),
+    Invariant("inv.enc.rotation", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_rotation), factor=2,
+              explicit=_enc_edges),
+    Invariant("inv.enc.relative", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_relative), factor=2,
+              explicit=_enc_edges),
     Invariant("inv.enc.offset_shift", "sinusoidal_encoding", _enc_offset_strategy, each_variant(prop_enc_offset_shift),
-              _needs("encoding_offset", "needs offset support"), factor=2),
+              _needs("encoding_offset", "needs offset support"), factor=2, explicit=_enc_edges),
 )
 
 
@@ -710,10 +759,9 @@ class _Raised(Exception):
     """The implementation raised an exception on valid input."""
 
 
-def repro(adapter_name: str, clause: str, dtype: str, seed: int) -> str:
-    from attnconf.conformance.engine import repro_command
-
-    return repro_command(f"--adapter {shlex.quote(adapter_name)} --seed {seed}", f"invariant/{clause}", dtype)
+def repro(adapter, clause: str, dtype: str, seed: int) -> str:
+    """The command that reruns an invariant record (adapter: an instance or its name)."""
+    return repro_cmd.command(repro_cmd.adapter_args(adapter), f"invariant/{clause}", dtype, seed=seed)
 
 
 def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, max_examples,
@@ -733,7 +781,7 @@ def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, ma
         "adapter": name, "framework": getattr(ctx.adapter, "framework", ""),
         "operation": inv.operation, "case": f"invariant/{inv.clause}", "clauses": [inv.clause],
         "dtype": ctx.dtype, "check": "invariant", "status": status, "metrics": metrics,
-        "message": message, "repro": repro(name, inv.clause, ctx.dtype, seed),
+        "message": message, "repro": repro(ctx.adapter, inv.clause, ctx.dtype, seed),
         "duration_s": round(duration, 4), "options": {"seed": seed, "max_examples": max_examples},
         "shapes": {},
     }
@@ -748,23 +796,30 @@ def applicable(inv: Invariant, caps, dtype: str) -> str:
     return inv.requires(caps, dtype)
 
 
-def check(adapter, dtype: str, *, seed: int = 0, max_examples: int = 6,
-          select: str | None = None, shrink: bool = True, budget_s: float | None = 1.0) -> list[dict]:
-    """Run every invariant (or those whose clause contains `select`) on `adapter` at `dtype`.
+def check(adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None,
+          select: str | None = None, shrink: bool = True, budget_s: float | None = None,
+          repro_args: str | None = None) -> list[dict]:
+    """Run every invariant (or those `select` selects) on `adapter` at `dtype`.
 
     Returns results records (check="invariant"), one per invariant plus determinism. Never
-    raises for implementation faults: those are `error` records. budget_s: wall-time budget
-    shared evenly by the invariants that apply; a property that used its share stops drawing
-    new examples (at least one always runs; metrics["examples"] says how many did).
+    raises for implementation faults: those are `error` records.
+    max_examples: random draws per invariant (times its factor; None: EXAMPLES), capped for
+    per-shape-compiling frameworks (draws_for). The count is fixed, never a matter of time, so
+    a call draws the same examples and gives the same statuses on any machine under any load;
+    each invariant's explicit examples (documented framework bugs) always run first.
+    select: as `attnconf run --select` (conformance/repro.selects), on the case id
+    `invariant/<clause>`; a bare clause like "inv.convex_hull" selects as a substring.
+    budget_s: an opt-in wall-time cap shared by the invariants (a property past its share stops
+    drawing): its records depend on machine load, so `attnconf run` never passes one.
+    repro_args: the run's repro.run_args for this adapter (default: its name or remembered spec).
     """
     ctx = Context(adapter, dtype)
     records = []
-    runnable = [inv for inv in INVARIANTS if (not select or select in inv.clause)
-                and not applicable(inv, adapter.capabilities, dtype)]
+    max_examples = draws_for(adapter, max_examples)
+    chosen = [inv for inv in INVARIANTS if repro_cmd.selects(select, f"invariant/{inv.clause}")]
+    runnable = [inv for inv in chosen if not applicable(inv, adapter.capabilities, dtype)]
     share = None if budget_s is None else budget_s / max(len(runnable), 1)
-    for inv in INVARIANTS:
-        if select and select not in inv.clause:
-            continue
+    for inv in chosen:
         t0 = time.perf_counter()
         reason = applicable(inv, adapter.capabilities, dtype)
         if reason:
@@ -778,9 +833,25 @@ def check(adapter, dtype: str, *, seed: int = 0, max_examples: int = 6,
                        f"{message}")
         records.append(_record(ctx, inv, status=status, message=message, seed=seed, examples=ran,
                                duration=time.perf_counter() - t0, max_examples=max_examples, example=ex))
-    if not select or select in "inv.determinism":
+    if repro_cmd.selects(select, "invariant/inv.determinism"):
         records.append(check_determinism(adapter, dtype, seed=seed))
+    if repro_args is not None:
+        records = [dict(r, repro=repro_cmd.command(repro_args, r["case"], dtype, seed=seed)) for r in records]
     return records
+
+
+def record_ids(adapter=None) -> list[str]:
+    """The case ids of check's records (the same for every adapter): what --select can select."""
+    return [f"invariant/{inv.clause}" for inv in INVARIANTS] + ["invariant/inv.determinism"]
+
+
+def draws_for(adapter, max_examples: int | None = None) -> int:
+    """Random draws per invariant (before its factor) for this adapter: max_examples (None:
+    EXAMPLES), at most PER_SHAPE_COMPILING[framework] where the framework compiles per shape.
+    A declared number, not a measured time, so the examples drawn depend on nothing else."""
+    n = EXAMPLES if max_examples is None else int(max_examples)
+    cap = PER_SHAPE_COMPILING.get(getattr(adapter, "framework", ""))
+    return max(1, n if cap is None else min(n, cap))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -410,19 +410,21 @@ class WorkerExecutor:
         return Outcome(status=reply.status, outputs=outputs, message=reply.message,
                        duration_s=reply.duration_s)
 
-    def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int = 20,
-                   timeout: float = DEFAULT_TIMEOUT_S) -> list[dict]:
+    def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None,
+                   timeout: float = DEFAULT_TIMEOUT_S, select: str | None = None,
+                   repro_args: str | None = None) -> list[dict]:
         """invariants.check(adapter, dtype, …) inside the adapter's worker: its records, or one
         crash/timeout/error record for the whole batch (which runs many examples: the budget
-        is CHECK_TIMEOUT_FACTOR times the per-case one)."""
+        is CHECK_TIMEOUT_FACTOR times the per-case one). select and repro_args: as check's."""
         spec, worker = self._worker_of(adapter_spec)
-        reply = worker.call(f"{__name__}:_checks_in_worker", (spec, dtype, seed, max_examples),
+        reply = worker.call(f"{__name__}:_checks_in_worker", (spec, dtype, seed, max_examples, select, repro_args),
                             timeout=timeout * CHECK_TIMEOUT_FACTOR)
         if reply.status == "ok" and isinstance(reply.value, list):
             return reply.value
         if reply.status == "unsupported":
             return []
-        return [_batch_record(adapter, dtype, reply, "invariant/*", "invariant")]
+        return [_batch_record(adapter, dtype, reply, "invariant/*", "invariant", seed=seed, select=select,
+                              repro_args=repro_args)]
 
     def detect_profile(self, adapter_spec, *, timeout: float = DEFAULT_TIMEOUT_S):
         """profile.detect(adapter) inside the worker; None when the worker could not answer
@@ -493,14 +495,19 @@ def _spec_to_dict(spec) -> dict:
 CHECK_TIMEOUT_FACTOR = 10
 
 
-def _batch_record(adapter, dtype: str, reply: Reply, case: str, check: str) -> dict:
-    """A schema-valid record standing for a batch of checks that did not come back."""
+def _batch_record(adapter, dtype: str, reply: Reply, case: str, check: str, *, seed: int | None = None,
+                  select: str | None = None, repro_args: str | None = None) -> dict:
+    """A schema-valid record standing for a batch of checks that did not come back; its repro
+    reruns the batch (the run's --select, or `case`, a glob of the batch's record ids)."""
+    from attnconf.conformance import repro
+
+    args = repro_args if repro_args is not None else repro.adapter_args(adapter)
     return {"adapter": adapter.name, "framework": adapter.framework, "operation": "sdpa"
             if "sdpa" in adapter.capabilities.operations else (adapter.capabilities.operations or ("sdpa",))[0],
             "case": case, "clauses": [], "dtype": dtype, "check": check, "status":
             reply.status if reply.status in ("crash", "timeout") else "error",
             "metrics": {}, "message": f"the {check} checks did not complete: {reply.message}",
-            "repro": f"attnconf run --adapter {adapter.name} --dtype {dtype}",
+            "repro": repro.command(args, select or case, dtype, seed=seed),
             "duration_s": round(float(reply.duration_s), 6), "options": {}, "shapes": {}}
 
 
@@ -524,10 +531,11 @@ def _adapter_in_worker(spec: dict):
     return adapter
 
 
-def _checks_in_worker(spec: dict, dtype: str, seed: int, max_examples: int):
+def _checks_in_worker(spec: dict, dtype: str, seed: int, max_examples: int | None, select=None, repro_args=None):
     from attnconf.conformance import invariants
 
-    return invariants.check(_adapter_in_worker(spec), dtype, seed=seed, max_examples=max_examples)
+    return invariants.check(_adapter_in_worker(spec), dtype, seed=seed, max_examples=max_examples,
+                            select=select, repro_args=repro_args)
 
 
 def _profile_in_worker(spec: dict):

@@ -86,7 +86,9 @@ class Session:
             rows = []
             for spec in specs:
                 adapter = self._executor.adapter(spec)
-                cfg = runner.RunConfig(specs=[])
+                # the records' repro: the `attnconf run` options that judge as this session does
+                cfg = runner.RunConfig(specs=[], level=self.opt("level"), golden_dir=self.opt("golden_dir"),
+                                       device=self.opt("device"))
                 rows.append((spec, adapter, runner._repro_args(cfg, adapter, spec)))
             self._specs = rows
         return self._specs

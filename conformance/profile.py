@@ -384,20 +384,34 @@ def detect(adapter) -> dict:
 
 
 def _record(adapter, aspect, clause, status, message, value, operation="sdpa"):
-    import shlex
-
-    from attnconf.conformance.engine import repro_command
+    from attnconf.conformance import repro
 
     name = getattr(adapter, "name", type(adapter).__name__)
     return {"adapter": name, "framework": getattr(adapter, "framework", ""), "operation": operation,
             "case": f"profile/{aspect}", "clauses": [clause], "dtype": probe_dtype(adapter),
             "check": "profile", "status": status, "metrics": {"value": value}, "message": message,
-            "repro": repro_command(f"--adapter {shlex.quote(name)}", f"profile/{aspect}", probe_dtype(adapter)),
+            "repro": repro.command(repro.adapter_args(adapter), f"profile/{aspect}", probe_dtype(adapter)),
             "duration_s": 0.0, "options": {}, "shapes": {}}
 
 
-def profile_records(adapter, profile: dict) -> list[dict]:
-    """One record per profiled aspect that has a canonical choice (check="profile")."""
+def record_ids(adapter=None) -> list[str]:
+    """The case ids of the records profile_records makes for `adapter` (None: for any adapter),
+    known without running it: what `attnconf run --select` can select."""
+    if adapter is None:
+        aspects, variants = SDPA_ASPECTS + ENCODING_ASPECTS + COMMON_ASPECTS, _VARIANTS
+    else:
+        caps = adapter.capabilities
+        aspects = aspects_for(adapter)
+        variants = [(lay, fr) for lay in caps.encoding_layouts for fr in caps.encoding_frequencies]
+    return [f"profile/encoding_variants/{lay}/{fr}" for lay, fr in variants if "encoding_variants" in aspects] + [
+        f"profile/{a}" for a in aspects if a != "encoding_variants"]
+
+
+def profile_records(adapter, profile: dict, *, repro_args: str | None = None) -> list[dict]:
+    """One record per profiled aspect that has a canonical choice (check="profile").
+
+    repro_args: the run's conformance/repro.run_args for this adapter (default: its name or spec).
+    """
     records = []
     for aspect, found in profile.items():
         value, evidence = found["value"], found["evidence"]
@@ -432,4 +446,8 @@ def profile_records(adapter, profile: dict) -> list[dict]:
                               "sinusoidal_encoding")
                 rec["clauses"].append(f"enc.frequencies.{fr}")
                 records.append(rec)
+    if repro_args is not None:
+        from attnconf.conformance import repro
+
+        records = [dict(r, repro=repro.command(repro_args, r["case"], r["dtype"])) for r in records]
     return records

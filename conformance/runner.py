@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import shlex
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
-from attnconf.conformance import engine
+from attnconf.conformance import engine, repro
 from attnconf.errors import Unsupported, declined_reason
 
 FAILING = ("fail", "error", "crash", "timeout")
@@ -77,6 +76,7 @@ class InProcessExecutor:
             from attnconf.adapters import registry
 
             self._adapters[key] = registry.instantiate(spec)
+            repro.remember_spec(self._adapters[key], spec)
         return self._adapters[key]
 
     def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S) -> Outcome:
@@ -115,7 +115,7 @@ class RunConfig:
     golden_dir: str | None = None
     device: str = "cpu"
     checks: bool = True                 # invariants and profiles after agreement
-    invariant_examples: int = 20
+    invariant_examples: int | None = None   # None: invariants.EXAMPLES (fixed counts, never timed)
     seed: int = 0
     command: list[str] | None = None
     repro_args: dict = dataclasses.field(default_factory=dict)   # adapter name -> CLI args
@@ -262,6 +262,7 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
         recs = _run_adapter(config, ex, spec, adapter, cases, progress, emit=emit, done=done)
         recs += [emit(r) for r in _run_checks(config, adapter, executor=ex, spec=spec, done=done)]
         profile = _profile(config, adapter, executor=ex, spec=spec)
+        recs += [emit(r) for r in _profile_records(config, adapter, profile, spec, done)]
         with lock:
             if profile is not None:
                 writer.set_profile(adapter.name, profile)
@@ -364,16 +365,12 @@ def _counts(records) -> dict:
 
 
 def _repro_args(config: RunConfig, adapter, spec) -> str:
+    """What every record of this adapter's repro needs besides --seed/--select/--dtype."""
     if adapter.name in config.repro_args:
         return config.repro_args[adapter.name]
-    kind = getattr(spec, "kind", "bundled")
-    target = getattr(spec, "target", adapter.name)
-    if kind == "function":
-        opt = "--sdpa" if getattr(spec, "operation", "sdpa") != "sinusoidal_encoding" else "--encoding"
-        return f"{opt} {shlex.quote(target)} --framework {shlex.quote(spec.framework)}"
-    if kind == "class" and not getattr(spec, "name", ""):
-        return f"--adapter {shlex.quote(target)}"
-    return f"--adapter {shlex.quote(adapter.name)}"
+    return repro.run_args(repro.adapter_args(adapter, spec if hasattr(spec, "kind") else None),
+                          level=config.level, golden_dir=config.golden_dir,
+                          expectations=config.expectations, timeout=config.timeout)
 
 
 def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list[dict]:
@@ -381,12 +378,10 @@ def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambd
     todo = [(c, d) for c in cases if applicable(adapter, c) for d in config.dtypes
             if (adapter.name, c.id, d, "agreement") not in done]
     counts: dict[str, int] = {}
-    repro = _repro_args(config, adapter, spec)
-    if getattr(spec, "device", "cpu") != "cpu":
-        repro += f" --device {spec.device}"
+    args = _repro_args(config, adapter, spec)
     for i, (case, dtype) in enumerate(todo):
         common = dict(adapter_name=adapter.name, framework=adapter.framework, level=config.level,
-                      repro_args=repro)
+                      repro_args=args)
         reason = _dtype_skip(adapter, dtype)
         if reason:
             rec = engine.judge(case, dtype, None, error=Unsupported(reason), **common)
@@ -410,29 +405,59 @@ def _run_checks(config, adapter, *, executor=None, spec=None, done=frozenset()) 
     check = optional("invariants", "check")
     if check is None:
         return []
+    if not _selected(config, optional("invariants", "record_ids"), adapter):
+        return []               # --select names no invariant: none runs
     recs = []
     measured = {(a, d) for a, _c, d, k in done if k == "invariant"}
+    common = dict(seed=config.seed, max_examples=config.invariant_examples, select=config.select,
+                  repro_args=_repro_args(config, adapter, spec))
     for dtype in config.dtypes:
         if _dtype_skip(adapter, dtype) or (adapter.name, dtype) in measured:
             continue
         if hasattr(executor, "run_checks"):      # isolated: a crash costs this batch only
-            recs.extend(executor.run_checks(spec, adapter, dtype, seed=config.seed,
-                                            max_examples=config.invariant_examples, timeout=config.timeout))
+            recs.extend(executor.run_checks(spec, adapter, dtype, timeout=config.timeout, **common))
             continue
         try:
-            recs.extend(check(adapter, dtype, seed=config.seed, max_examples=config.invariant_examples))
+            recs.extend(check(adapter, dtype, **common))
         except Unsupported:
             continue
     return recs
 
 
-def _profile(config, adapter, *, executor=None, spec=None):
+def _selected(config, record_ids, adapter) -> bool:
+    """Whether config.select (none: everything) selects any record id of record_ids(adapter)."""
+    if not config.select or record_ids is None:
+        return True
+    return any(repro.selects(config.select, c) for c in record_ids(adapter))
+
+
+def checks_selected(config) -> bool:
+    """Whether config.select selects any invariant or profile record (of any adapter)."""
     if not config.checks:
+        return False
+    ids = [f() for f in (optional("invariants", "record_ids"), optional("profile", "record_ids")) if f]
+    return any(repro.selects(config.select, c) for group in ids for c in group)
+
+
+def _profile(config, adapter, *, executor=None, spec=None):
+    if not config.checks or not _selected(config, optional("profile", "record_ids"), adapter):
         return None
     detect = optional("profile", "detect")
     if detect is not None and hasattr(executor, "detect_profile"):
         return executor.detect_profile(spec, timeout=config.timeout)
     return detect(adapter) if detect is not None else None
+
+
+def _profile_records(config, adapter, profile, spec, done=frozenset()) -> list[dict]:
+    """With --select, the profile aspects it selects are records too, so that a profile
+    record's repro (made by calibration or the pytest module) reruns it. A run without --select
+    reports the profile as a description (results "profiles"), as it always has."""
+    make = optional("profile", "profile_records")
+    if not config.select or profile is None or make is None:
+        return []
+    return [r for r in make(adapter, profile, repro_args=_repro_args(config, adapter, spec))
+            if repro.selects(config.select, r["case"]) and r["dtype"] in config.dtypes
+            and _record_key(r) not in done]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -138,8 +138,10 @@ def test_invariant_checks_run_in_the_worker_too(tmp_path):
     """With checks on, a plug-in that crashes takes down only its worker, during invariants as
     during agreement: the batch becomes one crash record and the run completes."""
     out = tmp_path / "r.json"
+    # --select restricts invariants too: this one selects the golden case and every invariant
     r = subprocess.run([sys.executable, "-m", "attnconf", "run", "--no-expectations", "--sdpa", "zoo.sdpa:segfault",
-                        "--framework", "numpy", "--select", SELECT, "--dtype", "float64", "--json", str(out)],
+                        "--framework", "numpy", "--select", SELECT + ",invariant/*", "--dtype", "float64",
+                        "--json", str(out)],
                        capture_output=True, text=True, env=env(), timeout=300)
     assert r.returncode == 1, r.stderr
     doc, counts = statuses(out)

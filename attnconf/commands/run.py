@@ -32,7 +32,11 @@ def register(subparsers) -> None:
     p.add_argument("--json", default="reports/results.json", metavar="PATH",
                    help="results file, written as the run goes (default reports/results.json)")
     p.add_argument("--html", metavar="PATH", help="also render the HTML report here")
-    p.add_argument("--select", metavar="EXPR", help="only cases whose id matches this glob or substring")
+    p.add_argument("--select", metavar="EXPR",
+                   help="only the records whose case id matches this glob (* ? [) or substring, commas "
+                        "joining alternatives: golden cases (sdpa/causal_tl), invariants "
+                        "(invariant/inv.convex_hull) and profile aspects (profile/fully_masked, recorded "
+                        "as records when selected); every record's repro uses it")
     p.add_argument("--dtype", default=",".join(DTYPE_NAMES), metavar="LIST",
                    help="comma-separated dtypes (default all: float64,float32,float16,bfloat16)")
     p.add_argument("--level", default="default", help="tolerance level: default or strict")
@@ -205,8 +209,10 @@ def main(args) -> int:
     single_thread_frameworks()
     config = build_config(args)
     cases = runner.load_cases(config.select, config.golden_dir)
-    if not cases:
-        raise UsageError(f"--select should match at least one case id, but {config.select!r} matches none")
+    if not cases and not runner.checks_selected(config):
+        kinds = "a golden case" + (", invariant/<clause> or profile/<aspect>" if config.checks else
+                                   " (--no-checks: no invariant or profile)")
+        raise UsageError(f"--select should match at least one case id ({kinds}), but {config.select!r} matches none")
     choice, memory = executor_choice(args), parse_size(args.memory_limit)
     result = runner.run(config, cases=cases,
                         executor_factory=lambda: _executor(choice, args.timeout, memory))
