@@ -1,9 +1,13 @@
 """Property-based invariant checks of spec/invariants.md (clauses inv.*), run through an adapter.
 
-`check(adapter, dtype, seed=0, max_examples=6)` returns one results record per invariant
-(check="invariant", status pass / fail / error / skip). Each property is run by hypothesis with
-a fixed seed and no example database, so a run is reproducible; a failing example is shrunk
-(within a call budget) and the record's message prints the shrunk example and a repro command.
+`check(adapter, dtype, seed=0)` returns one results record per invariant (check="invariant",
+status pass / fail / error / skip). Each property is run by hypothesis with a fixed seed, no
+example database and a fixed number of examples (EXAMPLES x the invariant's factor, fewer where
+a framework compiles per shape: draws_for), never a time budget, so the same command gives the
+same records on any machine under any load. Examples where documented framework bugs show are
+fixed ones (Invariant.explicit), run first whatever the count. A failing example is shrunk
+(within a call budget) and the record's message prints the shrunk example and a repro command
+(conformance/repro.py) that draws the same examples again.
 
 Tolerances (why the numbers are what they are). An invariant compares two results computed by
 the *same* implementation, each of which the default level allows to be
