@@ -1,0 +1,163 @@
+"""The operation registry: one declaration per operation, read by every layer (STYLE 14).
+
+What an operation *is* — its inputs, outputs and options, its reference function, its natural
+scale, its golden cases and file, how an adapter is called for it, its clauses, its work count,
+its plug-in flag and bare-function signature — is one `Operation` object. The engine, runner,
+golden files, verify-outputs, bench, calibration, report and the pytest plugin iterate
+`operations()` or look one up with `get(name)`; none of them names an operation. Adding an
+operation means: its spec file, its reference module, its cases, its adapter methods, and one
+`Operation` (here for the bundled ones, or through the entry-point group `attnconf.operations`
+for a third party's: docs/plugins.md).
+
+Functions are named by dotted path ("attnconf.reference.sdpa:compute") where importing them here
+would import the reference (or NumPy work) just to list operations; `Operation.resolve(attr)`
+imports them once. Call hooks (`call`, `bench_call`, …) are plain callables.
+
+Must not import any framework, nor the conformance layer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+from typing import Any, Callable
+
+from attnconf.errors import UsageError
+
+ENTRY_POINT_GROUP = "attnconf.operations"
+BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding")   # modules of this package, in catalogue order
+
+
+def _load(path: str):
+    module, _, attr = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+@dataclasses.dataclass(frozen=True)
+class Operation:
+    """One operation of the spec. Field groups: what it is; the reference and judging; golden
+    files and cases; adapters, plug-ins and benchmarks. Paths are "module:attribute"."""
+
+    # --- what it is --------------------------------------------------------------------------
+    name: str                                   # "sdpa": records' "operation", case ids' owner
+    title: str                                  # "scaled dot-product attention"
+    inputs: tuple[str, ...]                     # required array inputs of a case
+    optional_inputs: tuple[str, ...] = ()       # array inputs a case may have
+    mask_inputs: tuple[str, ...] = ()           # inputs converted with adapter.mask_from_numpy
+    options: tuple[str, ...] = ()               # keyword options the reference accepts
+    outputs: tuple[str, ...] = ("output",)      # output names, in the order an adapter returns them
+    clauses: tuple[str, ...] = ()               # clauses every case of the operation exercises
+    dtype_clause: str = ""                      # the clause a wrong output dtype violates
+    spec_file: str = ""                         # spec/<file>.md that defines it
+
+    # --- the reference and judging -----------------------------------------------------------
+    reference: str = ""                         # (inputs, options, *, precision, exact) -> {output: array}
+    natural_scale: str = ""                     # (inputs, options) -> {output: array}
+    tolerance: dict = dataclasses.field(default_factory=dict)   # dtype -> tolerance.Rule (bundled: tolerance.TABLE)
+    positions: Callable | None = None           # case -> per-row positions (per-position baseline) or None
+    argument_scale: Callable | None = None      # (case, positions) -> magnitude of rounded arguments, or None
+
+    # --- golden files and cases --------------------------------------------------------------
+    case_prefix: str = ""                       # "sdpa": case ids are "<prefix>/<name>"
+    cases: str = ""                             # () -> [Case]: the golden catalogue of this operation
+    golden_file: str = ""                       # "sdpa.npz": the archive holding its golden cases
+    families: str = ""                          # {family: (rng, i, case_id) -> Case} random cases for calibration
+
+    # --- adapters, plug-ins and benchmarks ---------------------------------------------------
+    adapter_method: str = ""                    # Adapter method name ("sdpa")
+    call: Callable | None = None                # (adapter, native inputs, options, dtype) -> result
+    needs: Callable | None = None               # capabilities -> "" or why the adapter cannot run it at all
+    plugin_flag: str = ""                       # "--sdpa": `attnconf run` / pytest (--attnconf-sdpa) option
+    function_keywords: tuple[str, ...] = ()     # keywords a bare function may accept
+    function_signature: str = ""                # documented bare-function signature
+    work: Callable | None = None                # (shape dict, causal) -> flops (or entries)
+    work_unit: str = "flop"                     # "flop" | "entry" | "byte"
+    bench_call: Callable | None = None          # (adapter, point, seed) -> no-argument callable on native inputs
+
+    def resolve(self, attr: str):
+        """The object a path field names (imported once), or None when the field is empty."""
+        value = getattr(self, attr)
+        if not value:
+            return None
+        return _resolve(value)
+
+    def compute(self, inputs, options, *, precision=None, exact=False) -> dict:
+        return self.resolve("reference")(dict(inputs or {}), dict(options or {}),
+                                         precision=precision, exact=exact)
+
+    def scales(self, inputs, options) -> dict:
+        return self.resolve("natural_scale")(dict(inputs or {}), dict(options or {}))
+
+
+@functools.lru_cache(maxsize=None)
+def _resolve(path: str):
+    return _load(path)
+
+
+_REGISTRY: dict[str, Operation] = {}
+_LOADED = False
+
+
+def register(op: Operation, *, replace: bool = False) -> Operation:
+    """Add `op` to the registry (a name already taken is a UsageError unless replace=True)."""
+    if not isinstance(op, Operation):
+        raise UsageError(f"an operation should be an attnconf.operations.Operation, but got {type(op).__name__}")
+    if op.name in _REGISTRY and not replace and _REGISTRY[op.name] is not op:
+        raise UsageError(f"operation name {op.name!r} should be unique, but it is registered already")
+    _REGISTRY[op.name] = op
+    return op
+
+
+def _ensure_loaded() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    for module in BUILTIN:
+        register(importlib.import_module(f"{__name__}.{module}").OPERATION)
+    _load_entry_points()
+
+
+def _load_entry_points() -> None:
+    from importlib import metadata
+
+    try:
+        eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    except TypeError:  # Python < 3.10 signature
+        eps = metadata.entry_points().get(ENTRY_POINT_GROUP, ())
+    for ep in eps:
+        try:
+            obj = ep.load()
+        except Exception as exc:
+            raise UsageError(f"entry point {ep.name!r} of group {ENTRY_POINT_GROUP} should import, "
+                             f"but raised {type(exc).__name__}: {exc}") from None
+        for op in (obj() if callable(obj) and not isinstance(obj, Operation) else obj,):
+            for one in (op if isinstance(op, (list, tuple)) else (op,)):
+                register(one)
+
+
+def operations() -> tuple[Operation, ...]:
+    """Every registered operation: the bundled ones in catalogue order, then the others."""
+    _ensure_loaded()
+    return tuple(_REGISTRY.values())
+
+
+def names() -> tuple[str, ...]:
+    return tuple(op.name for op in operations())
+
+
+def get(name: str) -> Operation:
+    """The operation called `name`; a UsageError naming the known ones otherwise."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UsageError(f"operation should be one of {', '.join(_REGISTRY)}, but got {name!r}") from None
+
+
+def with_flag(flag: str) -> Operation | None:
+    """The operation whose bare-function plug-in flag is `flag` ("--sdpa"), or None."""
+    return next((op for op in operations() if op.plugin_flag == flag), None)

@@ -1,0 +1,68 @@
+"""Scaled dot-product attention (spec/sdpa.md): the registry entry."""
+from __future__ import annotations
+
+import importlib
+
+from attnconf.operations import Operation
+
+SDPA_OPTIONS = ("is_causal", "causal_alignment", "scale", "enable_gqa", "fully_masked")
+FUNCTION_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa")
+BASE_CLAUSES = ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype")
+
+
+def compute(inputs, options, *, precision=None, exact=False):
+    from attnconf.reference.sdpa import sdpa
+
+    return {"output": sdpa(inputs["query"], inputs["key"], inputs["value"],
+                           attn_mask=inputs.get("attn_mask"), **options, precision=precision, exact=exact)}
+
+
+def natural_scale(inputs, options):
+    _sdpa = importlib.import_module("attnconf.reference.sdpa")  # the package attribute is the function
+
+    pb = _sdpa.prepare(inputs["query"], inputs["key"], inputs["value"],
+                       attn_mask=inputs.get("attn_mask"), **options)
+    return {"output": _sdpa.natural_scale(pb)}
+
+
+def call(adapter, x, options, dtype):
+    return adapter.sdpa(x["query"], x["key"], x["value"], attn_mask=x.get("attn_mask"), **options)
+
+
+def argument_scale(case, positions=None):
+    """max |scale * q.k| over the case (GQA heads mapped as sdpa.gqa): the logits a correct
+    kernel rounds (tol.rule's argument term); None when the shapes give no logits."""
+    import numpy as np
+
+    q = np.asarray(case.inputs["query"], dtype=np.float64)
+    k = np.asarray(case.inputs["key"], dtype=np.float64)
+    if q.size == 0 or k.size == 0:
+        return None
+    if k.shape[1] != q.shape[1] and k.shape[1] and q.shape[1] % k.shape[1] == 0:
+        k = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
+    scale = case.options.get("scale")
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
+    try:
+        return float(np.max(np.abs(q @ np.swapaxes(k, -1, -2)))) * abs(scale)
+    except ValueError:  # shapes the reference rejects: no argument term
+        return None
+
+
+def work(shape, causal=False):
+    """2·B·H·L·S·E + 2·B·H·L·S·Ev, halved when causal (perf.flops)."""
+    from attnconf.conformance.bench.flops import sdpa_flops
+
+    return sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"), causal=causal)
+
+
+OPERATION = Operation(
+    name="sdpa", title="scaled dot-product attention", spec_file="sdpa.md",
+    inputs=("query", "key", "value"), optional_inputs=("attn_mask",), mask_inputs=("attn_mask",),
+    options=SDPA_OPTIONS, outputs=("output",), clauses=BASE_CLAUSES, dtype_clause="sdpa.dtype",
+    reference="attnconf.operations.sdpa:compute", natural_scale="attnconf.operations.sdpa:natural_scale",
+    argument_scale=argument_scale,
+    case_prefix="sdpa", golden_file="sdpa.npz",
+    adapter_method="sdpa", call=call, plugin_flag="--sdpa", function_keywords=FUNCTION_KEYWORDS,
+    function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)",
+    work=work, work_unit="flop",
+)
