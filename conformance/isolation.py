@@ -527,7 +527,7 @@ def _adapter_in_worker(spec: dict):
     key = json.dumps(spec, sort_keys=True)
     adapter = _ADAPTERS.get(key)
     if adapter is None:
-        adapter = _ADAPTERS[key] = registry.instantiate(_spec_from_dict(registry, spec))
+        adapter = _ADAPTERS[key] = registry.instantiate(registry.AdapterSpec.from_json(spec))
     return adapter
 
 
@@ -542,15 +542,6 @@ def _profile_in_worker(spec: dict):
     from attnconf.conformance import profile
 
     return profile.detect(_adapter_in_worker(spec))
-
-
-def _spec_from_dict(registry, spec: dict):
-    cls = getattr(registry, "AdapterSpec", None)
-    if cls is None:
-        return spec
-    if hasattr(cls, "from_json"):
-        return cls.from_json(spec)
-    return cls(**spec)
 
 
 # ---------------------------------------------------------------------------------------------

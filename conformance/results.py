@@ -64,12 +64,9 @@ def environment(device: str = "cpu") -> dict:
 
 
 def _spec_version() -> str:
-    try:
-        from attnconf import spec
+    from attnconf import spec
 
-        return spec.spec_version()
-    except Exception:  # spec index not present yet: the version the DECISIONS fix
-        return "1.0"
+    return spec.spec_version()
 
 
 def new_document(*, command: list[str] | None = None, device: str = "cpu", level: str = "default") -> dict:

@@ -3,15 +3,13 @@
 `run(config)` drives everything `attnconf run` does: it asks an Executor to compute each case
 (`InProcessExecutor` here; `attnconf.conformance.isolation.WorkerExecutor` runs implementations in
 worker processes), judges outcomes with `engine.judge`, calls the SUITE-CHECKS hooks
-(`invariants.check`, `profile.detect`) when they exist, applies expectations when that module
-exists, streams records to the results file, and returns the exit code (0 conform or expected,
-1 non-conformance). Must not import a framework itself, nor decide tolerances or statuses
+(`invariants.check`, `profile.detect`), applies expectations, streams records to the results file, and returns
+the exit code (0 conform or expected, 1 non-conformance). Must not import a framework itself, nor decide tolerances or statuses
 (engine and tolerance do).
 """
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import sys
 import threading
@@ -101,7 +99,7 @@ class InProcessExecutor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Configuration and optional hooks
+# Configuration
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class RunConfig:
@@ -118,51 +116,17 @@ class RunConfig:
     invariant_examples: int | None = None   # None: invariants.EXAMPLES (fixed counts, never timed)
     seed: int = 0
     command: list[str] | None = None
-    repro_args: dict = dataclasses.field(default_factory=dict)   # adapter name -> CLI args
     expectations: Any = None            # None: shipped files; list of paths; False: none
     strict: bool = False                # stale expectation entries fail the run
     resume: bool = False                # keep json_path's records and skip what they measured
     jobs: int = 1                       # adapters run at once (with an executor factory)
 
 
-def optional(module: str, attr: str):
-    """attnconf.conformance.<module>.<attr> if that module exists yet, else None."""
-    try:
-        mod = importlib.import_module(f"attnconf.conformance.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"attnconf.conformance.{module}":
-            return None
-        raise
-    return getattr(mod, attr, None)
-
-
 def load_cases(select=None, golden_dir=None) -> list:
-    """Golden cases; before golden files exist, the catalogue with exact expectations computed."""
-    try:
-        from attnconf.reference.golden import load_cases as load
-    except ModuleNotFoundError as exc:
-        if exc.name != "attnconf.reference.golden":
-            raise
-        return _cases_from_catalogue(select)
+    """The golden cases `select` selects (attnconf.selection), from golden_dir or the shipped files."""
+    from attnconf.reference.golden import load_cases as load
+
     return load(select, golden_dir=golden_dir)
-
-
-def _cases_from_catalogue(select):
-    import fnmatch
-
-    from attnconf import reference
-    from attnconf.reference.cases import catalogue
-
-    out = []
-    for c in catalogue():
-        if select and not (fnmatch.fnmatchcase(c.id, select) or select in c.id):
-            continue
-        if not c.expected:
-            c.expected = reference.compute(c.operation, c.inputs, c.options, exact=True)
-        if not c.scale:
-            c.scale = reference.natural_scales(c.operation, c.inputs, c.options)
-        out.append(c)
-    return out
 
 
 def applicable(adapter, case) -> bool:
@@ -217,10 +181,8 @@ def _expectations(config):
     """Expectations (shipped files unless config.expectations names files; False: none)."""
     if config.expectations is False:
         return None
-    try:
-        from attnconf.conformance.expectations import Expectations
-    except ModuleNotFoundError:
-        return None
+    from attnconf.conformance.expectations import Expectations
+
     return Expectations.load(config.expectations)
 
 
@@ -286,9 +248,9 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
         writer.doc["expectation_findings"] = [_finding_json(f) for f in found]
     doc = writer.finish()
     if config.html_path is not None:
-        render = optional("report", "render")
-        if render is not None:
-            render([doc], config.html_path)
+        from attnconf.conformance.report import render
+
+        render([doc], config.html_path)
     elapsed = time.perf_counter() - started
     failing = any(r["status"] in FAILING for r in doc["results"])
     failing = failing or (config.strict and any(f.kind != "not_exercised" for f in found))
@@ -366,8 +328,6 @@ def _counts(records) -> dict:
 
 def _repro_args(config: RunConfig, adapter, spec) -> str:
     """What every record of this adapter's repro needs besides --seed/--select/--dtype."""
-    if adapter.name in config.repro_args:
-        return config.repro_args[adapter.name]
     return repro.run_args(repro.adapter_args(adapter, spec if hasattr(spec, "kind") else None),
                           level=config.level, golden_dir=config.golden_dir,
                           expectations=config.expectations, timeout=config.timeout)
@@ -402,10 +362,9 @@ def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambd
 def _run_checks(config, adapter, *, executor=None, spec=None, done=frozenset()) -> list[dict]:
     if not config.checks:
         return []
-    check = optional("invariants", "check")
-    if check is None:
-        return []
-    if not _selected(config, optional("invariants", "record_ids"), adapter):
+    from attnconf.conformance import invariants
+
+    if not _selected(config, invariants.record_ids, adapter):
         return []               # --select names no invariant: none runs
     recs = []
     measured = {(a, d) for a, _c, d, k in done if k == "invariant"}
@@ -418,7 +377,7 @@ def _run_checks(config, adapter, *, executor=None, spec=None, done=frozenset()) 
             recs.extend(executor.run_checks(spec, adapter, dtype, timeout=config.timeout, **common))
             continue
         try:
-            recs.extend(check(adapter, dtype, **common))
+            recs.extend(invariants.check(adapter, dtype, **common))
         except Unsupported:
             continue
     return recs
@@ -426,7 +385,7 @@ def _run_checks(config, adapter, *, executor=None, spec=None, done=frozenset()) 
 
 def _selected(config, record_ids, adapter) -> bool:
     """Whether config.select (none: everything) selects any record id of record_ids(adapter)."""
-    if not config.select or record_ids is None:
+    if not config.select:
         return True
     return any(repro.selects(config.select, c) for c in record_ids(adapter))
 
@@ -435,27 +394,31 @@ def checks_selected(config) -> bool:
     """Whether config.select selects any invariant or profile record (of any adapter)."""
     if not config.checks:
         return False
-    ids = [f() for f in (optional("invariants", "record_ids"), optional("profile", "record_ids")) if f]
+    from attnconf.conformance import invariants, profile
+
+    ids = [invariants.record_ids(), profile.record_ids()]
     return any(repro.selects(config.select, c) for group in ids for c in group)
 
 
 def _profile(config, adapter, *, executor=None, spec=None):
-    if not config.checks or not _selected(config, optional("profile", "record_ids"), adapter):
+    from attnconf.conformance import profile
+
+    if not config.checks or not _selected(config, profile.record_ids, adapter):
         return None
-    detect = optional("profile", "detect")
-    if detect is not None and hasattr(executor, "detect_profile"):
+    if hasattr(executor, "detect_profile"):
         return executor.detect_profile(spec, timeout=config.timeout)
-    return detect(adapter) if detect is not None else None
+    return profile.detect(adapter)
 
 
 def _profile_records(config, adapter, profile, spec, done=frozenset()) -> list[dict]:
     """With --select, the profile aspects it selects are records too, so that a profile
     record's repro (made by calibration or the pytest module) reruns it. A run without --select
     reports the profile as a description (results "profiles"), as it always has."""
-    make = optional("profile", "profile_records")
-    if not config.select or profile is None or make is None:
+    from attnconf.conformance.profile import profile_records
+
+    if not config.select or profile is None:
         return []
-    return [r for r in make(adapter, profile, repro_args=_repro_args(config, adapter, spec))
+    return [r for r in profile_records(adapter, profile, repro_args=_repro_args(config, adapter, spec))
             if repro.selects(config.select, r["case"]) and r["dtype"] in config.dtypes
             and _record_key(r) not in done]
 

@@ -40,10 +40,8 @@ def _missing_action(args) -> int:
 
 
 def _default_results_path() -> str:
-    try:
-        from attnconf.conformance.runner import DEFAULT_JSON
-    except ImportError:
-        return "reports/results.json"
+    from attnconf.conformance.runner import DEFAULT_JSON
+
     return str(DEFAULT_JSON)
 
 

@@ -7,7 +7,6 @@ Must not import any framework at module level (`attnconf --help` stays cheap).
 """
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -83,14 +82,12 @@ def parse_dtypes(text: str) -> tuple[str, ...]:
 
 
 def _executor(name: str, timeout: float, memory_limit: int | None = None):
-    from attnconf.conformance.runner import InProcessExecutor, optional
+    from attnconf.conformance.isolation import WorkerExecutor
+    from attnconf.conformance.runner import InProcessExecutor
 
     if name == "in-process":
         return InProcessExecutor()
-    worker = optional("isolation", "WorkerExecutor")
-    if worker is None:
-        raise UsageError("--executor worker needs attnconf.conformance.isolation, which is not installed")
-    return worker(memory_limit=memory_limit)
+    return WorkerExecutor(memory_limit=memory_limit)
 
 
 def executor_choice(args) -> str:
@@ -222,6 +219,3 @@ def main(args) -> int:
           + f"; wall time {elapsed:.1f} s")
     return result.exit_code
 
-
-def command_line(argv) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

@@ -339,11 +339,9 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
 
 
 def _suite_version() -> str:
-    try:
-        from attnconf import __version__
-        return __version__
-    except ImportError:
-        return ""
+    from attnconf import __version__
+
+    return __version__
 
 
 def _as_baseline(baseline: Any, problems: list[str]) -> list[Run] | None:

@@ -73,11 +73,12 @@ def markdown_blocks(md: str) -> list[dict]:
 def load_spec() -> dict:
     """{"version", "sections": [{"id","title","file","blocks","missing"}], "clauses": [...],
     "anchors": set of clause ids with a heading in the text, "problems": [...]}."""
+    from attnconf import spec
+
     out = {"version": "", "sections": [], "clauses": [], "anchors": set(), "problems": []}
     try:
-        from attnconf import spec
         index = spec.load_index()
-    except Exception as exc:  # the spec is another helper's work in progress: degrade, say so
+    except Exception as exc:  # an unreadable index costs the page its spec text, not the report
         out["problems"].append(f"spec index unavailable ({type(exc).__name__}: {exc})")
         return out
     if not isinstance(index, dict):
