@@ -4,7 +4,7 @@ Used by the reference, the adapters and the CLI alike. Must not import any frame
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -42,11 +42,6 @@ def check_array(what: str, value: Any, *, ndim: int | None = None, legend: str =
     if floating and not _is_floating(arr.dtype):
         fail(f"{what} dtype", "a floating dtype (float64, float32, float16, bfloat16)", str(arr.dtype), TypeError)
     return arr
-
-
-def check_dim(what: str, got: int, expected: int, shape: Sequence[int]) -> None:
-    if got != expected:
-        fail(what, str(expected), f"{got} (shape {tuple(shape)})")
 
 
 def _is_floating(dtype: np.dtype) -> bool:

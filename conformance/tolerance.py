@@ -210,8 +210,3 @@ def describe(rule: Rule, operation: str, dtype: str, baseline: float, tol: float
         term = f", {rule.arg_ulps:g} x {what} {arg:.3g}"
     return (f"default: max({rule.k:g} x {where} {baseline:.3g}, floor {rule.floor_ulps:g}{term}) = "
             f"{tol:.3g} ulp [TABLE[{operation}, {dtype}]]")
-
-
-def table_rows() -> list[dict]:
-    """The table as JSON-ready rows (for spec/tolerance.md, reports and calibration)."""
-    return [{"operation": op, "dtype": dt, **dataclasses.asdict(r)} for (op, dt), r in TABLE.items()]
