@@ -15,7 +15,19 @@ import time
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import UsageError
 
-OPERATIONS = ("sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding")
+
+
+def __getattr__(name):
+    if name == "OPERATIONS":   # read when asked: a plug-in's operation registers at first use
+        return benchmarked()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def benchmarked() -> tuple[str, ...]:
+    """The operations `--operation` may name: every registered one with a bench grid."""
+    from attnconf import operations
+
+    return tuple(op.name for op in operations.operations() if op.bench_grid is not None)
 
 
 def register(subparsers) -> None:
@@ -35,7 +47,7 @@ def register(subparsers) -> None:
     p.add_argument("--max-positions", type=int, metavar="N",
                    help="largest encoding table (default 1000000, --quick 10000)")
     p.add_argument("--operation", action="append", metavar="OP",
-                   help="only these operations (repeatable): " + ", ".join(OPERATIONS))
+                   help="only these operations (repeatable): " + ", ".join(benchmarked()))
     p.add_argument("--dtype", metavar="LIST", help="comma-separated dtypes (default float32,float64,bfloat16)")
     p.add_argument("--max-exponent", type=float, metavar="X",
                    help="budget: fail when a scaling exponent in L exceeds X (e.g. 2.2)")
@@ -77,9 +89,10 @@ def _check_args(args) -> None:
         raise UsageError(f"--max-L should be >= 128, but got {args.max_L}")
     if args.max_positions is not None and args.max_positions < 1000:
         raise UsageError(f"--max-positions should be >= 1000, but got {args.max_positions}")
+    known = benchmarked()
     for op in args.operation or ():
-        if op not in OPERATIONS:
-            raise UsageError(f"--operation should be one of {', '.join(OPERATIONS)}, but got {op!r}")
+        if op not in known:
+            raise UsageError(f"--operation should be one of {', '.join(known)}, but got {op!r}")
     if args.json:
         from attnconf.conformance.results import check_writable
 

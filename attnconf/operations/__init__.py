@@ -50,6 +50,7 @@ class Operation:
     options: tuple[str, ...] = ()               # keyword options the reference accepts
     outputs: tuple[str, ...] = ("output",)      # output names, in the order an adapter returns them
     clauses: tuple[str, ...] = ()               # clauses every case of the operation exercises
+    defines_clauses: tuple[str, ...] = ()       # clause ids it adds to spec/index.json's (a plug-in's own spec)
     dtype_clause: str = ""                      # the clause a wrong output dtype violates
     spec_file: str = ""                         # spec/<file>.md that defines it
 
@@ -73,9 +74,11 @@ class Operation:
     plugin_flag: str = ""                       # "--sdpa": `attnconf run` / pytest (--attnconf-sdpa) option
     function_keywords: tuple[str, ...] = ()     # keywords a bare function may accept
     function_signature: str = ""                # documented bare-function signature
+    function_gradient: str = ""                 # operation a bare function also gives by the framework's autodiff
     work: Callable | None = None                # (shape dict, causal) -> flops (or entries)
     work_unit: str = "flop"                     # "flop" | "entry" | "byte"
     bench_call: Callable | None = None          # (adapter, point, seed) -> no-argument callable on native inputs
+    bench_grid: Callable | None = None          # (quick, Ls, dtypes, max_L, max_positions) -> [(dtype, B, H, L, S, E, causal)]
 
     def resolve(self, attr: str):
         """The object a path field names (imported once), or None when the field is empty."""

@@ -50,6 +50,19 @@ def work(shape, causal=False):
     return float(shape["L"]) * shape["E"]
 
 
+def bench_call(adapter, point, seed=0):
+    return lambda: adapter.sinusoidal_encoding(point.L, point.E, dtype=point.dtype)
+
+
+def bench_grid(quick, Ls, dtypes, max_L, max_positions):
+    """Tables of 1000, 10 000, … positions up to max_positions, dim 512 (--quick: 64), float32."""
+    points, n = [], 1000
+    while n <= max_positions:
+        points.append(("float32", 1, 1, n, n, 64 if quick else 512, False))
+        n *= 10
+    return points
+
+
 OPERATION = Operation(
     name="sinusoidal_encoding", title="sinusoidal positional encoding", spec_file="encoding.md",
     inputs=(), options=OPTIONS, outputs=("output",),
@@ -57,8 +70,9 @@ OPERATION = Operation(
     reference="attnconf.operations.encoding:compute", natural_scale="attnconf.operations.encoding:natural_scale",
     positions=positions, argument_scale=argument_scale,
     case_prefix="enc", golden_file="encoding.npz",
+    cases="attnconf.reference.cases:encoding_cases", families="attnconf.reference.cases:ENCODING_FAMILIES",
     adapter_method="sinusoidal_encoding", call=call, plugin_flag="--encoding",
     function_keywords=("base", "offset", "dtype"),
     function_signature="func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])",
-    work=work, work_unit="entry",
+    work=work, work_unit="entry", bench_call=bench_call, bench_grid=bench_grid,
 )

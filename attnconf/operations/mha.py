@@ -39,6 +39,24 @@ def work(shape, causal=False):
                      shape["E"], shape["E"], causal=causal)
 
 
+def bench_call(adapter, point, seed=0):
+    """Self-attention with D = H·E, weights scaled by 1/sqrt(D), no biases."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    D = point.H * point.E
+    x = adapter.from_numpy(rng.standard_normal((point.B, point.L, D)), point.dtype)
+    w = 1.0 / np.sqrt(D)
+    weights = {k: adapter.from_numpy(rng.standard_normal((D, D)) * w, point.dtype) for k in ("wq", "wk", "wv", "wo")}
+    return lambda: adapter.multi_head_attention(x, x, weights, num_heads=point.H, is_causal=point.causal)
+
+
+def bench_grid(quick, Ls, dtypes, max_L, max_positions):
+    from attnconf.operations import sdpa
+
+    return sdpa.bench_grid_to_2048(quick, Ls, dtypes, max_L, max_positions)
+
+
 OPERATION = Operation(
     name="multi_head_attention", title="multi-head attention layer", spec_file="mha.md",
     inputs=("query_input", "wq", "wk", "wv", "wo"),
@@ -47,6 +65,7 @@ OPERATION = Operation(
     clauses=("mha.weights", "mha.projection", "mha.heads", "mha.output"), dtype_clause="mha.output",
     reference="attnconf.operations.mha:compute", natural_scale="attnconf.operations.mha:natural_scale",
     case_prefix="mha", golden_file="mha.npz",
+    cases="attnconf.reference.cases:mha_cases", families="attnconf.reference.cases:MHA_FAMILIES",
     adapter_method="multi_head_attention", call=call,
-    work=work, work_unit="flop",
+    work=work, work_unit="flop", bench_call=bench_call, bench_grid=bench_grid,
 )

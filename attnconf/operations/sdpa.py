@@ -55,6 +55,45 @@ def work(shape, causal=False):
     return sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"), causal=causal)
 
 
+def bench_inputs(point, seed=0):
+    """query, key, value of the point's shapes: NumPy float64, standard normal (perf.flops)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    B, H, L, S, E = point.B, point.H, point.L, point.S, point.E
+    return {"query": rng.standard_normal((B, H, L, E)), "key": rng.standard_normal((B, H, S, E)),
+            "value": rng.standard_normal((B, H, S, E))}, rng
+
+
+def bench_call(adapter, point, seed=0):
+    arrays, _ = bench_inputs(point, seed)
+    x = {k: adapter.from_numpy(v, point.dtype) for k, v in arrays.items()}
+    return lambda: adapter.sdpa(x["query"], x["key"], x["value"], is_causal=point.causal)
+
+
+def bench_grid(quick, Ls, dtypes, max_L, max_positions, *, longest=None):
+    """The scaling series L = S doubling (E = 64, H = 2 with --quick, else 8) in each dtype, up to
+    `longest` (None: every L); sdpa's own adds the causal series and, without --quick, E = 128
+    and H = 1, 16 at L = min(1024, max_L), in float32."""
+    H = 2 if quick else 8
+    Ls = [L for L in Ls if longest is None or L <= max(min(max_L, longest), Ls[0])]
+    points = []
+    for dtype in dtypes:
+        points += [(dtype, 1, H, L, L, 64, False) for L in Ls]
+        if longest is None and dtype == "float32":
+            points += [(dtype, 1, H, L, L, 64, True) for L in Ls]      # causal halves the work
+            if not quick:
+                mid = min(1024, max_L)
+                points += [(dtype, 1, H, mid, mid, 128, False)] + [(dtype, 1, h, mid, mid, 64, False)
+                                                                     for h in (1, 16)]
+    return points
+
+
+def bench_grid_to_2048(quick, Ls, dtypes, max_L, max_positions):
+    """bench_grid's scaling series only, up to L = 2048: the costlier operations."""
+    return bench_grid(quick, Ls, dtypes, max_L, max_positions, longest=2048)
+
+
 OPERATION = Operation(
     name="sdpa", title="scaled dot-product attention", spec_file="sdpa.md",
     inputs=("query", "key", "value"), optional_inputs=("attn_mask",), mask_inputs=("attn_mask",),
@@ -62,7 +101,9 @@ OPERATION = Operation(
     reference="attnconf.operations.sdpa:compute", natural_scale="attnconf.operations.sdpa:natural_scale",
     argument_scale=argument_scale,
     case_prefix="sdpa", golden_file="sdpa.npz",
+    cases="attnconf.reference.cases:sdpa_cases", families="attnconf.reference.cases:SDPA_FAMILIES",
     adapter_method="sdpa", call=call, plugin_flag="--sdpa", function_keywords=FUNCTION_KEYWORDS,
     function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)",
-    work=work, work_unit="flop",
+    function_gradient="sdpa_vjp",
+    work=work, work_unit="flop", bench_call=bench_call, bench_grid=bench_grid,
 )

@@ -41,6 +41,13 @@ def work(shape, causal=False):
                           causal=causal)
 
 
+def bench_call(adapter, point, seed=0):
+    arrays, rng = _sdpa.bench_inputs(point, seed)
+    arrays["grad_output"] = rng.standard_normal((point.B, point.H, point.L, point.E))
+    x = {k: adapter.from_numpy(v, point.dtype) for k, v in arrays.items()}
+    return lambda: adapter.sdpa_vjp(x["query"], x["key"], x["value"], x["grad_output"], is_causal=point.causal)
+
+
 OPERATION = Operation(
     name="sdpa_vjp", title="gradients of scaled dot-product attention", spec_file="sdpa.md",
     inputs=("query", "key", "value", "grad_output"), optional_inputs=("attn_mask",), mask_inputs=("attn_mask",),
@@ -49,6 +56,7 @@ OPERATION = Operation(
     reference="attnconf.operations.sdpa_vjp:compute", natural_scale="attnconf.operations.sdpa_vjp:natural_scale",
     argument_scale=_sdpa.argument_scale,
     case_prefix="sdpa_vjp", golden_file="sdpa_vjp.npz",
+    cases="attnconf.reference.cases:sdpa_vjp_cases", families="attnconf.reference.cases:SDPA_VJP_FAMILIES",
     adapter_method="sdpa_vjp", call=call, needs=needs,
-    work=work, work_unit="flop",
+    work=work, work_unit="flop", bench_call=bench_call, bench_grid=_sdpa.bench_grid_to_2048,
 )

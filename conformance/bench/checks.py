@@ -14,11 +14,19 @@ from attnconf.conformance.bench.scaling import fit_exponent
 REFERENCE_ADAPTER = "numpy-reference"
 
 
+def _in_flops(p: dict) -> bool:
+    """Whether the point's operation counts its work in flops (attnconf.operations work_unit):
+    perf.scaling and perf.flops are statements about those; a table's entries are not."""
+    from attnconf import operations
+
+    return operations.get(p["operation"]).work_unit == "flop"
+
+
 def scaling(points: list[dict]) -> list[dict]:
     """A fit per series: same adapter, operation, dtype, B, H, E and causal, L = S varying."""
     series = defaultdict(list)
     for p in points:
-        if p["operation"] == "sinusoidal_encoding" or p["L"] != p["S"]:
+        if not _in_flops(p) or p["L"] != p["S"]:
             continue
         series[(p["adapter"], p["operation"], p["dtype"], p["B"], p["H"], p["E"], p["causal"])].append(p)
     fits = []
@@ -82,7 +90,7 @@ def _statement(src, clause, what, measured, budget, ok, relation):
 def _largest_L(points):
     best = {}
     for p in points:
-        if p["operation"] == "sinusoidal_encoding" or p["causal"]:
+        if not _in_flops(p) or p["causal"]:
             continue
         key = (p["adapter"], p["operation"], p["dtype"])
         if key not in best or (p["L"], p["H"]) > (best[key]["L"], best[key]["H"]):

@@ -33,17 +33,11 @@ def encoding_entries(num_positions: int, dim: int) -> float:
 
 
 def point_work(operation: str, shape: dict, causal: bool = False) -> float:
-    """The count for one benchmark point described by `shape` (keys B, H, L, S, E, Ev, …)."""
-    if operation == "sdpa":
-        return sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"),
-                          causal=causal)
-    if operation == "sdpa_vjp":
-        return sdpa_vjp_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"],
-                              shape.get("Ev"), causal=causal)
-    if operation == "multi_head_attention":
-        return mha_flops(shape["B"], shape["L"], shape["S"], shape["D"], shape["D"], shape["H"],
-                         shape["H"], shape["E"], shape["E"], causal=causal)
-    if operation == "sinusoidal_encoding":
-        return encoding_entries(shape["L"], shape["E"])
-    raise ValueError(f"operation should be sdpa, sdpa_vjp, multi_head_attention or sinusoidal_encoding, "
-                     f"but got {operation!r}")
+    """The count for one benchmark point described by `shape` (keys B, H, L, S, E, Ev, D, …):
+    the operation's own `work` (attnconf.operations), in its work_unit."""
+    from attnconf import operations
+
+    op = operations.get(operation)
+    if op.work is None:
+        raise ValueError(f"operation {op.name} should declare its work count to be benchmarked, but has none")
+    return op.work(shape, causal)

@@ -27,7 +27,10 @@ def run_benchmarks(adapters: list, *, quick: bool = False, max_L: int = 4096,
     if max_positions is not None:
         kw["max_positions"] = max_positions
     points = sweep.grid(quick=quick, max_L=max_L, **kw)
-    wanted = sorted({p.dtype for p in points if p.operation != "sinusoidal_encoding"} | {"float64"})
+    from attnconf import operations
+
+    counted = {op.name for op in operations.operations() if op.work_unit == "flop"}  # the others have no peak
+    wanted = sorted({p.dtype for p in points if p.operation in counted} | {"float64"})
     # A probe of a few milliseconds can land on a moment when another process holds a core, and a
     # low peak shows as "% of peak" above 100: probe with enough rounds, and again after the sweep.
     probe_kw = dict(n=1024 if quick else None, rounds=10 if quick else 5)

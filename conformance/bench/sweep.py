@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Iterable
 
-import numpy as np
-
 from attnconf.conformance.bench import flops, memory, timing
 from attnconf.errors import Unsupported
 
@@ -35,76 +33,32 @@ class Point:
 
 
 def grid(*, quick: bool = False, max_L: int = 4096, dtypes=("float32", "float64", "bfloat16"),
-         operations=("sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding"),
-         max_positions: int = 1_000_000) -> list[Point]:
-    """The points of a sweep, cheapest first within each series."""
+         operations=None, max_positions: int = 1_000_000) -> list[Point]:
+    """The points of a sweep, cheapest first within each series: each operation's bench_grid
+    (attnconf.operations) over L = S doubling from 128; operations: names (None: every registered
+    operation that has a bench_grid)."""
+    from attnconf import operations as registry
+
     if quick:
         Ls, dtypes, max_positions = [128, 256, 512], ("float32",), 10_000
         max_L = min(max_L, 512)
     else:
         Ls = [L for L in (128, 256, 512, 1024, 2048, 4096, 8192) if L <= max_L]
-    H = 2 if quick else 8
-    points: list[Point] = []
-    for op in operations:
-        if op == "sinusoidal_encoding":
-            n = 1000
-            while n <= max_positions:
-                points.append(Point(op, "float32", 1, 1, n, n, 64 if quick else 512))
-                n *= 10
-            continue
-        op_Ls = [L for L in Ls if op == "sdpa" or L <= max(min(max_L, 2048), Ls[0])]
-        for dtype in dtypes:
-            for L in op_Ls:                                   # the scaling series
-                points.append(Point(op, dtype, 1, H, L, L, 64))
-            if op == "sdpa" and dtype == "float32":
-                for L in op_Ls:                               # causal halves the work
-                    points.append(Point(op, dtype, 1, H, L, L, 64, causal=True))
-                if not quick:
-                    mid = min(1024, max_L)
-                    points.append(Point(op, dtype, 1, H, mid, mid, 128))   # E = 128
-                    points += [Point(op, dtype, 1, h, mid, mid, 64) for h in (1, 16)]
-    return points
-
-
-def inputs_for(point: Point, seed: int = 0) -> dict:
-    """NumPy float64 inputs of the point's shapes (values rounded to the point's dtype later)."""
-    rng = np.random.default_rng(seed)
-    B, H, L, S, E = point.B, point.H, point.L, point.S, point.E
-    if point.operation in ("sdpa", "sdpa_vjp"):
-        arrays = {"query": rng.standard_normal((B, H, L, E)), "key": rng.standard_normal((B, H, S, E)),
-                  "value": rng.standard_normal((B, H, S, E))}
-        if point.operation == "sdpa_vjp":
-            arrays["grad_output"] = rng.standard_normal((B, H, L, E))
-        return arrays
-    if point.operation == "multi_head_attention":
-        D = H * E
-        w = 1.0 / np.sqrt(D)
-        return {"query_input": rng.standard_normal((B, L, D)), "key_value_input": None,
-                "wq": rng.standard_normal((D, D)) * w, "wk": rng.standard_normal((D, D)) * w,
-                "wv": rng.standard_normal((D, D)) * w, "wo": rng.standard_normal((D, D)) * w}
-    return {}
+    ops = [registry.get(name) for name in operations] if operations is not None else [
+        op for op in registry.operations() if op.bench_grid is not None]
+    return [Point(op.name, *fields) for op in ops if op.bench_grid is not None
+            for fields in op.bench_grid(quick, Ls, tuple(dtypes), max_L, max_positions)]
 
 
 def bind(adapter, point: Point, seed: int = 0) -> Callable[[], object]:
-    """A no-argument call of the adapter's operation on native inputs made here, outside the clock."""
-    arrays = inputs_for(point, seed)
-    native = {k: (adapter.from_numpy(v, point.dtype) if v is not None else None)
-              for k, v in arrays.items()}
-    op = point.operation
-    if op == "sdpa":
-        return lambda: adapter.sdpa(native["query"], native["key"], native["value"],
-                                    is_causal=point.causal)
-    if op == "sdpa_vjp":
-        return lambda: adapter.sdpa_vjp(native["query"], native["key"], native["value"],
-                                        native["grad_output"], is_causal=point.causal)
-    if op == "multi_head_attention":
-        x = native["query_input"]
-        weights = {k: native[k] for k in ("wq", "wk", "wv", "wo")}
-        return lambda: adapter.multi_head_attention(x, x, weights, num_heads=point.H,
-                                                    is_causal=point.causal)
-    if op == "sinusoidal_encoding":
-        return lambda: adapter.sinusoidal_encoding(point.L, point.E, dtype=point.dtype)
-    raise ValueError(f"operation should be one of the four operations, but got {op!r}")
+    """A no-argument call of the adapter's operation on native inputs made here, outside the clock
+    (the operation's bench_call)."""
+    from attnconf import operations as registry
+
+    op = registry.get(point.operation)
+    if op.bench_call is None:
+        raise ValueError(f"operation {op.name} should declare a bench_call to be benchmarked, but has none")
+    return op.bench_call(adapter, point, seed)
 
 
 def synchronizer(adapter) -> Callable[[object], None]:
@@ -117,11 +71,15 @@ def synchronizer(adapter) -> Callable[[object], None]:
 
 def supports(adapter, point: Point) -> str | None:
     """None when the adapter declares the point's operation and dtype, else the reason it is skipped."""
+    from attnconf import operations as registry
+
     caps = adapter.capabilities
     if caps.operations and point.operation not in caps.operations:
         return f"{adapter.name} does not declare {point.operation}"
-    if point.operation == "sdpa_vjp" and not caps.gradients:
-        return f"{adapter.name} declares no gradients"
+    needs = registry.get(point.operation).needs
+    reason = needs(caps) if needs is not None else ""
+    if reason:
+        return f"{adapter.name} {reason}"
     if point.dtype not in caps.dtypes:
         return f"{adapter.name} does not declare dtype {point.dtype}"
     return None
@@ -149,6 +107,9 @@ def run_point(adapter, point: Point, *, peak_gflops: dict, budget_s: float = 1.0
 
 def figures(adapter, point: Point, stats: dict, peak_gflops: dict, peak_rss_mb: float) -> dict:
     """The point record from a timing: GFLOP/s, % of the dtype's peak (None when unknown)."""
+    from attnconf import operations as registry
+
+    op = registry.get(point.operation)
     work = flops.point_work(point.operation, point.shape(), point.causal)
     record = {"adapter": adapter.name, "framework": adapter.framework,
               "operation": point.operation, "dtype": point.dtype, "B": point.B, "H": point.H,
@@ -156,8 +117,8 @@ def figures(adapter, point: Point, stats: dict, peak_gflops: dict, peak_rss_mb: 
               "time_s": stats["median"],
               "stats": {k: stats[k] for k in ("min", "mean", "stddev", "rounds")},
               "peak_rss_mb": round(peak_rss_mb, 1)}
-    if point.operation == "sinusoidal_encoding":
-        record.update(entries_per_s=work / stats["median"], gflops=None, pct_peak=None)
+    if op.work_unit != "flop":     # entries (bytes) per second: no matmul peak to compare with
+        record.update({rate_key(op.work_unit): work / stats["median"], "gflops": None, "pct_peak": None})
     else:
         gflops = work / stats["median"] / 1e9
         peak = peak_gflops.get(point.dtype)
@@ -187,11 +148,22 @@ def run_sweep(adapters: Iterable, points: list[Point], *, peak_gflops: dict, bud
     return measured, skipped
 
 
+RATES = {"entry": "entries_per_s", "byte": "bytes_per_s"}   # Operation.work_unit -> point key
+
+
+def rate_key(unit: str) -> str:
+    """The point's key for a work unit other than flops ("entry" -> "entries_per_s")."""
+    if unit not in RATES:
+        raise ValueError(f"work_unit should be one of flop, {', '.join(RATES)}, but got {unit!r}")
+    return RATES[unit]
+
+
 def describe(p: dict) -> str:
     where = f"{p['adapter']:<18} {p['operation']:<20} {p['dtype']:<8} B={p['B']} H={p['H']} " \
             f"L=S={p['L']} E={p['E']}{' causal' if p['causal'] else ''}"
     if p.get("gflops") is None:
-        return f"{where}  {p['time_s'] * 1e3:9.2f} ms  {p['entries_per_s'] / 1e6:9.1f} M entries/s"
+        key = next(k for k in RATES.values() if k in p)
+        return f"{where}  {p['time_s'] * 1e3:9.2f} ms  {p[key] / 1e6:9.1f} M {key.split('_')[0]}/s"
     pct = f"{p['pct_peak']:5.1f} % peak" if p.get("pct_peak") is not None else "peak n/a"
     return f"{where}  {p['time_s'] * 1e3:9.2f} ms  {p['gflops']:7.1f} GFLOP/s  {pct}  " \
            f"{p['peak_rss_mb']:.0f} MiB"

@@ -5,7 +5,7 @@ Environment (pytest options cannot be added from an installed package's test mod
   ATTNCONF_BENCH_ADAPTERS  comma-separated adapter names (default: numpy-reference)
   ATTNCONF_BENCH_MAX_L     largest L = S (default 1024)
   ATTNCONF_BENCH_QUICK     "1" for the --quick grid
-  ATTNCONF_BENCH_OPERATIONS comma-separated operations (default all four)
+  ATTNCONF_BENCH_OPERATIONS comma-separated operations (default every registered one)
 Each benchmark's extra_info holds flops, GFLOP/s, % of the dtype's matmul peak (probed once per
 session), the machine and the threads, so pytest-benchmark's JSON carries the same figures as
 the results JSON. Timing: 1 warm-up round (jit compilation), then 5 rounds, each synchronised.
@@ -18,6 +18,7 @@ import os
 
 import pytest
 
+from attnconf import operations
 from attnconf.conformance.bench import flops, machine, memory, peak, sweep
 from attnconf.errors import Unsupported
 
@@ -74,8 +75,9 @@ def test_speed(benchmark, adapter_name, point, matmul_peaks):
             "dtype": point.dtype, "B": point.B, "H": point.H, "L": point.L, "S": point.S,
             "E": point.E, "causal": point.causal, "peak_rss_mb": round(memory.peak_rss_mb(), 1),
             "machine": machine.machine_info()}
-    if point.operation == "sinusoidal_encoding":
-        info["entries_per_s"] = work / median
+    unit = operations.get(point.operation).work_unit
+    if unit != "flop":
+        info[sweep.rate_key(unit)] = work / median
     else:
         gflops = work / median / 1e9
         peak_gf = matmul_peaks.get(point.dtype)
