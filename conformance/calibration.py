@@ -37,108 +37,42 @@ from attnconf.errors import SetupError, Unsupported
 CAUGHT = ("fail", "error", "crash", "timeout")
 
 # ---------------------------------------------------------------------------------------------
-# Random case families (shape pools; values from the seed)
+# Random case families: each registry entry's `families` ({family: (rng, i, case_id) -> Case})
 # ---------------------------------------------------------------------------------------------
-_SDPA_SHAPES = [dict(B=1, H=1, L=4, S=6, E=4), dict(B=2, H=2, L=5, S=3, E=8, Ev=5),
-                dict(B=1, H=3, L=1, S=9, E=2), dict(B=2, H=1, L=7, S=7, E=6)]
+def families() -> dict:
+    """{family: (operation entry, builder)} over every registered operation, in registry order."""
+    from attnconf import operations
+
+    out: dict = {}
+    for op in operations.operations():
+        for family, build in (op.resolve("families") or {}).items():
+            out.setdefault(family, (op, build))
+    return out
 
 
-def _sdpa(rng, shape_i, **kw):
-    return dict(_SDPA_SHAPES[shape_i % len(_SDPA_SHAPES)], **kw)
+def __getattr__(name: str):
+    # FAMILIES (the family names, in order) is read from the registry when asked for.
+    if name == "FAMILIES":
+        return {family: build for family, (_, build) in families().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# Static options (explicit scale, mask shape, alignment) cycle with the shape rather than vary
-# freely: jitted kernels compile once per combination, so a few combinations keep JAX fast.
-def _fam_sdpa(rng, i):
-    return "sdpa", _sdpa(rng, i, scale=(None, 0.35, 1.5)[(i // 4) % 3])
-
-
-def _fam_mask(rng, i):
-    kw = _sdpa(rng, i, mask=["bool", "float", "float-inf"][(i // 4) % 3])
-    b, h, l, s = kw["B"], kw["H"], kw["L"], kw["S"]
-    kw["mask_shape"] = [(b, h, l, s), (l, s), (b, 1, 1, s), (1, s)][i % 4]
-    return "sdpa", kw
-
-
-def _fam_causal(rng, i):
-    return "sdpa", _sdpa(rng, i, is_causal=True, alignment=("top_left", "bottom_right")[(i // 4) % 2])
-
-
-def _fam_fully_masked(rng, i):
-    kw = _sdpa(rng, i, mask=("bool", "float")[(i // 4) % 2])
-    kw["fully_masked_rows"] = 1 + (i // 8) % min(3, kw["B"] * kw["H"] * kw["L"])
-    return "sdpa", kw
-
-
-def _fam_gqa(rng, i):
-    hkv, g = [(1, 2), (2, 2), (1, 4), (2, 3)][i % 4]
-    return "sdpa", dict(B=1 + i % 2, H=hkv * g, Hkv=hkv, L=[3, 5][i % 2], S=[6, 4][i % 2], E=4,
-                        is_causal=bool((i // 4) % 2))
-
-
-def _fam_large(rng, i):
-    return "sdpa", _sdpa(rng, i, logits=[1e2, 1e3, 1e4][i % 3], negative_logits=bool((i // 3) % 2))
-
-
-def _fam_long(rng, i):
-    return "sdpa", dict(B=1, H=1, L=[2, 3][i % 2], S=[300, 520][(i // 2) % 2], E=4)
-
-
-def _fam_vjp(rng, i):
-    kw = _sdpa(rng, i)
-    if (i // 4) % 3 == 1:
-        kw.update(is_causal=True)
-    if (i // 4) % 3 == 2:
-        kw.update(mask="bool")
-    return "sdpa_vjp", kw
-
-
-def _fam_mha(rng, i):
-    variants = [dict(D=8, H=2, L=4), dict(D=6, H=3, L=5, bias=False),
-                dict(D=8, Dkv=5, H=2, L=3, S=6, cross=True), dict(D=8, H=4, Hkv=2, L=4)]
-    return "multi_head_attention", dict(variants[i % 4])
-
-
-def _fam_enc(rng, i):
-    d = [8, 7, 16, 2][i % 4]
-    freq = ("vaswani", "t2t")[(i // 4) % 2]
-    layout = ("interleaved", "concat", "cos_first")[(i // 8) % 3]
-    return "sinusoidal_encoding", dict(T=16, d=d, frequencies=freq, layout=layout,
-                                       offset=int(rng.integers(0, 64)), base=[10000.0, 500.0][(i // 24) % 2])
-
-
-def _fam_enc_long(rng, i):
-    return "sinusoidal_encoding", dict(T=8, d=[16, 9][i % 2], offset=int(rng.integers(2048, 1_000_000)),
-                                       frequencies=("vaswani", "t2t")[(i // 2) % 2],
-                                       layout=("interleaved", "concat", "cos_first")[(i // 4) % 3])
-
-
-FAMILIES = {
-    "sdpa": _fam_sdpa, "sdpa-mask": _fam_mask, "sdpa-causal": _fam_causal,
-    "sdpa-fully-masked": _fam_fully_masked, "sdpa-gqa": _fam_gqa, "sdpa-large-logits": _fam_large,
-    "sdpa-long": _fam_long, "sdpa-vjp": _fam_vjp, "mha": _fam_mha, "enc": _fam_enc,
-    "enc-long": _fam_enc_long,
-}
+def _family_names() -> list[str]:
+    return list(families())
 
 
 def random_case(family: str, seed: int):
     """A case of `family` for `seed` with exact expected values and natural scales filled in."""
     from attnconf import reference
-    from attnconf.reference import cases as C
+    from attnconf.validation import check_choice
 
+    known = families()
+    check_choice("family", family, known)
+    op, build = known[family]
     rng = np.random.default_rng([seed, len(family)])
-    op, kw = FAMILIES[family](rng, seed)
-    # Ids under the golden prefixes ("sdpa/…", "sdpa_vjp/…", "mha/…", "enc/…") so that
+    # Ids under the golden prefixes ("sdpa/…", "mha/…", the entry's case_prefix) so that
     # expectation entries written for golden cases (case globs like "sdpa/*") cover them too.
-    prefix = {"sdpa": "sdpa", "sdpa_vjp": "sdpa_vjp", "multi_head_attention": "mha",
-              "sinusoidal_encoding": "enc"}[op]
-    case_id = f"{prefix}/calibration-{family}-{seed}"
-    if op == "multi_head_attention":
-        case = C.mha_case(case_id, **kw)
-    elif op == "sinusoidal_encoding":
-        case = C.enc_case(case_id, **kw)
-    else:
-        case = C.sdpa_case(case_id, operation=op, family=family, **kw)
+    case = build(rng, seed, f"{op.case_prefix or op.name}/calibration-{family}-{seed}")
     case.family, case.seed = family, seed
     case.expected = reference.compute(case.operation, case.inputs, case.options, exact=True)
     case.scale = reference.natural_scales(case.operation, case.inputs, case.options)
@@ -297,7 +231,7 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
     results: dict = {}
     scopes = documented_scopes(expectations)
     per_adapter = {a.name: _scopes_for(scopes, a.name) for a in adapters}
-    for family in families or FAMILIES:
+    for family in families or _family_names():
         for seed in range(seeds):
             case = random_case(family, seed)
             for adapter in adapters:
@@ -398,7 +332,7 @@ def detection(zoo_path, *, random_seeds: int = 2, progress=None, first_only: boo
 
     control, bad = load_zoo(zoo_path)
     golden = load_cases(None, None)
-    randoms = [random_case(f, s) for f in FAMILIES for s in range(random_seeds)]
+    randoms = [random_case(f, s) for f in _family_names() for s in range(random_seeds)]
     rows = []
     control_hits = detect_one(control(), golden=golden, random_cases=randoms)
     for cls in bad:
@@ -478,7 +412,7 @@ def run(*, seeds: int = 200, zoo: str | Path | None = BUNDLED_ZOO, bundled: bool
     total = ref_fail + bundled_marginal + bundled_gross
     return {
         "seeds": seeds,
-        "families": list(families or FAMILIES),
+        "families": list(families or _family_names()),
         "adapters_judged": [a.name for a in adapters],
         "bundled_judged": [a.name for a in extra],
         "bundled_not_judged": [{"adapter": n, "reason": r} for n, r in unavailable],

@@ -42,15 +42,13 @@ class Case:
 # attnconf.reference.golden from the reference (exact=True); nothing here is a hand-made number.
 # ---------------------------------------------------------------------------------------------
 
-OPERATIONS = ("sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding")
+def __getattr__(name: str):
+    # The operation names are the registry's (attnconf.operations), read when asked for.
+    if name == "OPERATIONS":
+        from attnconf import operations
 
-# Clauses every case of an operation exercises, besides those of its own feature.
-_BASE_CLAUSES = {
-    "sdpa": ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype"),
-    "sdpa_vjp": ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype", "sdpa.grad"),
-    "multi_head_attention": ("mha.weights", "mha.projection", "mha.heads", "mha.output"),
-    "sinusoidal_encoding": ("enc.positions", "enc.target", "enc.dtype"),
-}
+        return operations.names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 _TINY = 2.0 ** -14   # smallest normal float16: smaller magnitudes would be subnormal or lost
 _HUGE = 65504.0      # largest finite float16
@@ -89,7 +87,11 @@ def _normal(rng: np.random.Generator, shape, std: float = 1.0) -> np.ndarray:
 
 
 def _make_case(case_id: str, operation: str, clauses, inputs, options, seed, family, description) -> Case:
-    cited = tuple(dict.fromkeys(_BASE_CLAUSES[operation] + tuple(clauses)))
+    from attnconf import operations
+
+    # Every case cites the clauses every case of its operation exercises (the entry's `clauses`),
+    # then those of its own feature.
+    cited = tuple(dict.fromkeys(tuple(operations.get(operation).clauses) + tuple(clauses)))
     return Case(id=case_id, operation=operation, clauses=cited, inputs=inputs, options=options,
                 seed=seed, family=family, description=description)
 
@@ -196,7 +198,7 @@ def _repeated_keys(inputs, rng):
     inputs["key"][...] = inputs["key"][:, :, :1, :]  # all keys equal: uniform weights again
 
 
-def _sdpa_cases() -> list[Case]:
+def sdpa_cases() -> list[Case]:
     c = sdpa_case
     f = "sdpa-mask"
     cases = [
@@ -311,7 +313,7 @@ def _sdpa_cases() -> list[Case]:
     return cases
 
 
-def _vjp_cases() -> list[Case]:
+def sdpa_vjp_cases() -> list[Case]:
     def v(case_id, **kw):
         return sdpa_case(case_id, operation="sdpa_vjp", family="sdpa-vjp", **kw)
 
@@ -374,7 +376,7 @@ def mha_case(case_id: str, clauses=(), *, B=1, L=5, S=None, D=16, Dkv=None, H=2,
     return _make_case(case_id, "multi_head_attention", clauses, inputs, options, seed, "mha", description)
 
 
-def _mha_cases() -> list[Case]:
+def mha_cases() -> list[Case]:
     m = mha_case
     return [
         m("mha/self_bias_d16_h2", D=16, H=2, L=6),
@@ -411,7 +413,7 @@ def enc_case(case_id: str, clauses=(), *, T=32, d=16, base=10000.0, offset=0, la
     return _make_case(case_id, "sinusoidal_encoding", clauses, {}, options, _seed(case_id), family, description)
 
 
-def _enc_cases() -> list[Case]:
+def encoding_cases() -> list[Case]:
     e = enc_case
     cases = []
     for freq in ("vaswani", "t2t"):
@@ -437,15 +439,108 @@ def _enc_cases() -> list[Case]:
     return cases
 
 
+# --- random case families (calibration: attnconf.conformance.calibration.random_case) ---------
+# A family builder is (rng, i, case_id) -> Case; each entry's `families` path names a dict
+# {family: builder}. Shapes come from a small pool per family and values from the seed: a pool
+# lets per-shape-compiling frameworks (JAX) reuse their kernels. Static options (explicit scale,
+# mask shape, alignment) cycle with the shape rather than vary freely: jitted kernels compile
+# once per combination, so a few combinations keep JAX fast.
+_SDPA_SHAPES = [dict(B=1, H=1, L=4, S=6, E=4), dict(B=2, H=2, L=5, S=3, E=8, Ev=5),
+                dict(B=1, H=3, L=1, S=9, E=2), dict(B=2, H=1, L=7, S=7, E=6)]
+
+
+def _pool(i, **kw):
+    return dict(_SDPA_SHAPES[i % len(_SDPA_SHAPES)], **kw)
+
+
+def _fam_mask(i):
+    kw = _pool(i, mask=["bool", "float", "float-inf"][(i // 4) % 3])
+    b, h, l, s = kw["B"], kw["H"], kw["L"], kw["S"]
+    kw["mask_shape"] = [(b, h, l, s), (l, s), (b, 1, 1, s), (1, s)][i % 4]
+    return kw
+
+
+def _fam_fully_masked(i):
+    kw = _pool(i, mask=("bool", "float")[(i // 4) % 2])
+    kw["fully_masked_rows"] = 1 + (i // 8) % min(3, kw["B"] * kw["H"] * kw["L"])
+    return kw
+
+
+def _fam_gqa(i):
+    hkv, g = [(1, 2), (2, 2), (1, 4), (2, 3)][i % 4]
+    return dict(B=1 + i % 2, H=hkv * g, Hkv=hkv, L=[3, 5][i % 2], S=[6, 4][i % 2], E=4,
+                is_causal=bool((i // 4) % 2))
+
+
+def _fam_vjp(i):
+    kw = _pool(i)
+    if (i // 4) % 3 == 1:
+        kw.update(is_causal=True)
+    if (i // 4) % 3 == 2:
+        kw.update(mask="bool")
+    return kw
+
+
+def _sdpa_family(family, make_kw, operation="sdpa"):
+    def build(rng, i, case_id):
+        return sdpa_case(case_id, operation=operation, family=family, **make_kw(i))
+    return build
+
+
+SDPA_FAMILIES = {
+    "sdpa": _sdpa_family("sdpa", lambda i: _pool(i, scale=(None, 0.35, 1.5)[(i // 4) % 3])),
+    "sdpa-mask": _sdpa_family("sdpa-mask", _fam_mask),
+    "sdpa-causal": _sdpa_family("sdpa-causal", lambda i: _pool(
+        i, is_causal=True, alignment=("top_left", "bottom_right")[(i // 4) % 2])),
+    "sdpa-fully-masked": _sdpa_family("sdpa-fully-masked", _fam_fully_masked),
+    "sdpa-gqa": _sdpa_family("sdpa-gqa", _fam_gqa),
+    "sdpa-large-logits": _sdpa_family("sdpa-large-logits", lambda i: _pool(
+        i, logits=[1e2, 1e3, 1e4][i % 3], negative_logits=bool((i // 3) % 2))),
+    "sdpa-long": _sdpa_family("sdpa-long", lambda i: dict(B=1, H=1, L=[2, 3][i % 2], S=[300, 520][(i // 2) % 2], E=4)),
+}
+SDPA_VJP_FAMILIES = {"sdpa-vjp": _sdpa_family("sdpa-vjp", _fam_vjp, operation="sdpa_vjp")}
+
+
+def _fam_mha(rng, i, case_id):
+    variants = [dict(D=8, H=2, L=4), dict(D=6, H=3, L=5, bias=False),
+                dict(D=8, Dkv=5, H=2, L=3, S=6, cross=True), dict(D=8, H=4, Hkv=2, L=4)]
+    return mha_case(case_id, **variants[i % 4])
+
+
+MHA_FAMILIES = {"mha": _fam_mha}
+
+
+def _fam_enc(rng, i, case_id):
+    d = [8, 7, 16, 2][i % 4]
+    freq = ("vaswani", "t2t")[(i // 4) % 2]
+    layout = ("interleaved", "concat", "cos_first")[(i // 8) % 3]
+    return enc_case(case_id, T=16, d=d, frequencies=freq, layout=layout,
+                    offset=int(rng.integers(0, 64)), base=[10000.0, 500.0][(i // 24) % 2])
+
+
+def _fam_enc_long(rng, i, case_id):
+    return enc_case(case_id, T=8, d=[16, 9][i % 2], offset=int(rng.integers(2048, 1_000_000)),
+                    frequencies=("vaswani", "t2t")[(i // 2) % 2],
+                    layout=("interleaved", "concat", "cos_first")[(i // 4) % 3])
+
+
+ENCODING_FAMILIES = {"enc": _fam_enc, "enc-long": _fam_enc_long}
+
+
 # --- the whole catalogue ---------------------------------------------------------------------
 
 def catalogue() -> list[Case]:
     """Every golden case, inputs only (expected/scale empty), in a stable order.
 
-    Deterministic: each case's inputs come from its own seed (crc32 of its id). Every cited
-    clause exists in spec/index.json; a case citing an unknown id raises ValueError.
+    The cases of every registered operation (attnconf.operations), in registry order, each from
+    the builder its entry's `cases` path names (a plug-in's operation included). Deterministic:
+    each case's inputs come from its own seed (crc32 of its id). Every cited clause exists in
+    spec/index.json or is one a registered operation defines (`defines_clauses`); a case citing
+    an unknown id raises ValueError.
     """
-    cases = _sdpa_cases() + _vjp_cases() + _mha_cases() + _enc_cases()
+    from attnconf import operations
+
+    cases = [case for op in operations.operations() if op.cases for case in op.resolve("cases")()]
     _check(cases)
     return cases
 
@@ -454,7 +549,10 @@ def _check(cases: list[Case]) -> None:
     from attnconf import spec
     from attnconf.validation import fail
 
-    known = set(spec.clause_ids())
+    from attnconf import operations
+
+    known = set(spec.clause_ids()).union(*(op.defines_clauses for op in operations.operations()))
+    registered = operations.names()
     seen = set()
     for case in cases:
         if case.id in seen:
@@ -463,5 +561,5 @@ def _check(cases: list[Case]) -> None:
         unknown = sorted(set(case.clauses) - known)
         if unknown:
             fail(f"clauses of case {case.id}", "ids from spec/index.json", unknown)
-        if case.operation not in OPERATIONS:
-            fail(f"operation of case {case.id}", "one of " + ", ".join(OPERATIONS), repr(case.operation))
+        if case.operation not in registered:
+            fail(f"operation of case {case.id}", "one of " + ", ".join(registered), repr(case.operation))
