@@ -44,12 +44,6 @@ EXPORT_FORMAT_VERSION = 1   # layout of `export` (docs/golden-format.md)
 MANIFEST = "manifest.json"
 ENV_VAR = "ATTNCONF_GOLDEN_DIR"
 MAX_TOTAL_BYTES = 20 * 1024 * 1024
-FILES = {  # one archive per operation: loading one operation's cases reads one file
-    "sdpa": "sdpa.npz",
-    "sdpa_vjp": "sdpa_vjp.npz",
-    "multi_head_attention": "mha.npz",
-    "sinusoidal_encoding": "encoding.npz",
-}
 _EPS64 = 2.0 ** -52
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member timestamps: same outputs -> same sha256
 
@@ -65,20 +59,37 @@ def resolve_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(os.fspath(resources.files("attnconf.reference").joinpath("golden")))
 
 
+def file_name(operation: str) -> str:
+    """The archive of one operation's cases: its registry entry's `golden_file` (else NAME.npz).
+
+    One archive per operation, so loading one operation's cases reads one file; an operation that
+    is not registered is a UsageError naming the registered ones.
+    """
+    from attnconf import operations
+
+    op = operations.get(operation)
+    return op.golden_file or f"{op.name}.npz"
+
+
 # --- generate --------------------------------------------------------------------------------
 
 def generate(golden_dir: str | os.PathLike | None = None, *, cases: list[Case] | None = None) -> dict:
     """Compute expected outputs and scales of every catalogue case and write the golden files.
 
-    Returns the manifest written. Files are written to temporary names and renamed, the manifest
-    last, so an interrupted run leaves the previous goldens readable.
+    The catalogue holds the cases of every registered operation (a plug-in's too), one archive
+    per operation (`file_name`); `cases` replaces it. Returns the manifest written. Files are
+    written to temporary names and renamed, the manifest last, so an interrupted run leaves the
+    previous goldens readable.
     """
+    from attnconf import operations
     from attnconf.reference import compute, natural_scales
 
     directory = _writable_dir(resolve_dir(golden_dir))
     cases = catalogue() if cases is None else cases
     started = time.perf_counter()
-    groups: dict[str, list[Case]] = {op: [] for op in FILES}
+    for operation in {case.operation for case in cases}:
+        file_name(operation)   # every operation registered, before any work
+    groups: dict[str, list[Case]] = {op: [] for op in operations.names()}   # registry order
     for case in cases:
         case.expected = _as_float64(compute(case.operation, case.inputs, case.options, exact=True))
         case.scale = _as_float64(natural_scales(case.operation, case.inputs, case.options))
@@ -99,15 +110,15 @@ def generate(golden_dir: str | os.PathLike | None = None, *, cases: list[Case] |
     for operation, members in groups.items():
         if not members:
             continue
-        file_name = FILES[operation]
+        name = file_name(operation)
         arrays = {}
         for n, case in enumerate(members):
             key = f"c{n:03d}"
             arrays.update(_case_arrays(key, case))
-            manifest["cases"].append(_case_record(case, file_name, key))
+            manifest["cases"].append(_case_record(case, name, key))
         data = _npz_bytes(arrays)
-        _atomic_write(directory / file_name, data)
-        manifest["files"][file_name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+        _atomic_write(directory / name, data)
+        manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                                         "cases": len(members)}
     total = sum(f["bytes"] for f in manifest["files"].values())
     manifest["total_bytes"] = total
