@@ -21,37 +21,32 @@ import numpy as np
 
 from attnconf.conformance import compare as cmp
 from attnconf.dtypes import numpy_dtype
-from attnconf.errors import Unsupported, declined_message, declined_reason, is_declined
+from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
 
-_WEIGHT_NAMES = ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo")
-OUTPUT_NAMES = {"sdpa": ("output",), "sdpa_vjp": ("dq", "dk", "dv"),
-                "multi_head_attention": ("output",), "sinusoidal_encoding": ("output",)}
+
+def operation_of(case):
+    """The registry entry of `case`'s operation (attnconf.operations): its outputs, its adapter
+    call, its dtype clause, its positions and argument scale. An operation that is not
+    registered is a UsageError naming the registered ones (a plug-in's cases without it)."""
+    from attnconf import operations
+
+    try:
+        return operations.get(case.operation)
+    except UsageError:
+        raise UsageError(f"operation of case {case.id} should be a registered one "
+                         f"({', '.join(operations.names())}), but got {case.operation!r} "
+                         "(is the plug-in that defines it installed?)") from None
 
 
 # ---------------------------------------------------------------------------------------------
 # Running the implementation
 # ---------------------------------------------------------------------------------------------
-def _native(adapter, name: str, array: np.ndarray, dtype: str):
-    if name == "attn_mask":
-        return adapter.mask_from_numpy(array, dtype)
-    return adapter.from_numpy(array, dtype)
-
-
 def _call(adapter, case, dtype: str):
-    op, opts = case.operation, dict(case.options)
-    x = {name: _native(adapter, name, arr, dtype) for name, arr in case.inputs.items()}
-    mask = x.pop("attn_mask", None)
-    if op == "sdpa":
-        return adapter.sdpa(x["query"], x["key"], x["value"], attn_mask=mask, **opts)
-    if op == "sdpa_vjp":
-        return adapter.sdpa_vjp(x["query"], x["key"], x["value"], x["grad_output"], attn_mask=mask, **opts)
-    if op == "multi_head_attention":
-        weights = {k: x.pop(k) for k in _WEIGHT_NAMES if k in x}
-        return adapter.multi_head_attention(x["query_input"], x.get("key_value_input", x["query_input"]),
-                                            weights, attn_mask=mask, **opts)
-    if op == "sinusoidal_encoding":
-        return adapter.sinusoidal_encoding(opts.pop("num_positions"), opts.pop("dim"), dtype=dtype, **opts)
-    raise Unsupported(f"operation {op!r} is not known to this version of attnconf")
+    """The entry's call on native inputs: its mask inputs through adapter.mask_from_numpy."""
+    op = operation_of(case)
+    x = {name: (adapter.mask_from_numpy(arr, dtype) if name in op.mask_inputs else adapter.from_numpy(arr, dtype))
+         for name, arr in case.inputs.items()}
+    return op.call(adapter, x, dict(case.options), dtype)
 
 
 def _to_numpy(adapter, value):
@@ -74,7 +69,7 @@ def compute_outputs(adapter, case, dtype: str) -> dict[str, Any]:
     (an Executor) turns exceptions into outcomes.
     """
     result = _call(adapter, case, dtype)
-    names = OUTPUT_NAMES.get(case.operation, ("output",))
+    names = tuple(operation_of(case).outputs)
     if len(names) > 1:
         if not isinstance(result, (tuple, list)) or len(result) != len(names):
             return {"__result__": result}
@@ -167,11 +162,7 @@ def _describe_value(value) -> str:
     return f"{type(value).__name__} {text[:80]}" + ("…" if len(text) > 80 else "")
 
 
-_DTYPE_CLAUSE = {"sdpa": "sdpa.dtype", "sdpa_vjp": "sdpa.dtype", "multi_head_attention": "mha.output",
-                 "sinusoidal_encoding": "enc.dtype"}
-
-
-def _check_array(name: str, value, expected: np.ndarray, dtype: str, operation: str = "sdpa") -> str:
+def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_clause: str = "") -> str:
     """'' when `value` is an array of the right dtype and shape, else why not (shape/dtype first)."""
     if value is None:
         return f"{name} should be an array, but the implementation returned None"
@@ -184,8 +175,8 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str, operation: 
     if value.shape != expected.shape:
         return f"{name} should have shape {tuple(expected.shape)}, but got {tuple(value.shape)}"
     if value.dtype != want:
-        return (f"{name} should have dtype {dtype} (the precision under test, "
-                f"{_DTYPE_CLAUSE.get(operation, 'sdpa.dtype')}), but got {value.dtype}")
+        clause = f", {dtype_clause}" if dtype_clause else ""
+        return f"{name} should have dtype {dtype} (the precision under test{clause}), but got {value.dtype}"
     return ""
 
 
@@ -199,6 +190,7 @@ def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=No
     `status` ("crash", "timeout", "error", "unsupported", "declined") from an Executor.
     level: "strict" makes a record that passes the default level but not the strict one a fail.
     """
+    operation_of(case)   # an unregistered operation is a UsageError, never a record
     rec = base_record(case, dtype, adapter_name=adapter_name, framework=framework, repro_args=repro_args)
     rec["duration_s"] = round(float(duration_s), 6)
     if status == "unsupported" or isinstance(error, Unsupported):
@@ -219,37 +211,23 @@ def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=No
 
 
 def positions(case) -> np.ndarray | None:
-    """Encoding positions offset + t of each output row (for the per-position baseline)."""
-    if case.operation != "sinusoidal_encoding":
-        return None
-    n = int(case.options.get("num_positions", case.expected["output"].shape[-2]))
-    return float(case.options.get("offset", 0)) + np.arange(n, dtype=np.float64)
+    """The position of each output row (the per-position baseline, tol.rule): the entry's
+    `positions` (encodings: offset + t), None for an operation without one."""
+    op = operation_of(case)
+    return None if op.positions is None else op.positions(case)
 
 
 def argument_scale(case, pos=None):
     """Magnitude of the arguments a correct implementation rounds (tol.rule's argument term):
-    max |scale * q.k| over the case for attention (GQA heads mapped as sdpa.gqa), the angle
-    p * w_0 = p of each row for encodings (w_0 = 1 for every frequency family); None otherwise."""
-    if case.operation == "sinusoidal_encoding":
-        return None if pos is None else pos[:, None]
-    if case.operation not in ("sdpa", "sdpa_vjp"):
-        return None
-    q = np.asarray(case.inputs["query"], dtype=np.float64)
-    k = np.asarray(case.inputs["key"], dtype=np.float64)
-    if q.size == 0 or k.size == 0:
-        return None
-    if k.shape[1] != q.shape[1] and k.shape[1] and q.shape[1] % k.shape[1] == 0:
-        k = np.repeat(k, q.shape[1] // k.shape[1], axis=1)
-    scale = case.options.get("scale")
-    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
-    try:
-        return float(np.max(np.abs(q @ np.swapaxes(k, -1, -2)))) * abs(scale)
-    except ValueError:  # shapes the reference rejects: no argument term
-        return None
+    the entry's `argument_scale` (attention: max |scale * q.k|; encodings: the angle p of each
+    row), None for an operation without one."""
+    op = operation_of(case)
+    return None if op.argument_scale is None else op.argument_scale(case, pos)
 
 
 def _judge_values(case, dtype: str, outputs, level: str) -> dict:
-    names = OUTPUT_NAMES.get(case.operation, tuple(case.expected))
+    op = operation_of(case)
+    names = tuple(op.outputs)
     if not isinstance(outputs, dict):
         return {"status": "fail", "message": f"outputs should be a dict of arrays, but got {_describe_value(outputs)}",
                 "metrics": {}}
@@ -257,7 +235,7 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
         return {"status": "fail", "metrics": {}, "message": f"{case.operation} should return "
                 f"{len(names)} arrays {names}, but got {_describe_value(outputs['__result__'])}"}
     problems = [p for n in names
-                if (p := _check_array(n, outputs.get(n), case.expected[n], dtype, case.operation))]
+                if (p := _check_array(n, outputs.get(n), case.expected[n], dtype, op.dtype_clause))]
     if problems:
         return {"status": "fail", "message": "; ".join(problems), "metrics": {}}
     base = baseline(case, dtype)
