@@ -47,6 +47,15 @@ def declined_reason(exc: BaseException) -> str:
     return text or f"{type(exc).__name__} raised without a message"
 
 
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """`TypeName: first line of the message`, the form an error record's message takes, whichever
+    executor caught the exception (in-process or in a worker: the records must read alike)."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def declined_message(reason: str) -> str:
     """The skip message of a declined record: 'declined: <reason>'."""
     return f"{DECLINED}: {reason}"

@@ -40,6 +40,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from attnconf.conformance.runner import Outcome
+from attnconf.errors import Unsupported, declined_reason, one_line
+
 DEFAULT_TIMEOUT_S = 60.0
 # Allocator failures that frameworks report as ordinary exceptions (torch's DefaultCPUAllocator,
 # XLA's RESOURCE_EXHAUSTED, a C++ std::bad_alloc translated by pybind11).
@@ -139,29 +142,9 @@ def _safe_repr(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def one_line(exc: BaseException, limit: int = 400) -> str:
-    """`TypeName: first line of the message`, the form error records carry."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 # ---------------------------------------------------------------------------------------------
 # The parent side
 # ---------------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Reply:
-    """What one task in a worker came to. status: ok | error | unsupported | declined | crash | timeout."""
-
-    status: str
-    value: Any = None
-    message: str = ""
-    duration_s: float = 0.0
-    error_type: str = ""          # the exception's class name, for status "error"
-    error_text: str = ""          # its full message
-
-
 class _Dead(Exception):
     """The worker went away (EOF or broken pipe) before answering."""
 
@@ -178,7 +161,7 @@ def signal_name(number: int) -> str:
 class Worker:
     """One worker process that runs tasks `module:function(*args)` one at a time.
 
-    `call` never raises for anything the task does: it returns a Reply. After a "crash" or
+    `call` never raises for anything the task does: it returns an Outcome. After a "crash" or
     "timeout" reply the process is gone; the next call starts a fresh one.
     """
 
@@ -255,7 +238,7 @@ class Worker:
             pass
 
     # -- one task ----------------------------------------------------------------------------
-    def call(self, target: str, args: tuple = (), *, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
+    def call(self, target: str, args: tuple = (), *, timeout: float = DEFAULT_TIMEOUT_S) -> Outcome:
         """Run `target` ("pkg.mod:func") with `args` in the worker; at most `timeout` seconds,
         counting the worker's start when it was not running."""
         started = time.monotonic()
@@ -270,15 +253,15 @@ class Worker:
             self._kill(self._proc)
             message = self._death_note()
             self.close()
-            return Reply("timeout", message=f"no result within {timeout:g} s; the worker was killed"
+            return Outcome("timeout", message=f"no result within {timeout:g} s; the worker was killed"
                          + (f" (last stderr: {message})" if message else ""),
                          duration_s=time.monotonic() - started)
         except (_Dead, BrokenPipeError, ConnectionResetError, OSError):
-            reply = Reply("crash", message=self._crash_message(), duration_s=time.monotonic() - started)
+            reply = Outcome("crash", message=self._crash_message(), duration_s=time.monotonic() - started)
             self.close()
             return reply
         value = _decode_value(header["value"], blobs) if "value" in header else None
-        reply = Reply(header["status"], value, header.get("message", ""),
+        reply = Outcome(header["status"], value, header.get("message", ""),
                       header.get("duration_s", time.monotonic() - started), header.get("error_type", ""),
                       header.get("error_text", ""))
         if reply.status == "crash":       # MemoryError: the worker's state is suspect
@@ -401,14 +384,9 @@ class WorkerExecutor:
         spec = _spec_to_dict(adapter_spec)
         return spec, self._worker_for(_worker_key(spec), spec.get("target", "adapter"))
 
-    def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S):
-        from attnconf.conformance.runner import Outcome
-
+    def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S) -> Outcome:
         spec, worker = self._worker_of(adapter_spec)
-        reply = worker.call(f"{__name__}:_compute_in_worker", (spec, case, dtype), timeout=timeout)
-        outputs = reply.value if reply.status == "ok" else None
-        return Outcome(status=reply.status, outputs=outputs, message=reply.message,
-                       duration_s=reply.duration_s)
+        return worker.call(f"{__name__}:_compute_in_worker", (spec, case, dtype), timeout=timeout)
 
     def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None,
                    timeout: float = DEFAULT_TIMEOUT_S, select: str | None = None,
@@ -419,8 +397,8 @@ class WorkerExecutor:
         spec, worker = self._worker_of(adapter_spec)
         reply = worker.call(f"{__name__}:_checks_in_worker", (spec, dtype, seed, max_examples, select, repro_args),
                             timeout=timeout * CHECK_TIMEOUT_FACTOR)
-        if reply.status == "ok" and isinstance(reply.value, list):
-            return reply.value
+        if reply.status == "ok" and isinstance(reply.outputs, list):
+            return reply.outputs
         if reply.status == "unsupported":
             return []
         return [_batch_record(adapter, dtype, reply, "invariant/*", "invariant", seed=seed, select=select,
@@ -431,7 +409,7 @@ class WorkerExecutor:
         (a profile is a description, not a verdict: the agreement records carry the crash)."""
         spec, worker = self._worker_of(adapter_spec)
         reply = worker.call(f"{__name__}:_profile_in_worker", (spec,), timeout=timeout * CHECK_TIMEOUT_FACTOR)
-        return reply.value if reply.status == "ok" and isinstance(reply.value, dict) else None
+        return reply.outputs if reply.status == "ok" and isinstance(reply.outputs, dict) else None
 
     def close(self) -> None:
         while self._workers:
@@ -495,7 +473,7 @@ def _spec_to_dict(spec) -> dict:
 CHECK_TIMEOUT_FACTOR = 10
 
 
-def _batch_record(adapter, dtype: str, reply: Reply, case: str, check: str, *, seed: int | None = None,
+def _batch_record(adapter, dtype: str, reply: Outcome, case: str, check: str, *, seed: int | None = None,
                   select: str | None = None, repro_args: str | None = None) -> dict:
     """A schema-valid record standing for a batch of checks that did not come back; its repro
     reruns the batch (the run's --select, or `case`, a glob of the batch's record ids)."""
@@ -563,8 +541,6 @@ def _answer(out, header: dict, blobs: list[bytes]) -> None:
 
 
 def _run_task(target: str, args: tuple) -> tuple[dict, list[bytes]]:
-    from attnconf.errors import Unsupported, declined_reason
-
     blobs: list[bytes] = []
     started = time.perf_counter()
     try:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from attnconf.conformance import engine, repro
-from attnconf.errors import Unsupported, declined_reason
+from attnconf.errors import Unsupported, declined_reason, one_line
 
 FAILING = ("fail", "error", "crash", "timeout")
 DEFAULT_JSON = Path("reports") / "results.json"
@@ -28,14 +28,18 @@ DEFAULT_TIMEOUT_S = 60.0
 
 @dataclasses.dataclass
 class Outcome:
-    """What an Executor reports for one case: status "ok" | "crash" | "timeout" | "error" |
-    "unsupported" | "declined" (NotImplementedError), the outputs (status "ok"), a one-line
-    message, and the time it took."""
+    """What an Executor reports for one case, and what a worker reports for any task
+    (isolation.Worker.call): status "ok" | "crash" | "timeout" | "error" | "unsupported" |
+    "declined" (NotImplementedError), the outputs (status "ok": a case's outputs, or whatever the
+    worker's task returned), a one-line message, and the time it took. For status "error", the
+    exception's class name and full message (a worker's UsageError is raised again in the parent)."""
 
     status: str
-    outputs: dict | None = None
+    outputs: Any = None
     message: str = ""
     duration_s: float = 0.0
+    error_type: str = ""
+    error_text: str = ""
 
 
 class Executor(Protocol):
@@ -48,12 +52,6 @@ def _spec_key(spec) -> str:
     data = spec.to_json() if hasattr(spec, "to_json") else (
         dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else spec)
     return json.dumps(data, sort_keys=True, default=str)
-
-
-def one_line(exc: BaseException, limit: int = 400) -> str:
-    text = " ".join(str(exc).split())
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class InProcessExecutor:

@@ -1,6 +1,6 @@
 """The worker process mechanics of conformance/isolation.py, driven with the zoo's plain functions.
 
-Each test runs a misbehaving function in a Worker and checks the Reply's status and message, and
+Each test runs a misbehaving function in a Worker and checks the Outcome's status and message, and
 that the next call still works (the worker is replaced after a crash or a timeout).
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ def call(worker, name, timeout=10.0, args=ARGS):
 def test_correct_function_round_trips_and_worker_is_reused(worker):
     replies = [call(worker, "good") for _ in range(3)]
     assert [r.status for r in replies] == ["ok"] * 3
-    np.testing.assert_array_equal(replies[0].value, zoo_sdpa.good(*ARGS))
+    np.testing.assert_array_equal(replies[0].outputs, zoo_sdpa.good(*ARGS))
     assert worker.starts == 1, "one worker serves consecutive calls"
 
 
@@ -120,7 +120,7 @@ def test_import_error_in_plugin_module_is_error(worker):
 def test_printing_implementation_does_not_corrupt_the_protocol(worker):
     reply = call(worker, "prints")
     assert reply.status == "ok"
-    np.testing.assert_array_equal(reply.value, zoo_sdpa.good(*ARGS))
+    np.testing.assert_array_equal(reply.outputs, zoo_sdpa.good(*ARGS))
 
 
 @pytest.mark.parametrize("name, check", [
@@ -138,7 +138,7 @@ def test_printing_implementation_does_not_corrupt_the_protocol(worker):
 def test_garbage_values_cross_the_border_as_what_they_are(worker, name, check):
     reply = call(worker, name)
     assert reply.status == "ok"
-    assert check(reply.value), repr(reply.value)
+    assert check(reply.outputs), repr(reply.outputs)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16, np.float32, np.bool_])
@@ -146,8 +146,8 @@ def test_arrays_of_every_dtype_cross_bit_exactly(worker, dtype):
     x = RNG.standard_normal((2, 3, 4)).astype(dtype)
     reply = worker.call("numpy:copy", (x,), timeout=10)
     assert reply.status == "ok"
-    assert reply.value.dtype == x.dtype and reply.value.shape == x.shape
-    assert reply.value.tobytes() == x.tobytes()
+    assert reply.outputs.dtype == x.dtype and reply.outputs.shape == x.shape
+    assert reply.outputs.tobytes() == x.tobytes()
 
 
 def _state(pid):
