@@ -20,7 +20,9 @@ default level.
 
 This module only holds numbers and arithmetic on error arrays. It must not compute reference
 outputs (the engine does) nor import any framework. Tune the numbers here and nowhere else; the
-calibration command measures their false-failure and detection rates.
+calibration command measures their false-failure and detection rates. A plug-in's operation
+(attnconf.operations) brings its own rows in its entry's `tolerance`; rule_for reads them only
+where TABLE has none, so the bundled operations' rows stay in this one table.
 """
 from __future__ import annotations
 
@@ -120,14 +122,23 @@ TABLE: dict[tuple[str, str], Rule] = {
 
 
 def rule_for(operation: str, dtype: str) -> Rule:
-    try:
-        return TABLE[(operation, dtype)]
-    except KeyError:
-        from attnconf.validation import fail
+    """The row judging `operation` at `dtype`. TABLE stays the one table: it holds every bundled
+    operation's rows, and a registered operation's own `tolerance` rows (attnconf.operations,
+    {dtype: Rule}: a plug-in's operation) are read only where TABLE has none."""
+    rule = TABLE.get((operation, dtype))
+    if rule is not None:
+        return rule
+    from attnconf import operations
 
-        known = sorted({op for op, _ in TABLE})
-        fail("(operation, dtype)", f"an operation in {known} with a dtype in {sorted(EPS)}",
-             repr((operation, dtype)), KeyError)
+    own = {op.name: op.tolerance for op in operations.operations() if op.tolerance}
+    rule = own.get(operation, {}).get(dtype)
+    if rule is not None:
+        return rule
+    from attnconf.validation import fail
+
+    known = sorted({op for op, _ in TABLE} | set(own))
+    fail("(operation, dtype)", f"an operation in {known} with a dtype in {sorted(EPS)}",
+         repr((operation, dtype)), KeyError)
 
 
 # Smallest positive normal per dtype: guards a zero natural scale (an all-zero value row), so
@@ -154,10 +165,9 @@ def ulp_errors(actual: np.ndarray, exact: np.ndarray, scale: np.ndarray, dtype: 
 
 
 def row_axis(operation: str, ndim: int) -> int | None:
-    """The position axis for per-position baselines (encodings: rows are positions), else None."""
-    if operation == "sinusoidal_encoding" and ndim >= 2:
-        return ndim - 2
-    return None
+    """The position axis of a "position"-baseline rule's output (rows are positions: the
+    next-to-last axis), else None. `operation` is kept for callers; the rule's `baseline` decides."""
+    return ndim - 2 if ndim >= 2 else None
 
 
 def baseline_envelope(rule: Rule, baseline_err: np.ndarray, operation: str,
@@ -206,7 +216,7 @@ def describe(rule: Rule, operation: str, dtype: str, baseline: float, tol: float
     where = "position-scaled baseline" if rule.baseline == "position" else "baseline"
     term = ""
     if rule.arg_ulps and arg is not None:
-        what = "angle" if operation == "sinusoidal_encoding" else "max |logit|"
+        what = "angle" if rule.baseline == "position" else "max |logit|"   # positions: the angle p
         term = f", {rule.arg_ulps:g} x {what} {arg:.3g}"
     return (f"default: max({rule.k:g} x {where} {baseline:.3g}, floor {rule.floor_ulps:g}{term}) = "
             f"{tol:.3g} ulp [TABLE[{operation}, {dtype}]]")
