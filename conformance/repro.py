@@ -15,9 +15,8 @@ each kind). It is built here, and only here, from everything that affects a reco
 - `--select CASE --dtype D`, CASE being the record's case id.
 
 `selects(select, case_id)` is what `--select` means for every kind of record alike: golden
-cases, `invariant/<clause>` and `profile/<aspect>`: a glob when it has * ? or [, otherwise a
-substring; commas join alternatives (the rule reference.golden.select_records applies to
-golden files, which is called here so the two cannot drift apart).
+cases, `invariant/<clause>` and `profile/<aspect>` (attnconf.selection states the language once;
+golden files, verify-outputs and this module all call it).
 
 Must not import any framework.
 """
@@ -27,17 +26,15 @@ import functools
 import glob
 import shlex
 
+from attnconf import selection
+
 DEFAULT_TIMEOUT_S = 60.0        # `attnconf run --timeout`'s default: left out of commands
 SPEC_ATTR = "attnconf_spec"     # the AdapterSpec an adapter instance was built from (when known)
 
 
 def selects(select: str | None, case_id: str) -> bool:
     """Whether `--select select` selects the record with this case id (no select: all)."""
-    if not select:
-        return True
-    from attnconf.reference.golden import select_records
-
-    return bool(select_records([{"id": case_id}], select))
+    return selection.selects(select, case_id)
 
 
 def remember_spec(adapter, spec) -> None:

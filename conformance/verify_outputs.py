@@ -17,7 +17,6 @@ framework and must not run implementation code.
 """
 from __future__ import annotations
 
-import fnmatch
 import shlex
 import zipfile
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Iterable
 
 import numpy as np
 
+from attnconf import selection
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import SetupError, UsageError
 
@@ -162,10 +162,8 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
 
 
 def select_cases(cases, select: str | None):
-    if not select:
-        return list(cases)
-    pattern = select if any(ch in select for ch in "*?[") else f"*{select}*"
-    return [c for c in cases if fnmatch.fnmatchcase(c.id, pattern)]
+    """The cases whose id `select` selects (attnconf.selection, as every --select)."""
+    return selection.select(cases, select, key=lambda c: c.id)
 
 
 def check_name(name: str) -> str:

@@ -17,7 +17,6 @@ with a one-line message naming the file.
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
 import json
@@ -30,6 +29,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from attnconf import selection
 from attnconf.errors import SetupError, UsageError
 from attnconf.reference.cases import Case, catalogue
 
@@ -179,17 +179,8 @@ def read_manifest(golden_dir: str | os.PathLike | None = None) -> dict:
 
 
 def select_records(records: Iterable[dict], select: str | None) -> list[dict]:
-    """Records whose id matches `select`: a glob if it has * ? [, else a substring; commas join."""
-    records = list(records)
-    if not select:
-        return records
-    patterns = [p.strip() for p in select.split(",") if p.strip()]
-
-    def match(case_id: str) -> bool:
-        return any(fnmatch.fnmatchcase(case_id, p) if any(ch in p for ch in "*?[") else p in case_id
-                   for p in patterns)
-
-    return [r for r in records if match(r["id"])]
+    """Records whose id `select` selects (attnconf.selection: globs, substrings, commas)."""
+    return selection.select(records, select, key=lambda r: r["id"])
 
 
 def load_cases(select: str | None = None, *, golden_dir: str | os.PathLike | None = None) -> list[Case]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from attnconf import selection
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("golden", help="generate, verify, export or list the golden vectors",
@@ -21,18 +23,18 @@ def register(subparsers) -> None:
 
     v = sub.add_parser("verify", help="check sha256 of every golden file and that regeneration reproduces them")
     _dir_option(v)
-    v.add_argument("--select", metavar="PATTERN", help="only cases whose id matches (glob or substring)")
+    v.add_argument("--select", metavar="PATTERN", help=selection.HELP)
     v.set_defaults(func=_verify)
 
     e = sub.add_parser("export", help="write the goldens as .npy files plus index.json (docs/golden-format.md)")
     e.add_argument("dest", metavar="DIR", help="destination directory (created; empty or a previous export)")
     _dir_option(e)
-    e.add_argument("--select", metavar="PATTERN", help="only cases whose id matches (glob or substring)")
+    e.add_argument("--select", metavar="PATTERN", help=selection.HELP)
     e.set_defaults(func=_export)
 
     ls = sub.add_parser("list", help="list the golden cases with their clauses")
     _dir_option(ls)
-    ls.add_argument("--select", metavar="PATTERN", help="only cases whose id matches (glob or substring)")
+    ls.add_argument("--select", metavar="PATTERN", help=selection.HELP)
     ls.set_defaults(func=_list)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from attnconf import selection
+
 DEFAULT_JSON = "reports/verify-results.json"
 
 
@@ -27,7 +29,7 @@ def register(subparsers) -> None:
                         "each case's array dtype")
     p.add_argument("--name", default="external", metavar="NAME",
                    help="the implementation's row name in the results (default 'external')")
-    p.add_argument("--select", metavar="EXPR", help="only cases whose id matches (glob or substring)")
+    p.add_argument("--select", metavar="EXPR", help=selection.HELP)
     p.set_defaults(func=run)
 
 
