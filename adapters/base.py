@@ -16,7 +16,24 @@ import numpy as np
 
 from attnconf.errors import Unsupported
 
-OPERATIONS = ("sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding")
+
+
+def __getattr__(name):
+    # OPERATIONS: the bundled operations' names, read from the registry (attnconf.operations) on
+    # first use; not every registered one: a third party's operation is no method of this class.
+    if name == "OPERATIONS":
+        return bundled_operations()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def bundled_operations() -> tuple[str, ...]:
+    """The names of the operations the package ships (attnconf.operations.BUILTIN), in order."""
+    import importlib
+
+    from attnconf import operations
+
+    return tuple(importlib.import_module(f"{operations.__name__}.{m}").OPERATION.name
+                 for m in operations.BUILTIN)
 
 # Device names an adapter accepts: "cuda" is PyTorch's word and "gpu" JAX's/TensorFlow's; each
 # framework adapter accepts both and maps them to its own device (see `device_status`).

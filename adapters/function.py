@@ -1,8 +1,13 @@
 """Wrap a bare third-party function (`--sdpa PKG.MOD:FUNC` / `--encoding PKG.MOD:FUNC`) as an Adapter.
 
-Signatures (arrays of the named framework, canonical layout, see docs/plugins.md):
+Which operations a function can be, its option and its signature come from the operation
+registry (attnconf.operations: `plugin_flag`, `function_keywords`, `function_signature`); for the
+bundled ones (arrays of the named framework, canonical layout, see docs/plugins.md):
     func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)
     func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])
+An operation this module has no wrapper for is called generically: positional arguments as the
+operation's `call` passes them, keywords whose value is None left out, any other keyword passed
+when the function accepts it (dtype= as the framework's dtype) and Unsupported when it does not.
 A keyword the function does not accept makes the cases that need it Unsupported; unless it
 declares otherwise (`attnconf.adapters.declare` or attributes) it claims the canonical spec.
 Conversion and gradients come from the framework's adapter module. Must not import a framework
@@ -14,6 +19,7 @@ import contextlib
 import importlib
 import inspect
 
+from attnconf import operations
 from attnconf.adapters.base import Adapter, Capabilities, require
 from attnconf.adapters.declare import declarations
 from attnconf.adapters.loading import check_framework, load_callable
@@ -27,9 +33,34 @@ CONVERSIONS = {
     "jax": ("attnconf.adapters.jax_nn", "JaxArrays"),
     "tensorflow": ("attnconf.adapters.keras_tf", "TfArrays"),
 }
-FUNCTION_OPERATIONS = ("sdpa", "sinusoidal_encoding")
-SDPA_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa")
-ENCODING_KEYWORDS = ("base", "offset", "dtype")
+
+
+def function_operations() -> tuple:
+    """The registered operations a bare function can be: those with a plug-in flag."""
+    return tuple(op for op in operations.operations() if op.plugin_flag)
+
+
+def option_dest(op) -> str:
+    """The argparse dest of an operation's plug-in flag ("--sdpa" -> "sdpa")."""
+    return op.plugin_flag.lstrip("-").replace("-", "_")
+
+
+def option_help(op) -> str:
+    """The help of an operation's plug-in flag: "a bare <title> function to check"."""
+    return f"a bare {op.title} function to check ({op.plugin_flag} PKG.MOD:FUNC --framework F)"
+
+
+def flags_text(prefix: str = "") -> str:
+    """"--sdpa or --encoding" (with prefix "--attnconf-": "--attnconf-sdpa or …")."""
+    flags = [prefix + op.plugin_flag.lstrip("-") if prefix else op.plugin_flag for op in function_operations()]
+    return ", ".join(flags[:-1]) + (" or " if len(flags) > 1 else "") + flags[-1] if flags else ""
+
+
+def parsed_targets(args, prefix: str = "") -> dict:
+    """{operation name: target} for the plug-in flags given on a parsed command line (prefix:
+    the attribute prefix, "attnconf_" for pytest's options)."""
+    return {op.name: getattr(args, prefix + option_dest(op), None) for op in function_operations()
+            if getattr(args, prefix + option_dest(op), None)}
 
 
 def accepted_keywords(func, names) -> frozenset:
@@ -122,6 +153,20 @@ class FunctionAdapter(Adapter):
         require(got == dtype, f"{self.target} takes no dtype= keyword and returns {got}, the case needs {dtype}")
         return out
 
+    def _generic_call(self, *args, **keywords):
+        """An operation without a wrapper here: see the module docstring."""
+        kwargs = {}
+        for name, value in keywords.items():
+            if value is None:
+                continue
+            self._needs(name, f"the case sets {name}={value!r}")
+            if name == "dtype":
+                value = importlib.import_module(CONVERSIONS[self.framework][0]).native_dtype(value)
+            kwargs[name] = value
+        dtype = keywords.get("dtype") or next((a.dtype for a in args if hasattr(a, "dtype")), None)
+        with self._context(dtype):
+            return type(self).func(*args, **kwargs)
+
     def _dtypeless_call(self, num_positions, dim, kwargs, dtype):
         """The function's table for a case, calling it once for all the case's dtypes.
 
@@ -158,18 +203,19 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
     UsageError/SetupError (one line) for a malformed target, missing module/attribute, something
     not callable, an unknown or uninstalled framework, or a module that raises at import.
     """
-    option = "--sdpa" if operation == "sdpa" else "--encoding"
-    if operation not in FUNCTION_OPERATIONS:
-        raise UsageError(f"operation should be one of 'sdpa', 'sinusoidal_encoding', but got {operation!r}")
+    candidates = {op.name: op for op in function_operations()}
+    if operation not in candidates:
+        raise UsageError(f"operation should be one of {', '.join(map(repr, candidates))}, but got {operation!r}")
+    op = candidates[operation]
     check_framework(framework)
-    func = load_callable(target, option)
+    func = load_callable(target, op.plugin_flag)
     claims = declarations(func)
     mixin = getattr(importlib.import_module(CONVERSIONS[framework][0]), CONVERSIONS[framework][1])
-    names = SDPA_KEYWORDS if operation == "sdpa" else ENCODING_KEYWORDS
-    accepted = accepted_keywords(func, names)
+    accepted = accepted_keywords(func, op.function_keywords)
     default_kinds = ("bool", "float") if "attn_mask" in accepted else ()
+    gradient = (op.function_gradient,) if op.function_gradient else ()
     capabilities = Capabilities(
-        operations=(operation, "sdpa_vjp") if operation == "sdpa" else (operation,),
+        operations=(operation,) + gradient,
         dtypes=tuple(claims.get("dtypes", DTYPE_NAMES)),
         mask_kinds=tuple(claims.get("mask_kinds", default_kinds)),
         causal_alignments=(claims.get("causal_alignment", "top_left"),) if "is_causal" in accepted else (),
@@ -177,17 +223,22 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
         gqa="enable_gqa" in accepted,
         explicit_scale="scale" in accepted,
         fully_masked=claims.get("fully_masked", "zero"),
-        gradients=claims.get("gradients", framework != "numpy") and operation == "sdpa",
+        gradients=claims.get("gradients", framework != "numpy") and bool(gradient),
         encoding_layouts=(claims.get("layout", "interleaved"),),
         encoding_frequencies=(claims.get("frequencies", "vaswani"),),
         encoding_offset="offset" in accepted,
         encoding_base="base" in accepted,
         deterministic=claims.get("deterministic", True),
     )
+    methods = {}
+    if op.adapter_method and (getattr(FunctionAdapter, op.adapter_method, None)
+                              is getattr(Adapter, op.adapter_method, None)):
+        methods[op.adapter_method] = FunctionAdapter._generic_call   # no wrapper of its own here
     cls = type(f"{framework.capitalize()}FunctionAdapter", (mixin, FunctionAdapter), dict(
         name=claims.get("name", target), framework=framework, target=target,
         operation=operation, accepted=accepted, claims=claims, capabilities=capabilities,
         description=claims.get("description", f"{operation} function {target} ({framework})"),
+        **methods,
     ))
     cls.func = func  # plain attribute read through type(self).func, so no method binding happens
     return cls(device=device)

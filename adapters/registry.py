@@ -1,5 +1,5 @@
 """Which adapters exist and how to build one: bundled, entry points, `--adapter PKG.MOD:CLASS`,
-and bare functions (`--sdpa` / `--encoding`).
+and bare functions (`--sdpa` / `--encoding`: each registered operation's `plugin_flag`).
 
 An `AdapterSpec` is plain JSON so a worker process can rebuild the adapter with `instantiate`.
 Importing this module imports no framework; `discover()` and `resolve()` do (availability checks).
@@ -44,8 +44,9 @@ class AdapterSpec:
     """How to build one adapter, as JSON.
 
     kind "bundled": target is a BUNDLED name; "class": target is `PKG.MOD:CLASS` (from --adapter or
-    an entry point); "function": target is `PKG.MOD:FUNC`, with framework and operation
-    ("sdpa" | "sinusoidal_encoding"). name is the row name ("" = the adapter's own name).
+    an entry point); "function": target is `PKG.MOD:FUNC`, with framework and operation (the
+    registry name of an operation with a plug-in flag; "" = the first such operation, sdpa).
+    name is the row name ("" = the adapter's own name).
     """
 
     kind: str
@@ -123,17 +124,39 @@ def _known_names() -> list[str]:
     return list(BUNDLED) + [ep.name for ep in entry_points()]
 
 
-def resolve(names=None, *, sdpa=None, encoding=None, framework=None, adapter_classes=(),
-            device="cpu") -> list[AdapterSpec]:
+def function_targets(functions=None, **flags) -> dict:
+    """{operation name: `PKG.MOD:FUNC`} from `functions` and flag-named keywords (sdpa=…,
+    encoding=…: an operation's plugin_flag without its dashes), in registry order; None dropped."""
+    from attnconf import operations
+
+    wanted = {operations.get(name).name: target for name, target in dict(functions or {}).items()}
+    for flag, target in flags.items():
+        op = operations.with_flag(f"--{flag.replace('_', '-')}")
+        if op is None:
+            known = [o.plugin_flag[2:] for o in operations.operations() if o.plugin_flag]
+            raise UsageError(f"a bare-function keyword should be one of {', '.join(known)}, but got {flag!r}")
+        if target:
+            wanted[op.name] = target
+    order = operations.names()
+    return {name: t for name, t in sorted(wanted.items(), key=lambda kv: order.index(kv[0])) if t}
+
+
+def resolve(names=None, *, functions=None, framework=None, adapter_classes=(), device="cpu",
+            **flags) -> list[AdapterSpec]:
     """The adapters a run asked for. No names, functions or classes: every available bundled adapter.
 
-    names: bundled or entry-point names; sdpa/encoding: `PKG.MOD:FUNC` with framework; adapter_classes:
-    `PKG.MOD:CLASS`. Each is loaded once here so mistakes surface as one-line errors before the run.
+    names: bundled or entry-point names; functions: {operation name: `PKG.MOD:FUNC`}, or by flag,
+    sdpa=…, encoding=… (any registered plug-in flag, as `--sdpa` reads), with framework;
+    adapter_classes: `PKG.MOD:CLASS`. Each is loaded once here so mistakes surface as one-line
+    errors before the run.
     """
+    from attnconf import operations
+
     check_choice("device", device, DEVICES)
     names = list(names or ())
+    targets = function_targets(functions, **flags)
     specs: list[AdapterSpec] = []
-    if not names and not sdpa and not encoding and not adapter_classes:
+    if not names and not targets and not adapter_classes:
         for name in BUNDLED:
             if _bundled_class(name)(device=device).is_available()[0]:
                 specs.append(AdapterSpec("bundled", name, _bundled_class(name).framework, device=device))
@@ -149,13 +172,11 @@ def resolve(names=None, *, sdpa=None, encoding=None, framework=None, adapter_cla
         specs.append(_checked(spec))
     for target in adapter_classes:
         specs.append(_checked(AdapterSpec("class", target, device=device)))
-    for operation, target in (("sdpa", sdpa), ("sinusoidal_encoding", encoding)):
-        if target:
-            if not framework:
-                option = "--sdpa" if operation == "sdpa" else "--encoding"
-                raise UsageError(f"{option} {target} needs --framework (numpy, torch, jax or tensorflow), "
-                                 "but got none")
-            specs.append(_checked(AdapterSpec("function", target, framework, operation, device)))
+    for operation, target in targets.items():
+        if not framework:
+            raise UsageError(f"{operations.get(operation).plugin_flag} {target} needs --framework "
+                             "(numpy, torch, jax or tensorflow), but got none")
+        specs.append(_checked(AdapterSpec("function", target, framework, operation, device)))
     return specs
 
 
@@ -184,5 +205,8 @@ def instantiate(spec: AdapterSpec | dict) -> Adapter:
     if spec.kind == "function":
         from attnconf.adapters.function import make_function_adapter
 
-        return make_function_adapter(spec.target, spec.framework, spec.operation or "sdpa", spec.device)
+        from attnconf.adapters.function import function_operations
+
+        operation = spec.operation or function_operations()[0].name
+        return make_function_adapter(spec.target, spec.framework, operation, spec.device)
     raise UsageError(f"adapter spec kind should be one of {', '.join(KINDS)}, but got {spec.kind!r}")

@@ -1,7 +1,8 @@
 """pytest11 plugin: points the conformance suite at an implementation and parametrises it.
 
 `pytest --pyargs attnconf.conformance [--attnconf-adapter NAME|PKG.MOD:CLASS ...]
-[--attnconf-sdpa PKG.MOD:FUNC --attnconf-framework F] [--attnconf-encoding ...]
+[--attnconf-sdpa PKG.MOD:FUNC --attnconf-framework F] [--attnconf-encoding ...] (one
+--attnconf-<flag> per registered operation with a plug-in flag, attnconf.operations)
 [--attnconf-dtype LIST] [--attnconf-device D] [--attnconf-select EXPR] [--attnconf-json PATH]`
 
 The conformance modules (conformance/test_*.py) ask for the `attnconf_item` argument; this plugin
@@ -28,8 +29,11 @@ def pytest_addoption(parser) -> None:
     g = parser.getgroup("attnconf", "attnconf conformance suite")
     g.addoption("--attnconf-adapter", action="append", default=[], metavar="NAME|PKG.MOD:CLASS",
                 help="adapter to check (repeatable); default: every available bundled adapter")
-    g.addoption("--attnconf-sdpa", metavar="PKG.MOD:FUNC", help="a bare sdpa function to check")
-    g.addoption("--attnconf-encoding", metavar="PKG.MOD:FUNC", help="a bare sinusoidal-encoding function")
+    from attnconf.adapters import function
+
+    for op in function.function_operations():   # --attnconf-<flag>: one per registered plug-in flag
+        g.addoption(f"--attnconf-{op.plugin_flag.lstrip('-')}", dest=f"attnconf_{function.option_dest(op)}",
+                    metavar="PKG.MOD:FUNC", help=function.option_help(op))
     g.addoption("--attnconf-framework", help="framework of the bare function: numpy, torch, jax, tensorflow")
     g.addoption("--attnconf-dtype", default="float64,float32,float16,bfloat16", metavar="LIST",
                 help="comma-separated dtypes")
@@ -73,13 +77,13 @@ class Session:
     def specs(self):
         """[(spec, adapter instance, repro args)] — resolved once per process."""
         if self._specs is None:
-            from attnconf.adapters import registry
+            from attnconf.adapters import function, registry
             from attnconf.conformance import runner
 
             adapters = self.opt("adapter") or []
             names = [a for a in adapters if ":" not in a]
             classes = [a for a in adapters if ":" in a]
-            specs = registry.resolve(names, sdpa=self.opt("sdpa"), encoding=self.opt("encoding"),
+            specs = registry.resolve(names, functions=function.parsed_targets(self.config.option, "attnconf_"),
                                      framework=self.opt("framework"), adapter_classes=classes,
                                      device=self.opt("device"))
             self._executor = runner.InProcessExecutor()

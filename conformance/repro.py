@@ -5,8 +5,8 @@ adapter, case, dtype and check, with the same status (tests/test_repro_commands.
 each kind). It is built here, and only here, from everything that affects a record:
 
 - how the implementation was named: a bundled or entry-point name (`--adapter NAME`), an adapter
-  class (`--adapter PKG.MOD:CLASS`) or a bare function (`--sdpa|--encoding PKG.MOD:FUNC
-  --framework F`), and `--device`;
+  class (`--adapter PKG.MOD:CLASS`) or a bare function (its operation's plugin_flag,
+  `--sdpa|--encoding PKG.MOD:FUNC --framework F`), and `--device`;
 - how it was judged: `--level`, `--golden-dir`, `--expectations PATH` / `--no-expectations`,
   and `--timeout` (it decides `timeout` records);
 - for invariant records `--seed`: which examples are drawn depends on the seed, the invariant
@@ -57,7 +57,11 @@ def adapter_args(adapter, spec=None) -> str:
     spec = spec if spec is not None else getattr(adapter, SPEC_ATTR, None)
     kind, target = getattr(spec, "kind", "bundled"), getattr(spec, "target", name)
     if kind == "function":
-        opt = "--encoding" if getattr(spec, "operation", "sdpa") == "sinusoidal_encoding" else "--sdpa"
+        from attnconf import operations
+        from attnconf.adapters.function import function_operations
+
+        named = getattr(spec, "operation", "")
+        opt = (operations.get(named) if named else function_operations()[0]).plugin_flag
         args = f"{opt} {shlex.quote(target)} --framework {shlex.quote(spec.framework)}"
     elif kind == "class" and not getattr(spec, "name", ""):
         args = f"--adapter {shlex.quote(target)}"

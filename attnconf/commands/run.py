@@ -24,9 +24,12 @@ def register(subparsers) -> None:
     p.add_argument("--adapter", action="append", default=[], metavar="NAME|PKG.MOD:CLASS",
                    help="a bundled/entry-point adapter name or an adapter class (repeatable); "
                         "default: every available bundled adapter")
-    p.add_argument("--sdpa", metavar="PKG.MOD:FUNC", help="a bare sdpa function to check")
-    p.add_argument("--encoding", metavar="PKG.MOD:FUNC", help="a bare sinusoidal-encoding function")
-    p.add_argument("--framework", help="framework of --sdpa/--encoding: numpy, torch, jax, tensorflow")
+    from attnconf.adapters import function
+
+    for op in function.function_operations():    # one option per registered plug-in flag
+        p.add_argument(op.plugin_flag, dest=function.option_dest(op), metavar="PKG.MOD:FUNC",
+                       help=function.option_help(op))
+    p.add_argument("--framework", help=f"framework of {function.flags_text()}: numpy, torch, jax, tensorflow")
     p.add_argument("--device", default="cpu", help="cpu, cuda or gpu (default cpu)")
     p.add_argument("--json", default="reports/results.json", metavar="PATH",
                    help="results file, written as the run goes (default reports/results.json)")
@@ -120,13 +123,16 @@ def parse_size(text) -> int | None:
 def _specs(args):
     from attnconf.adapters import registry
 
-    if (args.sdpa or args.encoding) is None and args.framework:
-        raise UsageError("--framework should come with --sdpa or --encoding, but got neither")
+    from attnconf.adapters import function
+
+    functions = function.parsed_targets(args)
+    if not functions and args.framework:
+        raise UsageError(f"--framework should come with {function.flags_text()}, but got neither")
     names = [a for a in args.adapter if ":" not in a]
     classes = [a for a in args.adapter if ":" in a]
-    kwargs = dict(names=names, sdpa=args.sdpa, encoding=args.encoding, framework=args.framework,
+    kwargs = dict(names=names, functions=functions, framework=args.framework,
                   adapter_classes=classes, device=args.device)
-    third_party = args.sdpa or args.encoding or classes or any(n not in registry.BUNDLED for n in names)
+    third_party = functions or classes or any(n not in registry.BUNDLED for n in names)
     if executor_choice(args) == "worker" and third_party:
         # a third-party module is imported in a worker first: a crash at import is one line, exit 2
         from attnconf.conformance.isolation import resolve_isolated
