@@ -71,6 +71,7 @@ class Invariant:
     requires: Callable = lambda caps, dtype: ""     # reason it cannot run here, "" if it can
     factor: int = 1             # examples = factor * max_examples (cheap encoding properties get more)
     explicit: Callable = lambda caps: ()            # examples always tried first, before random draws
+    metrics: Callable | None = None                 # (inv, dtype) -> the tolerance metrics of its records (None: _table_metrics)
 
 
 @dataclasses.dataclass
@@ -623,6 +624,20 @@ def _enc_offset_strategy(caps, dtype):
         if caps.encoding_offset else st.nothing()
 
 
+def _table_metrics(inv: Invariant, dtype: str) -> dict:
+    """The tolerance of an invariant judged by its operation's row of tolerance.TABLE."""
+    return {"tolerance_ulps": inv_ulps(inv.operation, dtype),
+            "rule": f"2 x max(k x {INV_BASELINE_ULPS:g}, floor) from TABLE[{inv.operation}, "
+                    f"{dtype}], in ulps of the max|v| bound of the natural scale"}
+
+
+def _enc_metrics(inv: Invariant, dtype: str) -> dict:
+    """The encodings' own rule: a floor plus the angle's rounding (not a TABLE row)."""
+    return {"tolerance_ulps": ENC_FLOOR_ULPS,
+            "rule": f"per element {ENC_FLOOR_ULPS:g} ulp + {ENC_ANGLE_FACTOR:g}·p·ω·eps_angle "
+                    "(eps_angle: float32's below float64), for each of the two compared tables"}
+
+
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant("inv.convex_hull", "sdpa", _sdpa_strategy(), prop_convex_hull, explicit=_sdpa_edges()),
     Invariant("inv.query_permutation", "sdpa", _sdpa_strategy(), prop_query_permutation, explicit=_sdpa_edges()),
@@ -646,15 +661,15 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("inv.mha.decomposition", "multi_head_attention", _mha_strategy, prop_mha_decomposition,
               factor=3, explicit=_mha_explicit),
     Invariant("inv.enc.bounds", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_bounds), factor=2,
-              explicit=_enc_edges),
+              explicit=_enc_edges, metrics=_enc_metrics),
     Invariant("inv.enc.pythagorean", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_pythagorean), factor=2,
-              explicit=_enc_edges),
+              explicit=_enc_edges, metrics=_enc_metrics),
     Invariant("inv.enc.rotation", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_rotation), factor=2,
-              explicit=_enc_edges),
+              explicit=_enc_edges, metrics=_enc_metrics),
     Invariant("inv.enc.relative", "sinusoidal_encoding", _enc_strategy, each_variant(prop_enc_relative), factor=2,
-              explicit=_enc_edges),
+              explicit=_enc_edges, metrics=_enc_metrics),
     Invariant("inv.enc.offset_shift", "sinusoidal_encoding", _enc_offset_strategy, each_variant(prop_enc_offset_shift),
-              _needs("encoding_offset", "needs offset support"), factor=2, explicit=_enc_edges),
+              _needs("encoding_offset", "needs offset support"), factor=2, explicit=_enc_edges, metrics=_enc_metrics),
 )
 
 
@@ -771,14 +786,7 @@ def repro(adapter, clause: str, dtype: str, seed: int) -> str:
 def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, max_examples,
             examples=0, example=None) -> dict:
     name = getattr(ctx.adapter, "name", type(ctx.adapter).__name__)
-    if inv.operation == "sinusoidal_encoding":
-        metrics = {"examples": examples, "tolerance_ulps": ENC_FLOOR_ULPS,
-                   "rule": f"per element {ENC_FLOOR_ULPS:g} ulp + {ENC_ANGLE_FACTOR:g}·p·ω·eps_angle "
-                           "(eps_angle: float32's below float64), for each of the two compared tables"}
-    else:
-        metrics = {"examples": examples, "tolerance_ulps": inv_ulps(inv.operation, ctx.dtype),
-                   "rule": f"2 x max(k x {INV_BASELINE_ULPS:g}, floor) from TABLE[{inv.operation}, "
-                           f"{ctx.dtype}], in ulps of the max|v| bound of the natural scale"}
+    metrics = {"examples": examples, **(inv.metrics or _table_metrics)(inv, ctx.dtype)}
     if example is not None:
         metrics["counterexample"] = dict(example)
     return {
@@ -861,35 +869,60 @@ def draws_for(adapter, max_examples: int | None = None) -> int:
 # ---------------------------------------------------------------------------------------------
 # Determinism: its own record, not a property (one fixed, moderately sized input, run twice)
 # ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class DeterminismProbe:
+    """One operation's determinism input: the first probe whose operation the adapter offers
+    runs (it belongs to its operation, as an invariant does)."""
+    operation: str
+    call: Callable                  # (ctx, seed) -> a no-argument call returning a NumPy array
+    metrics: Callable | None = None  # as Invariant.metrics, for the probe's skip and error records
+
+
+def _determinism_sdpa(ctx: Context, seed: int):
+    ex = {"B": 2, "Hkv": 2, "G": 1, "L": 16, "S": 48, "E": 8, "Ev": 0, "seed": seed}
+    q, k, v = gen.sdpa_arrays(ex, ctx.dtype)
+    return lambda: call_sdpa(ctx, q, k, v)
+
+
+def _determinism_mha(ctx: Context, seed: int):
+    ex = {"B": 2, "L": 12, "S": 12, "H": 2, "E": 4, "Ev": 4, "D": 8, "Dkv": 8, "cross": False,
+          "bias": False, "seed": seed}
+    x, _, w = gen.mha_arrays(ex, ctx.dtype)
+    ad = ctx.adapter
+    return lambda: np.asarray(ad.to_numpy(ad.multi_head_attention(
+        ad.from_numpy(x, ctx.dtype), ad.from_numpy(x, ctx.dtype),
+        {n: ad.from_numpy(a, ctx.dtype) for n, a in w.items()}, num_heads=2)), np.float64)
+
+
+def _determinism_encoding(ctx: Context, seed: int):
+    return lambda: call_encoding(ctx, 64, 16, offset=0 if not ctx.caps.encoding_offset else 1000)
+
+
+DETERMINISM_PROBES: tuple[DeterminismProbe, ...] = (
+    DeterminismProbe("sdpa", _determinism_sdpa),
+    DeterminismProbe("multi_head_attention", _determinism_mha),
+    DeterminismProbe("sinusoidal_encoding", _determinism_encoding, _enc_metrics),
+)
+
+
 def _determinism_call(ctx: Context, seed: int):
-    caps = ctx.caps
-    if "sdpa" in caps.operations:
-        ex = {"B": 2, "Hkv": 2, "G": 1, "L": 16, "S": 48, "E": 8, "Ev": 0, "seed": seed}
-        q, k, v = gen.sdpa_arrays(ex, ctx.dtype)
-        return "sdpa", lambda: call_sdpa(ctx, q, k, v)
-    if "multi_head_attention" in caps.operations:
-        ex = {"B": 2, "L": 12, "S": 12, "H": 2, "E": 4, "Ev": 4, "D": 8, "Dkv": 8, "cross": False,
-              "bias": False, "seed": seed}
-        x, _, w = gen.mha_arrays(ex, ctx.dtype)
-        ad = ctx.adapter
-        return "multi_head_attention", lambda: np.asarray(ad.to_numpy(ad.multi_head_attention(
-            ad.from_numpy(x, ctx.dtype), ad.from_numpy(x, ctx.dtype),
-            {n: ad.from_numpy(a, ctx.dtype) for n, a in w.items()}, num_heads=2)), np.float64)
-    if "sinusoidal_encoding" in caps.operations:
-        return "sinusoidal_encoding", lambda: call_encoding(ctx, 64, 16, offset=0 if not caps.encoding_offset else 1000)
-    return None, None
+    """(probe, call) of the first probe whose operation the adapter offers, or (None, None)."""
+    probe = next((p for p in DETERMINISM_PROBES if p.operation in ctx.caps.operations), None)
+    return (probe, probe.call(ctx, seed)) if probe is not None else (None, None)
 
 
 def check_determinism(adapter, dtype: str, *, seed: int = 0) -> dict:
     ctx = Context(adapter, dtype)
-    inv = Invariant("inv.determinism", "sdpa", None, None)
+    first = DETERMINISM_PROBES[0]
+    inv = Invariant("inv.determinism", first.operation, None, None, metrics=first.metrics)
     t0 = time.perf_counter()
-    op, fn = _determinism_call(ctx, seed) if dtype in adapter.capabilities.dtypes else (None, None)
+    probe, fn = _determinism_call(ctx, seed) if dtype in adapter.capabilities.dtypes else (None, None)
     if fn is None:
         reason = "no operation to run" if dtype in adapter.capabilities.dtypes else f"dtype {dtype} is not supported"
         return _record(ctx, inv, status="skip", message=f"unsupported: {reason}", duration=0.0,
                        seed=seed, max_examples=1)
-    inv = dataclasses.replace(inv, operation=op)
+    op = probe.operation
+    inv = dataclasses.replace(inv, operation=op, metrics=probe.metrics)
     try:
         a, b = fn(), fn()
     except Unsupported as exc:

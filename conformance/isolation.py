@@ -434,8 +434,9 @@ def resolve_isolated(*, timeout: float = 300.0, **kwargs) -> list:
     with Worker(label="resolve") as worker:
         reply = worker.call(f"{__name__}:_resolve_in_worker", (kwargs,), timeout=timeout)
     if reply.status in ("crash", "timeout"):
-        targets = [kwargs.get("sdpa"), kwargs.get("encoding"), *kwargs.get("adapter_classes", ()),
-                   *kwargs.get("names", ())]
+        functions = registry.function_targets(kwargs.get("functions"), **{
+            k: v for k, v in kwargs.items() if k not in ("names", "functions", "framework", "adapter_classes", "device")})
+        targets = [*functions.values(), *kwargs.get("adapter_classes", ()), *kwargs.get("names", ())]
         what = ", ".join(t for t in targets if t) or "the adapters"
         raise SetupError(f"loading {what} should finish in a worker process, but it "
                          + ("crashed: " if reply.status == "crash" else "timed out: ") + reply.message)
@@ -480,13 +481,21 @@ def _batch_record(adapter, dtype: str, reply: Outcome, case: str, check: str, *,
     from attnconf.conformance import repro
 
     args = repro_args if repro_args is not None else repro.adapter_args(adapter)
-    return {"adapter": adapter.name, "framework": adapter.framework, "operation": "sdpa"
-            if "sdpa" in adapter.capabilities.operations else (adapter.capabilities.operations or ("sdpa",))[0],
+    return {"adapter": adapter.name, "framework": adapter.framework, "operation": _batch_operation(adapter),
             "case": case, "clauses": [], "dtype": dtype, "check": check, "status":
             reply.status if reply.status in ("crash", "timeout") else "error",
             "metrics": {}, "message": f"the {check} checks did not complete: {reply.message}",
             "repro": repro.command(args, select or case, dtype, seed=seed),
             "duration_s": round(float(reply.duration_s), 6), "options": {}, "shapes": {}}
+
+
+def _batch_operation(adapter) -> str:
+    """The operation a batch record names: the registry's first operation when the adapter
+    offers it (or declares none), else the adapter's first."""
+    from attnconf import operations
+
+    first, offered = operations.names()[0], tuple(adapter.capabilities.operations or ())
+    return first if first in offered or not offered else offered[0]
 
 
 _ADAPTERS: dict[str, Any] = {}

@@ -240,24 +240,36 @@ def _default_scale(adapter, dtype):
     return {"value": value, "evidence": f"E=4, Ev={ev}, scale=None: distance to {_fmt(dist)}"}
 
 
-def _output_dtypes(adapter):
+def _dtype_probe_sdpa(adapter, dt):
+    q, k, v, _ = _arrays(8)
+    return adapter.sdpa(*(adapter.from_numpy(a, dt) for a in (q, k, v)))
+
+
+def _dtype_probe_encoding(adapter, dt):
+    return adapter.sinusoidal_encoding(4, 4, dtype=dt)
+
+
+def _dtype_probe_mha(adapter, dt):
     from attnconf.conformance import invariants as inv
 
+    ex = {"B": 1, "L": 3, "S": 3, "H": 1, "E": 2, "Ev": 2, "D": 2, "Dkv": 2, "cross": False, "bias": False, "seed": 0}
+    x, _, w = inv.gen.mha_arrays(ex, dt)
+    return adapter.multi_head_attention(adapter.from_numpy(x, dt), adapter.from_numpy(x, dt),
+                                        {n: adapter.from_numpy(a, dt) for n, a in w.items()}, num_heads=1)
+
+
+# (operation, probe): the output-dtype probe of the first operation the adapter offers runs
+# (each probe belongs to its operation, as an invariant does)
+OUTPUT_DTYPE_PROBES = (("sdpa", _dtype_probe_sdpa), ("sinusoidal_encoding", _dtype_probe_encoding),
+                       ("multi_head_attention", _dtype_probe_mha))
+
+
+def _output_dtypes(adapter):
     caps, seen = adapter.capabilities, {}
-    for dt in caps.dtypes:
+    probe = next((fn for op, fn in OUTPUT_DTYPE_PROBES if op in caps.operations), None)
+    for dt in caps.dtypes if probe is not None else ():
         try:
-            if "sdpa" in caps.operations:
-                q, k, v, _ = _arrays(8)
-                out = adapter.sdpa(*(adapter.from_numpy(a, dt) for a in (q, k, v)))
-            elif "sinusoidal_encoding" in caps.operations:
-                out = adapter.sinusoidal_encoding(4, 4, dtype=dt)
-            elif "multi_head_attention" in caps.operations:
-                ex = {"B": 1, "L": 3, "S": 3, "H": 1, "E": 2, "Ev": 2, "D": 2, "Dkv": 2, "cross": False, "bias": False, "seed": 0}
-                x, _, w = inv.gen.mha_arrays(ex, dt)
-                out = adapter.multi_head_attention(adapter.from_numpy(x, dt), adapter.from_numpy(x, dt),
-                                                   {n: adapter.from_numpy(a, dt) for n, a in w.items()}, num_heads=1)
-            else:
-                continue
+            out = probe(adapter, dt)
             seen[dt] = str(np.asarray(adapter.to_numpy(out)).dtype)
         except Unsupported as exc:
             seen[dt] = f"unsupported: {exc.reason}"
@@ -353,41 +365,45 @@ ENCODING_ASPECTS = ("encoding_variants", "encoding_offset")
 COMMON_ASPECTS = ("output_dtype", "determinism")
 
 
+# (operation, its aspects): each aspect belongs to one operation, as an invariant does, and is
+# probed when the adapter offers that operation; the common aspects when it offers any. Their
+# records are filed under the first operation here (sdpa), which is what they have always named.
+OPERATION_ASPECTS = (("sdpa", SDPA_ASPECTS), ("sinusoidal_encoding", ENCODING_ASPECTS))
+
+_PROBES = {
+    "fully_masked": _fully_masked,
+    "causal_alignment": lambda adapter, dtype: _causal(adapter, dtype, "top_left"),
+    "causal_bottom_right": lambda adapter, dtype: _causal(adapter, dtype, "bottom_right"),
+    "mask_and_causal": _mask_and_causal, "mask_polarity": _mask_polarity, "gqa": _gqa,
+    "value_dim": _value_dim, "default_scale": _default_scale,
+    "encoding_variants": _encoding_variants, "encoding_offset": _encoding_offset,
+    "output_dtype": lambda adapter, dtype: _output_dtypes(adapter), "determinism": _determinism,
+}
+
+
 def aspects_for(adapter) -> tuple[str, ...]:
     """The aspects `detect` reports for this adapter (from its operations, without running it)."""
     ops = adapter.capabilities.operations
-    return ((SDPA_ASPECTS if "sdpa" in ops else ()) + (ENCODING_ASPECTS if "sinusoidal_encoding" in ops else ())
-            + (COMMON_ASPECTS if ops else ()))
+    return sum((aspects for op, aspects in OPERATION_ASPECTS if op in ops), ()) + (COMMON_ASPECTS if ops else ())
+
+
+def _operation_of(aspect: str) -> str:
+    """The operation an aspect's records name (encoding_variants/<key>: encoding_variants')."""
+    head = aspect.split("/")[0]
+    return next((op for op, aspects in OPERATION_ASPECTS if head in aspects), OPERATION_ASPECTS[0][0])
 
 
 def detect(adapter) -> dict:
     """{aspect: {"value", "evidence"}} for every aspect the adapter's operations allow."""
-    caps = adapter.capabilities
     dtype = probe_dtype(adapter)
-    prof = {}
-    if "sdpa" in caps.operations:
-        prof["fully_masked"] = _fully_masked(adapter, dtype)
-        prof["causal_alignment"] = _causal(adapter, dtype, "top_left")
-        prof["causal_bottom_right"] = _causal(adapter, dtype, "bottom_right")
-        prof["mask_and_causal"] = _mask_and_causal(adapter, dtype)
-        prof["mask_polarity"] = _mask_polarity(adapter, dtype)
-        prof["gqa"] = _gqa(adapter, dtype)
-        prof["value_dim"] = _value_dim(adapter, dtype)
-        prof["default_scale"] = _default_scale(adapter, dtype)
-    if "sinusoidal_encoding" in caps.operations:
-        prof["encoding_variants"] = _encoding_variants(adapter, dtype)
-        prof["encoding_offset"] = _encoding_offset(adapter, dtype)
-    if caps.operations:
-        prof["output_dtype"] = _output_dtypes(adapter)
-        prof["determinism"] = _determinism(adapter, dtype)
-    return prof
+    return {aspect: _PROBES[aspect](adapter, dtype) for aspect in aspects_for(adapter)}
 
 
-def _record(adapter, aspect, clause, status, message, value, operation="sdpa"):
+def _record(adapter, aspect, clause, status, message, value):
     from attnconf.conformance import repro
 
     name = getattr(adapter, "name", type(adapter).__name__)
-    return {"adapter": name, "framework": getattr(adapter, "framework", ""), "operation": operation,
+    return {"adapter": name, "framework": getattr(adapter, "framework", ""), "operation": _operation_of(aspect),
             "case": f"profile/{aspect}", "clauses": [clause], "dtype": probe_dtype(adapter),
             "check": "profile", "status": status, "metrics": {"value": value}, "message": message,
             "repro": repro.command(repro.adapter_args(adapter), f"profile/{aspect}", probe_dtype(adapter)),
@@ -398,7 +414,7 @@ def record_ids(adapter=None) -> list[str]:
     """The case ids of the records profile_records makes for `adapter` (None: for any adapter),
     known without running it: what `attnconf run --select` can select."""
     if adapter is None:
-        aspects, variants = SDPA_ASPECTS + ENCODING_ASPECTS + COMMON_ASPECTS, _VARIANTS
+        aspects, variants = sum((a for _, a in OPERATION_ASPECTS), ()) + COMMON_ASPECTS, _VARIANTS
     else:
         caps = adapter.capabilities
         aspects = aspects_for(adapter)
@@ -428,8 +444,7 @@ def profile_records(adapter, profile: dict, *, repro_args: str | None = None) ->
             else:
                 status = "fail"
                 msg = f"{clause}: the spec says {canonical!r}, the implementation does {value!r} ({evidence})"
-            op = "sinusoidal_encoding" if aspect.startswith("encoding") else "sdpa"
-            records.append(_record(adapter, aspect, clause, status, msg, value, op))
+            records.append(_record(adapter, aspect, clause, status, msg, value))
         elif aspect == "output_dtype":
             bad = {d: o for d, o in value.items() if o != d and not o.startswith(("unsupported", "declined"))}
             records.append(_record(adapter, aspect, "sdpa.dtype", "fail" if bad else "pass",
@@ -442,8 +457,7 @@ def profile_records(adapter, profile: dict, *, repro_args: str | None = None) ->
                 msg = "" if status == "pass" else got if declined else (
                     f"unsupported: {key}" if status == "skip" else
                     f"asked for layout {lay!r} with {fr!r} frequencies, the table matches {got!r}")
-                rec = _record(adapter, f"encoding_variants/{key}", f"enc.layout.{lay}", status, msg, got,
-                              "sinusoidal_encoding")
+                rec = _record(adapter, f"encoding_variants/{key}", f"enc.layout.{lay}", status, msg, got)
                 rec["clauses"].append(f"enc.frequencies.{fr}")
                 records.append(rec)
     if repro_args is not None:

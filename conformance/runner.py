@@ -65,7 +65,7 @@ class InProcessExecutor:
 
     def adapter(self, spec):
         """The (cached) adapter instance for a spec; an Adapter instance passes through."""
-        if not hasattr(spec, "kind") and hasattr(spec, "sdpa"):
+        if not hasattr(spec, "kind") and hasattr(spec, "capabilities"):   # an Adapter instance
             return spec
         key = _spec_key(spec)
         if key not in self._adapters:

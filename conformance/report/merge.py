@@ -61,9 +61,11 @@ def record_sections(rec: dict, clause_sections: dict[str, str]) -> list[str]:
         s = section_of(c, clause_sections)
         if s not in secs:
             secs.append(s)
-    if not secs:
-        op = rec["operation"]
-        secs = ["enc" if "encoding" in op else "mha" if "multi_head" in op else "sdpa" if op.startswith("sdpa") else "other"]
+    if not secs:   # the section of the operation's own clauses (attnconf.operations), if registered
+        from attnconf import operations
+
+        op = next((o for o in operations.operations() if o.name == rec["operation"]), None)
+        secs = [section_of(op.clauses[0], clause_sections) if op is not None and op.clauses else "other"]
     return secs
 
 
