@@ -51,19 +51,17 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
-import math
 import os
 import threading
 from typing import Iterator
 
 import numpy as np
 
-from attnconf.validation import check_array, check_choice, fail
+from attnconf.reference.sdpa import check_arguments
+from attnconf.validation import check_array, fail
 
 BLOCK_L = 256      # query rows per block: a 256 × 1024 float64 logit block is 2 MiB (one L2)
 BLOCK_S = 1024     # keys per block
-FULLY_MASKED_POLICIES = ("zero", "uniform", "nan")
-CAUSAL_ALIGNMENTS = ("top_left", "bottom_right")
 
 # The fast pass accepts a row when its sum of exp(logits) stays within these bounds: the largest
 # term is then >= 1e-250 / S (far above the smallest normal float64, 2.2e-308, for any S < 1e50),
@@ -194,35 +192,18 @@ class _Problem:
 
     def __init__(self, query, key, value, attn_mask, is_causal, causal_alignment, scale,
                  enable_gqa, fully_masked, block_l, block_s):
-        q = check_array("query", query, ndim=4, legend="(B, H, L, E)")
-        k = check_array("key", key, ndim=4, legend="(B, Hkv, S, E)")
-        v = check_array("value", value, ndim=4, legend="(B, Hkv, S, Ev)")
-        for name, arr in (("key", k), ("value", v)):
-            if arr.dtype != q.dtype:
-                fail(f"{name} dtype", f"{q.dtype} (the query's dtype)", str(arr.dtype), TypeError)
+        # The default path's validation (same messages at every size); the scale is its exact
+        # 1/√E rounded once to float64 (sdpa.scale.default), not 1.0 / math.sqrt(E).
+        q, k, v, scale_dd, mask = check_arguments(
+            query, key, value, attn_mask=attn_mask, is_causal=is_causal,
+            causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
+            fully_masked=fully_masked)
         self.B, self.H, self.L, self.E = q.shape
         _, self.Hkv, self.S, _ = k.shape
         self.Ev = v.shape[3]
-        if min(self.B, self.H, self.L, self.E, self.Hkv, self.S) < 1:
-            fail("query, key and value dimensions", ">= 1 (Ev may be 0)", f"{q.shape}, {k.shape}")
-        if not isinstance(is_causal, (bool, np.bool_)):
-            fail("is_causal", "a bool", repr(is_causal), TypeError)
-        if scale is not None and (isinstance(scale, (bool, np.bool_)) or not isinstance(
-                scale, (int, float, np.floating, np.integer)) or not math.isfinite(float(scale))):
-            fail("scale", "a finite real number or None", repr(scale), TypeError)
-        if k.shape[0] != self.B or k.shape[3] != self.E:
-            fail("key shape", f"(B={self.B}, Hkv, S, E={self.E}) to match query", tuple(k.shape))
-        if v.shape[:3] != k.shape[:3]:
-            fail("value shape", f"(B, Hkv, S) = {tuple(k.shape[:3])} + (Ev,)", tuple(v.shape))
-        if self.Hkv == 0 or self.H % self.Hkv:
-            fail("H % Hkv", "0 (query heads a multiple of key/value heads)",
-                 f"H={self.H}, Hkv={self.Hkv}")
-        if self.H != self.Hkv and not enable_gqa:
-            fail("enable_gqa", "True when H != Hkv", f"False with H={self.H}, Hkv={self.Hkv}")
         self.group = self.H // self.Hkv
-        check_choice("causal_alignment", causal_alignment, CAUSAL_ALIGNMENTS)
-        self.fully_masked = check_choice("fully_masked", fully_masked, FULLY_MASKED_POLICIES)
-        self.scale = 1.0 / math.sqrt(self.E) if scale is None else float(scale)
+        self.fully_masked = fully_masked
+        self.scale = scale_dd[0]
         self.causal = bool(is_causal)
         self.offset = 0 if causal_alignment == "top_left" else self.S - self.L
         self.block_l = int(block_l or BLOCK_L)
@@ -233,7 +214,7 @@ class _Problem:
         self.v = np.asarray(v, dtype=np.float64)
         # [V | 1]: one product gives the numerator and λ together.
         self.v_aug = np.concatenate([self.v, np.ones(self.v.shape[:3] + (1,))], axis=-1)
-        self.mask_kind, self.mask = _prepare_mask(attn_mask, (self.B, self.H, self.L, self.S))
+        self.mask_kind, self.mask = _prepare_mask(mask, (self.B, self.H, self.L, self.S))
 
     def key_range(self, i0: int, i1: int) -> int:
         """One past the last key any of rows i0..i1-1 may see."""
@@ -261,23 +242,13 @@ class _Problem:
 
 
 def _prepare_mask(attn_mask, full_shape):
-    """("none"|"bool"|"float", a view broadcast to (B, H, L, S)); bool becomes "hidden" = ~mask."""
+    """("none"|"bool"|"float", a view broadcast to (B, H, L, S)) of a mask check_arguments
+    accepted; bool becomes "hidden" = ~mask."""
     if attn_mask is None:
         return "none", None
-    if not hasattr(attn_mask, "shape"):
-        fail("attn_mask", "an array or None", type(attn_mask).__name__, TypeError)
     m = np.asarray(attn_mask)
-    if m.dtype != np.bool_ and not (np.issubdtype(m.dtype, np.floating) or str(m.dtype) == "bfloat16"):
-        fail("attn_mask dtype", "bool or floating", str(m.dtype), TypeError)
     if m.dtype != np.bool_:
         m = np.asarray(m, dtype=np.float64)
-        if np.isnan(m).any() or np.isposinf(m).any():    # as the default path (sdpa.mask.float)
-            fail("attn_mask", "finite or −inf (no NaN or +inf)", "NaN or +inf entries")
-    try:
-        if m.ndim > 4 or np.broadcast_shapes(m.shape, full_shape) != tuple(full_shape):
-            raise ValueError
-    except ValueError:
-        fail("attn_mask", "broadcastable to (B, H, L, S) = " + str(tuple(full_shape)), f"shape {m.shape}")
     if m.dtype == np.bool_:
         return "bool", np.broadcast_to(~m, full_shape)
     return "float", np.broadcast_to(m, full_shape)

@@ -84,9 +84,12 @@ def check_options(*, precision, exact, fully_masked="zero", causal_alignment="to
         fail("precision", "None or 'float64' when exact=True", repr(precision))
 
 
-def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
-            scale=None, enable_gqa=False, fully_masked="zero") -> Problem:
-    """Validate the sdpa arguments (sdpa.layout, sdpa.gqa, sdpa.mask.*) and build a Problem."""
+def check_arguments(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
+                    scale=None, enable_gqa=False, fully_masked="zero"):
+    """The one validation of the sdpa arguments (sdpa.layout, sdpa.gqa, sdpa.scale.*, sdpa.mask.*),
+    for the default and the blocked path alike, so a bad input reads the same at every size.
+    Returns (q, k, v, scale_dd, mask): the checked arrays, the exact scale as a double-double, and
+    the mask as an array (None when there is none)."""
     q = check_array("query", query, ndim=4, legend="(B, H, L, E)")
     k = check_array("key", key, ndim=4, legend="(B, Hkv, S, E)")
     v = check_array("value", value, ndim=4, legend="(B, Hkv, S, Ev)")
@@ -121,6 +124,30 @@ def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignm
         if not math.isfinite(float(scale)):
             fail("scale", "finite", repr(scale))
         scale_dd = (float(scale), 0.0)
+    m = None
+    if attn_mask is not None:
+        if not hasattr(attn_mask, "shape") or not hasattr(attn_mask, "dtype"):
+            fail("attn_mask", "an array or None", type(attn_mask).__name__, TypeError)
+        m = np.asarray(attn_mask)
+        if not _broadcasts_to(m.shape, (b, h, l, s)):  # sdpa.mask.broadcast
+            fail("attn_mask", f"broadcastable to (B, H, L, S) = {(b, h, l, s)}", f"shape {m.shape}")
+        if m.dtype != np.bool_ and not (np.issubdtype(m.dtype, np.floating) or str(m.dtype) == "bfloat16"):
+            fail("attn_mask dtype", "bool or floating", str(m.dtype), TypeError)
+        if m.dtype != np.bool_:
+            m64 = m.astype(np.float64)
+            if np.isnan(m64).any() or np.isposinf(m64).any():   # sdpa.mask.float
+                fail("attn_mask", "finite or −inf (no NaN or +inf)", "NaN or +inf entries")
+    return q, k, v, scale_dd, m
+
+
+def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
+            scale=None, enable_gqa=False, fully_masked="zero") -> Problem:
+    """Validate the sdpa arguments (check_arguments) and build a Problem."""
+    q, k, v, scale_dd, m = check_arguments(
+        query, key, value, attn_mask=attn_mask, is_causal=is_causal, causal_alignment=causal_alignment,
+        scale=scale, enable_gqa=enable_gqa, fully_masked=fully_masked)
+    b, h, l, _ = q.shape
+    hkv, s = k.shape[1], k.shape[2]
 
     # sdpa.gqa: query head h reads key/value head h // G (repeat_interleave order).
     group = h // hkv
@@ -130,27 +157,18 @@ def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignm
 
     full = (b, h, l, s)
     additive, allowed, mask_dtype = None, None, None
-    if attn_mask is not None:
-        if not hasattr(attn_mask, "shape") or not hasattr(attn_mask, "dtype"):
-            fail("attn_mask", "an array or None", type(attn_mask).__name__, TypeError)
-        m = np.asarray(attn_mask)
+    if m is not None:
         mask_dtype = m.dtype
-        if not _broadcasts_to(m.shape, full):  # sdpa.mask.broadcast
-            fail("attn_mask", f"broadcastable to (B, H, L, S) = {full}", f"shape {m.shape}")
         if m.dtype == np.bool_:
             # sdpa.mask.bool: True = the key takes part.
             allowed = np.broadcast_to(m, full)
         elif np.issubdtype(m.dtype, np.floating) or str(m.dtype) == "bfloat16":
             # sdpa.mask.float: added to the scaled logits; −∞ hides a key like False.
             m64 = m.astype(np.float64)
-            if np.isnan(m64).any() or np.isposinf(m64).any():
-                fail("attn_mask", "finite or −inf (no NaN or +inf)", "NaN or +inf entries")
             hidden = np.isneginf(m64)
             additive = np.where(hidden, 0.0, m64)
             if hidden.any():
                 allowed = np.broadcast_to(~hidden, full)
-        else:
-            fail("attn_mask dtype", "bool or floating", str(m.dtype), TypeError)
     if is_causal:
         # sdpa.causal.top_left: j <= i;  sdpa.causal.bottom_right: j <= i + S − L.
         shift = 0 if causal_alignment == "top_left" else s - l

@@ -54,3 +54,44 @@ def test_errors_still_come_from_the_default_path_for_malformed_inputs(monkeypatc
     with pytest.raises(ValueError, match="query should have 4 dimensions"):
         compute("sdpa", {"query": np.zeros((2, 3)), "key": np.zeros((1, 1, 2, 3)),
                          "value": np.zeros((1, 1, 2, 3))}, {})
+
+
+BAD_INPUTS = {
+    "query rank": dict(query=np.zeros((2, 3, 4))),
+    "key dtype": dict(key=np.zeros((1, 2, 5, 4), np.float32)),
+    "key head dim": dict(key=np.zeros((1, 2, 5, 3)), value=np.zeros((1, 2, 5, 3))),
+    "value shape": dict(value=np.zeros((1, 2, 6, 4))),
+    "heads": dict(query=np.zeros((1, 3, 6, 4))),
+    "gqa off": dict(query=np.zeros((1, 4, 6, 4))),
+    "scale": dict(scale=float("inf")),
+    "scale type": dict(scale="0.5"),
+    "is_causal": dict(is_causal=1),
+    "alignment": dict(causal_alignment="middle"),
+    "policy": dict(fully_masked="drop"),
+    "mask shape": dict(attn_mask=np.ones((3, 5), bool)),
+    "mask dtype": dict(attn_mask=np.ones((6, 5), np.int32)),
+    "mask nan": dict(attn_mask=np.full((6, 5), np.nan)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_the_same_bad_input_reads_the_same_on_the_small_and_the_blocked_path(name):
+    from attnconf.reference import sdpa   # these sizes take the default (small) path
+
+    args = dict(query=np.zeros((1, 2, 6, 4)), key=np.zeros((1, 2, 5, 4)), value=np.zeros((1, 2, 5, 4)))
+    args.update(BAD_INPUTS[name])
+    messages = []
+    for path in (sdpa, blocked.sdpa):
+        with pytest.raises((ValueError, TypeError)) as info:
+            path(**args)
+        messages.append((type(info.value), str(info.value)))
+    assert messages[0] == messages[1]
+    assert "should" in messages[0][1] and "but got" in messages[0][1]
+
+
+def test_the_blocked_default_scale_is_the_exactly_rounded_one():
+    from attnconf.reference import blocked, precise
+
+    q = np.zeros((1, 1, 2, 7))
+    problem = blocked._Problem(q, q, q, None, False, "top_left", None, False, "zero", None, None)
+    assert problem.scale == precise.inv_sqrt_dd(7)[0]
