@@ -51,7 +51,6 @@ class Operation:
     outputs: tuple[str, ...] = ("output",)      # output names, in the order an adapter returns them
     clauses: tuple[str, ...] = ()               # clauses every case of the operation exercises
     defines_clauses: tuple[str, ...] = ()       # clause ids it adds to spec/index.json's (a plug-in's own spec)
-    defines_clauses: tuple[str, ...] = ()       # clause ids it adds to spec/index.json's (a plug-in's own spec)
     dtype_clause: str = ""                      # the clause a wrong output dtype violates
     spec_file: str = ""                         # spec/<file>.md that defines it
 

@@ -102,7 +102,6 @@ OPERATION = Operation(
     argument_scale=argument_scale,
     case_prefix="sdpa", golden_file="sdpa.npz",
     cases="attnconf.reference.cases:sdpa_cases", families="attnconf.reference.cases:SDPA_FAMILIES",
-    cases="attnconf.reference.cases:sdpa_cases", families="attnconf.reference.cases:SDPA_FAMILIES",
     adapter_method="sdpa", call=call, plugin_flag="--sdpa", function_keywords=FUNCTION_KEYWORDS,
     function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)",
     function_gradient="sdpa_vjp",

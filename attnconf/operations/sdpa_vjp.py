@@ -57,7 +57,6 @@ OPERATION = Operation(
     argument_scale=_sdpa.argument_scale,
     case_prefix="sdpa_vjp", golden_file="sdpa_vjp.npz",
     cases="attnconf.reference.cases:sdpa_vjp_cases", families="attnconf.reference.cases:SDPA_VJP_FAMILIES",
-    cases="attnconf.reference.cases:sdpa_vjp_cases", families="attnconf.reference.cases:SDPA_VJP_FAMILIES",
     adapter_method="sdpa_vjp", call=call, needs=needs,
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=_sdpa.bench_grid_to_2048,
 )
