@@ -100,9 +100,6 @@ def claims(adapter, case, fully_masked: str | None = None) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Documented divergences: shipped expectation entries at the level adapter + dtype + clause
 # ---------------------------------------------------------------------------------------------
-_PREFIX = {"sdpa": "sdpa", "sdpa_vjp": "sdpa_vjp", "multi_head_attention": "mha", "sinusoidal_encoding": "enc"}
-
-
 @dataclasses.dataclass(frozen=True)
 class Scope:
     """One documented divergence as calibration applies it (from an expectation entry)."""
@@ -115,14 +112,11 @@ class Scope:
     source: str
 
     def covers(self, rec: dict) -> bool:
-        import fnmatch
+        # expectations.Scope is the one matcher; this level leaves out case and check
+        from attnconf.conformance.expectations import Scope as Match
 
-        prefix = str(rec.get("case", "")).split("/", 1)[0]
-        return (rec.get("status") in self.status
-                and fnmatch.fnmatchcase(str(rec.get("adapter", "")), self.adapter)
-                and fnmatch.fnmatchcase(str(rec.get("dtype", "")), self.dtype)
-                and fnmatch.fnmatchcase(prefix, self.operation)
-                and any(fnmatch.fnmatchcase(str(c), self.clause) for c in rec.get("clauses", ())))
+        return Match(adapter=self.adapter, dtype=self.dtype, operation=self.operation, clause=self.clause,
+                     status=self.status).covers(rec)
 
     def label(self) -> str:
         return f"{self.dtype} {self.operation} {self.clause} {'|'.join(self.status)}"

@@ -37,6 +37,34 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "expectations"
 
 
 @dataclasses.dataclass(frozen=True)
+class Scope:
+    """The one matcher of a record against globs: an expectation entry's scope, and calibration's
+    (which matches at adapter + dtype + operation + clause + status: its random case ids match no
+    golden id). "*" matches anything; clause matches when any of the record's clauses matches ("*"
+    also a record that cites none); operation globs the case id's prefix before its first "/";
+    status: the statuses in scope, () for any."""
+
+    adapter: str = "*"
+    dtype: str = "*"
+    case: str = "*"
+    clause: str = "*"
+    check: str = "*"
+    operation: str = "*"
+    status: tuple[str, ...] = ()
+
+    def covers(self, record: dict) -> bool:
+        def glob(key: str, pattern: str) -> bool:
+            return fnmatch.fnmatchcase(str(record.get(key, "")), pattern)
+
+        return ((not self.status or record.get("status") in self.status)
+                and glob("adapter", self.adapter) and glob("dtype", self.dtype)
+                and glob("case", self.case) and glob("check", self.check)
+                and fnmatch.fnmatchcase(str(record.get("case", "")).split("/", 1)[0], self.operation)
+                and (self.clause == "*" or any(fnmatch.fnmatchcase(str(c), self.clause)
+                                               for c in record.get("clauses", ()))))
+
+
+@dataclasses.dataclass(frozen=True)
 class Expectation:
     adapter: str
     reason: str
@@ -49,12 +77,8 @@ class Expectation:
 
     def covers(self, record: dict) -> bool:
         """Whether the record is in this entry's scope (its status aside)."""
-        return (fnmatch.fnmatchcase(str(record.get("adapter", "")), self.adapter)
-                and fnmatch.fnmatchcase(str(record.get("dtype", "")), self.dtype)
-                and fnmatch.fnmatchcase(str(record.get("case", "")), self.case)
-                and fnmatch.fnmatchcase(str(record.get("check", "")), self.check)
-                and (self.clause == "*" or any(fnmatch.fnmatchcase(str(c), self.clause)
-                                               for c in record.get("clauses", ()))))
+        return Scope(adapter=self.adapter, dtype=self.dtype, case=self.case, clause=self.clause,
+                     check=self.check).covers(record)
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"adapter": self.adapter}

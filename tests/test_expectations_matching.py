@@ -152,3 +152,33 @@ def test_shipped_files_parse_and_every_entry_has_a_reason():
         for entry in ex.read_file(path):
             assert len(entry.reason) > 20 and not entry.reason.startswith("TODO"), entry.source
         json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("scope, record, covered", [
+    (ex.Scope(operation="sdpa"), rec(case="sdpa/calibration-mask-3"), True),
+    (ex.Scope(operation="mha"), rec(case="sdpa/calibration-mask-3"), False),
+    (ex.Scope(status=("fail",)), rec(status="error"), False),
+    (ex.Scope(status=()), rec(status="pass"), True),
+    (ex.Scope(clause="*"), rec(clauses=()), True),
+    (ex.Scope(clause="sdpa.*"), rec(clauses=()), False),
+    (ex.Scope(case="sdpa/fully_*", check="invariant"), rec(), False),
+])
+def test_one_scope_matcher(scope, record, covered):
+    assert scope.covers(record) is covered, (f"{scope} should {'' if covered else 'not '}cover {record}, "
+                                             f"but got {not covered}")
+
+
+def test_expectations_and_calibration_match_through_the_one_matcher(monkeypatch):
+    """Both callers' covers go through expectations.Scope (each at its own level): a matcher
+    that covers nothing makes both cover nothing."""
+    from attnconf.conformance import calibration
+
+    entry = ex.Expectation(adapter="jax-*", clause="sdpa.fully_masked", reason="mean of V")
+    (scope,) = calibration.documented_scopes(ex.Expectations([entry]))
+    random_id = rec(case="sdpa/calibration-sdpa-fully-masked-7")
+    assert entry.covers(random_id) and scope.covers(random_id), "both should cover the record before"
+    assert not scope.covers(rec(status="error")), "calibration's scope should match the status, but did not"
+    monkeypatch.setattr(ex.Scope, "covers", lambda self, record: False)
+    assert not entry.covers(random_id) and not scope.covers(random_id), (
+        "Expectation.covers and calibration.Scope.covers should both use expectations.Scope, but got one "
+        "that does not")
