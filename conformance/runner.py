@@ -43,7 +43,18 @@ class Outcome:
 
 
 class Executor(Protocol):
-    def run(self, adapter_spec, case, dtype: str, timeout: float) -> Outcome: ...
+    """Where an adapter's implementation runs (InProcessExecutor, isolation.WorkerExecutor)."""
+
+    def run(self, adapter_spec, case, dtype: str, timeout: float) -> Outcome:
+        """One case's outputs, or why there are none."""
+
+    def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None,
+                   timeout: float = DEFAULT_TIMEOUT_S, select: str | None = None,
+                   repro_args: str | None = None) -> list[dict]:
+        """invariants.check's records for one dtype ([] when the adapter does not support it)."""
+
+    def detect_profile(self, adapter_spec, *, timeout: float = DEFAULT_TIMEOUT_S) -> dict | None:
+        """profile.detect's profile; None when it could not be had."""
 
     def close(self) -> None: ...
 
@@ -91,6 +102,24 @@ class InProcessExecutor:
         except Exception as exc:  # the implementation raised: its record says so
             return Outcome("error", None, one_line(exc), time.perf_counter() - started)
         return Outcome("ok", outputs, "", time.perf_counter() - started)
+
+    def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None,
+                   timeout: float = DEFAULT_TIMEOUT_S, select: str | None = None,
+                   repro_args: str | None = None) -> list[dict]:
+        """invariants.check(adapter, dtype, …) here (timeout not enforced); [] on Unsupported."""
+        from attnconf.conformance import invariants
+
+        try:
+            return invariants.check(adapter, dtype, seed=seed, max_examples=max_examples, select=select,
+                                    repro_args=repro_args)
+        except Unsupported:
+            return []
+
+    def detect_profile(self, adapter_spec, *, timeout: float = DEFAULT_TIMEOUT_S) -> dict | None:
+        """profile.detect of the spec's adapter, here (timeout not enforced)."""
+        from attnconf.conformance import profile
+
+        return profile.detect(self.adapter(adapter_spec))
 
     def close(self) -> None:
         self._adapters.clear()
@@ -357,7 +386,7 @@ def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambd
     return recs
 
 
-def _run_checks(config, adapter, *, executor=None, spec=None, done=frozenset()) -> list[dict]:
+def _run_checks(config, adapter, *, executor: Executor, spec, done=frozenset()) -> list[dict]:
     if not config.checks:
         return []
     from attnconf.conformance import invariants
@@ -371,13 +400,8 @@ def _run_checks(config, adapter, *, executor=None, spec=None, done=frozenset()) 
     for dtype in config.dtypes:
         if _dtype_skip(adapter, dtype) or (adapter.name, dtype) in measured:
             continue
-        if hasattr(executor, "run_checks"):      # isolated: a crash costs this batch only
-            recs.extend(executor.run_checks(spec, adapter, dtype, timeout=config.timeout, **common))
-            continue
-        try:
-            recs.extend(invariants.check(adapter, dtype, **common))
-        except Unsupported:
-            continue
+        # in a worker (WorkerExecutor), a crash costs this batch only
+        recs.extend(executor.run_checks(spec, adapter, dtype, timeout=config.timeout, **common))
     return recs
 
 
@@ -398,14 +422,12 @@ def checks_selected(config) -> bool:
     return any(repro.selects(config.select, c) for group in ids for c in group)
 
 
-def _profile(config, adapter, *, executor=None, spec=None):
+def _profile(config, adapter, *, executor: Executor, spec):
     from attnconf.conformance import profile
 
     if not config.checks or not _selected(config, profile.record_ids, adapter):
         return None
-    if hasattr(executor, "detect_profile"):
-        return executor.detect_profile(spec, timeout=config.timeout)
-    return profile.detect(adapter)
+    return executor.detect_profile(spec, timeout=config.timeout)
 
 
 def _profile_records(config, adapter, profile, spec, done=frozenset()) -> list[dict]:
