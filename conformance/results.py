@@ -205,8 +205,6 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 def validate(doc: dict, *, source: str = "results") -> dict:
     """The document if it matches the schema; UsageError with one line naming the problem."""
-    import jsonschema
-
     if not isinstance(doc, dict):
         raise UsageError(f"{source} should be a JSON object, but got {type(doc).__name__}")
     version = doc.get("schema_version")
@@ -217,11 +215,25 @@ def validate(doc: dict, *, source: str = "results") -> dict:
     if newer:
         raise UsageError(f"{source} has schema_version {version}, newer than this attnconf reads "
                          f"({SCHEMA_VERSION}): upgrade attnconf")
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(doc))
+    return check_schema(doc, schema(), source=source)
+
+
+def record_schema() -> dict:
+    """The schema of one results record: $defs/record, with the $defs its $refs name."""
+    full = schema()
+    return {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": "#/$defs/record"}
+
+
+def check_schema(instance, against: dict, *, source: str):
+    """`instance` if it matches `against` (the results schema or a part of it, record_schema());
+    else UsageError with one line naming the problem and where it is."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(against).iter_errors(instance))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise UsageError(f"{source} does not match the results schema at {where}: {error.message[:200]}")
-    return doc
+    return instance
 
 
 def read_results(path) -> dict:
