@@ -17,6 +17,20 @@ EPS = {
 }
 
 
+def parse_dtypes(text: str, *, option: str = "--dtype") -> tuple[str, ...]:
+    """A comma-separated list of dtype names ("float64,float32") -> the names, once each, in
+    order; a UsageError naming `option` (the CLI's --dtype, pytest's --attnconf-dtype) otherwise."""
+    from attnconf.errors import UsageError
+
+    names = tuple(t.strip() for t in str(text).split(",") if t.strip())
+    if not names:
+        raise UsageError(f"{option} should list one or more of {', '.join(DTYPE_NAMES)}, but got {text!r}")
+    for n in names:
+        if n not in DTYPE_NAMES:
+            raise UsageError(f"{option} should be one of {', '.join(DTYPE_NAMES)}, but got {n!r}")
+    return tuple(dict.fromkeys(names))
+
+
 def numpy_dtype(name: str) -> np.dtype:
     """The NumPy dtype for a dtype name; bfloat16 comes from ml_dtypes."""
     from attnconf.validation import check_choice

@@ -105,9 +105,9 @@ class Session:
         return self._cases
 
     def dtypes(self) -> tuple[str, ...]:
-        from attnconf.commands.run import parse_dtypes
+        from attnconf.dtypes import parse_dtypes
 
-        return parse_dtypes(self.opt("dtype"))
+        return parse_dtypes(self.opt("dtype"), option="--attnconf-dtype")
 
     def items(self, operation: str) -> list[Item]:
         from attnconf.conformance import runner

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from attnconf.dtypes import DTYPE_NAMES
+from attnconf.dtypes import DTYPE_NAMES, parse_dtypes
 from attnconf.errors import UsageError
 
 EXECUTORS = ("in-process", "worker")
@@ -73,15 +73,6 @@ def _choice(what: str, value: str, choices) -> str:
     if value not in choices:
         raise UsageError(f"{what} should be one of {', '.join(choices)}, but got {value!r}")
     return value
-
-
-def parse_dtypes(text: str) -> tuple[str, ...]:
-    names = tuple(t.strip() for t in str(text).split(",") if t.strip())
-    if not names:
-        raise UsageError(f"--dtype should list one or more of {', '.join(DTYPE_NAMES)}, but got {text!r}")
-    for n in names:
-        _choice("--dtype", n, DTYPE_NAMES)
-    return tuple(dict.fromkeys(names))
 
 
 def _executor(name: str, timeout: float, memory_limit: int | None = None):
