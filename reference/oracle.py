@@ -21,7 +21,8 @@ DPS = 40
 
 
 def _mp(x):
-    return mpmath.mpf(float(x))
+    # an mpf passes unrounded (mha's projections); anything else is a float64 value
+    return x if isinstance(x, mpmath.mpf) else mpmath.mpf(float(x))
 
 
 def _probabilities(q, k, mask, is_causal, alignment, scale, policy, b, h, i, group):
@@ -178,34 +179,18 @@ def multi_head_attention(query_input, key_value_input, weights, *, num_heads, nu
             return res
 
         Q, K, V = proj(x, "wq", "bq"), proj(xkv, "wk", "bk"), proj(xkv, "wv", "bv")
+        # the heads as sdpa's (B, H, L, E) and (B, Hkv, S, E), unrounded: sdpa's own probabilities
+        Qh = Q.reshape(B, L, H, E).transpose(0, 2, 1, 3)
+        Kh = K.reshape(B, S, Hkv, E).transpose(0, 2, 1, 3)
         mask = None if attn_mask is None else np.broadcast_to(np.asarray(attn_mask), (B, H, L, S))
-        sc = 1 / mpmath.sqrt(E)
+        sc, group = 1 / mpmath.sqrt(E), H // Hkv
         merged = np.empty((B, L, H * Ev), dtype=object)
         for b in range(B):
             for h in range(H):
-                kv = h // (H // Hkv)
+                kv = h // group
                 for i in range(L):
-                    logits = []
-                    for j in range(S):
-                        s = mpmath.fsum(Q[b, i, h * E + e] * K[b, j, kv * E + e] for e in range(E)) * sc
-                        ok = (not is_causal) or j <= i
-                        if mask is not None:
-                            mv = mask[b, h, i, j]
-                            if mask.dtype == np.bool_:
-                                ok = ok and bool(mv)
-                            elif np.isneginf(mv):
-                                ok = False
-                            else:
-                                s += _mp(mv)
-                        logits.append(s if ok else None)
-                    live = [s for s in logits if s is not None]
-                    if live:
-                        m = max(live)
-                        ex = [mpmath.exp(s - m) if s is not None else mpmath.mpf(0) for s in logits]
-                        z = mpmath.fsum(ex)
-                        p = [e_ / z for e_ in ex]
-                    else:
-                        p = [mpmath.mpf(0)] * S
+                    p = _probabilities(Qh, Kh, mask, is_causal, "top_left", sc, "zero", b, h, i, group)
+                    p = [mpmath.mpf(0)] * S if p is None else p     # a fully-masked row: zero
                     for c in range(Ev):
                         merged[b, i, h * Ev + c] = mpmath.fsum(p[j] * V[b, j, kv * Ev + c] for j in range(S))
         out = np.empty((B, L, D), dtype=object)
