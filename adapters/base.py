@@ -67,6 +67,8 @@ class Capabilities:
     mha_cross: bool = True                                    # key_value_input differs from query_input
     mha_kv_heads: bool = False                                # GQA in the layer (num_kv_heads < num_heads)
     deterministic: bool = True                                # claims identical outputs for identical inputs
+    rope_layouts: tuple[str, ...] = ("interleaved",)          # interleaved (pairs 2i, 2i+1) | half (i, i + r/2)
+    rope_scaling: tuple[str, ...] = ("linear", "dynamic", "yarn", "llama3")  # rope_type values accepted
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -133,6 +135,11 @@ class Adapter:
     def from_numpy_bool(self, mask: np.ndarray) -> Any:
         raise _missing(self, "from_numpy_bool")
 
+    def index_from_numpy(self, arr: np.ndarray) -> Any:
+        """A native integer array holding `arr`'s values (RoPE positions), in the integer dtype the
+        framework's own position code takes."""
+        raise _missing(self, "index_from_numpy")
+
     def synchronize(self, value: Any) -> None:
         """Block until `value` is computed (device sync for timing). Default: nothing to do."""
 
@@ -156,6 +163,12 @@ class Adapter:
                             layout="interleaved", frequencies="vaswani", dtype="float32"):
         """A (num_positions, dim) table of dtype `dtype` (see spec/encoding.md)."""
         raise Unsupported(f"{self.name} does not implement sinusoidal_encoding")
+
+    def rotary_embedding(self, x, positions, *, base=10000.0, rotary_dim=None, scaling=None,
+                         layout="interleaved"):
+        """x (B, H, T, E) rotated by its integer `positions` (T,) or (B, T) -> x's shape and dtype
+        (see spec/ for rotary_embedding; `scaling` uses HF transformers' field names)."""
+        raise Unsupported(f"{self.name} does not implement rotary_embedding")
 
     # -- description --------------------------------------------------------------------------
     def describe(self) -> dict:

@@ -123,6 +123,13 @@ class JaxArrays:
 
         return jax.device_put(np.asarray(mask, dtype=bool), self._device())
 
+    def index_from_numpy(self, arr):
+        import jax
+
+        # int32 unless x64 is on: jnp.asarray's own choice (int64 would be truncated with a warning).
+        dtype = np.int64 if jax.config.jax_enable_x64 else np.int32
+        return jax.device_put(np.asarray(arr).astype(dtype), self._device())
+
     def to_numpy(self, value):
         return np.asarray(value)
 

@@ -162,6 +162,13 @@ class TfArrays:
         with self._device():
             return tf.constant(np.asarray(mask, dtype=bool))
 
+    def index_from_numpy(self, arr):
+        import tensorflow as tf
+
+        # int32: keras' integer default; keras-hub's RotaryEmbedding casts positions to float32 anyway.
+        with self._device():
+            return tf.constant(np.asarray(arr).astype(np.int32))
+
     def to_numpy(self, value):
         import tensorflow as tf
 

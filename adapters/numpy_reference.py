@@ -36,6 +36,9 @@ class NumpyArrays:
     def from_numpy_bool(self, mask):
         return np.asarray(mask, dtype=bool)
 
+    def index_from_numpy(self, arr):
+        return np.asarray(arr).astype(np.int64)
+
     def version(self) -> str:
         return np.__version__
 

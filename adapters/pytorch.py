@@ -102,6 +102,12 @@ class TorchArrays:
 
         return torch.from_numpy(np.ascontiguousarray(mask, dtype=bool)).to(self._device())
 
+    def index_from_numpy(self, arr):
+        import torch
+
+        # int64: torch's index dtype, and what HF/torchtune build position_ids / input_pos with.
+        return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.int64)).to(self._device())
+
     def to_numpy(self, value):
         import torch
 
