@@ -12,6 +12,7 @@ Must not import any framework; must not decide tolerances (tolerance.py does).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import json
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from attnconf.conformance import compare as cmp
+from attnconf.conformance.record import Record, Status
 from attnconf.dtypes import numpy_dtype
 from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
 
@@ -131,26 +133,16 @@ def repro_command(adapter_args: str, case_id: str, dtype: str) -> str:
 
 
 def base_record(case, dtype: str, *, adapter_name: str, framework: str = "",
-                repro_args: str | None = None, check: str = "agreement") -> dict:
+                repro_args: str | None = None, check: str = "agreement", duration_s: float = 0.0) -> Record:
+    """A passing record of `case` with nothing measured yet (judge fills in the verdict)."""
     from attnconf.conformance import repro
 
     args = repro_args if repro_args is not None else repro.adapter_args(adapter_name)
-    return {
-        "adapter": adapter_name,
-        "framework": framework,
-        "operation": case.operation,
-        "case": case.id,
-        "clauses": list(case.clauses),
-        "dtype": dtype,
-        "check": check,
-        "status": "pass",
-        "metrics": {},
-        "message": "",
-        "repro": repro_command(args, case.id, dtype),
-        "duration_s": 0.0,
-        "options": _jsonable(case.options),
-        "shapes": {n: list(np.shape(a)) for n, a in case.inputs.items()},
-    }
+    return Record(adapter=adapter_name, framework=framework, operation=case.operation, case=case.id,
+                  clauses=list(case.clauses), dtype=dtype, check=check, status=Status.PASS, metrics={},
+                  message="", repro=repro_command(args, case.id, dtype), duration_s=duration_s,
+                  options=_jsonable(case.options),
+                  shapes={n: list(np.shape(a)) for n, a in case.inputs.items()})
 
 
 def _jsonable(obj):
@@ -183,7 +175,7 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_claus
 def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
           status: str | None = None, framework: str = "", duration_s: float = 0.0,
           level: str = "default", repro_args: str | None = None) -> dict:
-    """The results record for one agreement check.
+    """The results record for one agreement check (a Record's JSON form).
 
     error: an exception the implementation raised (Unsupported -> skip "unsupported: …";
     NotImplementedError -> skip "declined: …"; others -> error), or a message string with
@@ -191,23 +183,23 @@ def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=No
     level: "strict" makes a record that passes the default level but not the strict one a fail.
     """
     operation_of(case)   # an unregistered operation is a UsageError, never a record
-    rec = base_record(case, dtype, adapter_name=adapter_name, framework=framework, repro_args=repro_args)
-    rec["duration_s"] = round(float(duration_s), 6)
+    rec = base_record(case, dtype, adapter_name=adapter_name, framework=framework, repro_args=repro_args,
+                      duration_s=round(float(duration_s), 6))
     if status == "unsupported" or isinstance(error, Unsupported):
         reason = getattr(error, "reason", None) or str(error or "unsupported")
-        return {**rec, "status": "skip", "message": f"unsupported: {reason}"}
+        return dataclasses.replace(rec, status=Status.SKIP, message=f"unsupported: {reason}").to_json()
     if status == "declined" or is_declined(error):   # NotImplementedError: coverage, not a failure
         reason = error if isinstance(error, str) else declined_reason(error)
-        return {**rec, "status": "skip", "message": declined_message(reason or "declined")}
+        return dataclasses.replace(rec, status=Status.SKIP, message=declined_message(reason or "declined")).to_json()
     if status in ("crash", "timeout", "error") or error is not None:
         text = error if isinstance(error, str) else (f"{type(error).__name__}: {error}" if error else "")
         st = status if status in ("crash", "timeout", "error") else "error"
         prefix = {"error": "the implementation raised ", "crash": "crashed: ", "timeout": "timed out: "}[st]
-        return {**rec, "status": st, "message": prefix + (text or st)}
+        return dataclasses.replace(rec, status=Status(st), message=prefix + (text or st)).to_json()
     started = time.perf_counter()
-    rec.update(_judge_values(case, dtype, outputs, level))
-    rec["metrics"]["judge_s"] = round(time.perf_counter() - started, 6)
-    return rec
+    verdict = _judge_values(case, dtype, outputs, level)
+    verdict["metrics"]["judge_s"] = round(time.perf_counter() - started, 6)
+    return dataclasses.replace(rec, **verdict).to_json()
 
 
 def positions(case) -> np.ndarray | None:
