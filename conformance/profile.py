@@ -38,6 +38,21 @@ CANONICAL = {
 }
 
 
+def _named(aspect: str, name: str) -> str:
+    """`name`, a named alternative of the aspect's clause as spec/index.json writes it: a probe
+    reports a divergence the spec names under the index's name (the index is normative), so a
+    rename there fails every probe here instead of drifting. Other values (e.g. "ignored",
+    "other") describe what was seen and are not the spec's names."""
+    from attnconf import spec
+
+    clause = CANONICAL[aspect][0]
+    known = spec.clause(clause)["alternatives"]
+    if name not in known:
+        raise ValueError(f"profile value {name!r} of aspect {aspect} should be an alternative spec/index.json "
+                         f"names for {clause} ({', '.join(known) or 'none'}), but it is not")
+    return name
+
+
 def probe_dtype(adapter) -> str:
     dtypes = adapter.capabilities.dtypes
     return "float64" if "float64" in dtypes else "float32" if "float32" in dtypes else dtypes[0]
@@ -141,7 +156,8 @@ def _fully_masked(adapter, dtype):
     if out is None:
         return {"value": "rejects", "evidence": how}
     row = out[0, 0, 1]
-    cands = {"zero": np.zeros_like(row), "uniform": v[0, 0].mean(axis=0), "nan": np.full_like(row, np.nan)}
+    cands = {"zero": np.zeros_like(row), _named("fully_masked", "uniform"): v[0, 0].mean(axis=0),
+             _named("fully_masked", "nan"): np.full_like(row, np.nan)}
     value, dist = match(row, cands, float(np.abs(v).max()))
     return {"value": value, "evidence": f"fully-masked row gave {np.round(row, 4).tolist()} "
             f"(distance to {_fmt(dist)}); claimed {adapter.capabilities.fully_masked!r}"}
@@ -171,7 +187,7 @@ def _mask_and_causal(adapter, dtype):
         return {"value": "rejects", "evidence": "the adapter takes no attn_mask"}
     out, how = _run_sdpa(adapter, dtype, q, k, v, mask, is_causal=True)
     if out is None:
-        value = "rejects" if how.startswith("unsupported") else "error"
+        value = "rejects" if how.startswith("unsupported") else _named("mask_and_causal", "error")
         return {"value": value, "evidence": f"attn_mask with is_causal=True: {how}"}
     cands = {"intersect": _ref(q, k, v, m, is_causal=True), "mask_only": _ref(q, k, v, m),
              "causal_only": _ref(q, k, v, is_causal=True)}
@@ -189,7 +205,8 @@ def _mask_polarity(adapter, dtype):
     out, how = _run_sdpa(adapter, dtype, q, k, v, m)
     if out is None:
         return {"value": "unsupported" if how.startswith("unsupported") else "error", "evidence": how}
-    cands = {"true_attends": _ref(q, k, v, m), "true_masks": _ref(q, k, v, ~m), "ignored": _ref(q, k, v)}
+    cands = {"true_attends": _ref(q, k, v, m), _named("mask_polarity", "true_means_masked"): _ref(q, k, v, ~m),
+             "ignored": _ref(q, k, v)}
     value, dist = match(out, cands, float(np.abs(v).max()))
     return {"value": value, "evidence": f"bool mask: distance to {_fmt(dist)}"}
 
@@ -201,7 +218,7 @@ def _gqa(adapter, dtype):
     if out is None:
         return {"value": "unsupported", "evidence": f"H=4, Hkv=2, enable_gqa=True: {how}"}
     cands = {"repeat_interleave": _ref(q, k, v, enable_gqa=True),
-             "tile": _ref(q, np.tile(k, (1, 2, 1, 1)), np.tile(v, (1, 2, 1, 1)))}
+             _named("gqa", "tile"): _ref(q, np.tile(k, (1, 2, 1, 1)), np.tile(v, (1, 2, 1, 1)))}
     value, dist = match(out, cands, float(np.abs(v).max()))
     return {"value": value, "evidence": f"H=4, Hkv=2: distance to {_fmt(dist)}"}
 
@@ -232,10 +249,11 @@ def _default_scale(adapter, dtype):
         out, how = _run_sdpa(adapter, dtype, q, k, v)
     if out is None:
         return {"value": "other", "evidence": f"E=4, Ev={ev}, scale=None: {how}"}
-    cands = {"1/sqrt(E)": _ref(q, k, v), "1/sqrt(Ev)": _ref(q, k, v, scale=1 / np.sqrt(ev)),
+    value_dim = _named("default_scale", "value_dim")        # 1/sqrt(Ev)
+    cands = {"1/sqrt(E)": _ref(q, k, v), value_dim: _ref(q, k, v, scale=1 / np.sqrt(ev)),
              "1/E": _ref(q, k, v, scale=0.25), "1": _ref(q, k, v, scale=1.0)}
     if ev == 4:
-        cands.pop("1/sqrt(Ev)")
+        cands.pop(value_dim)
     value, dist = match(out, cands, float(np.abs(v).max()))
     return {"value": value, "evidence": f"E=4, Ev={ev}, scale=None: distance to {_fmt(dist)}"}
 

@@ -33,12 +33,12 @@ def test_control_profile_is_canonical():
 ALTERNATIVES = [
     (mask.FullyMaskedNaN, "fully_masked", "nan"),
     (mask.FullyMaskedMeanV, "fully_masked", "uniform"),
-    (mask.InvertedBoolMask, "mask_polarity", "true_masks"),
+    (mask.InvertedBoolMask, "mask_polarity", "true_means_masked"),
     (causal.CausalAlwaysBottomRight, "causal_alignment", "bottom_right"),
     (causal.CausalIgnoresAlignment, "causal_bottom_right", "top_left"),
     (causal.MaskReplacesCausal, "mask_and_causal", "mask_only"),
     (gqa.GqaTile, "gqa", "tile"),
-    (scale.ScaleFromValueDim, "default_scale", "1/sqrt(Ev)"),
+    (scale.ScaleFromValueDim, "default_scale", "value_dim"),
     (precision.NondeterministicKeyOrder, "determinism", "nondeterministic"),
     (encoding.EncOffsetOffByOne, "encoding_offset", "off_by_one_up"),
 ]
@@ -50,6 +50,37 @@ def test_known_bad_profile_names_the_alternative(cls, aspect, value):
     assert prof[aspect]["value"] == value, prof[aspect]
     rec = next(r for r in profile.profile_records(cls(), prof) if r["case"] == f"profile/{aspect}")
     assert rec["status"] == "fail" and value in rec["message"]
+
+
+# what a probe saw that the spec gives no name: mask_only is neither intersect nor the index's `error`
+NOT_SPEC_NAMES = {"mask_only"}
+
+
+@pytest.mark.parametrize("aspect", sorted(profile.CANONICAL))
+def test_canonical_choice_is_the_clause_of_the_index_not_one_of_its_alternatives(aspect):
+    from attnconf import spec
+
+    clause, canonical, _ = profile.CANONICAL[aspect]
+    alternatives = spec.clause(clause)["alternatives"]     # KeyError for a clause not in the index
+    assert canonical not in alternatives, (f"{aspect}'s canonical value should be {clause}'s own choice, not "
+                                           f"one of its named alternatives {alternatives}, but got {canonical!r}")
+
+
+@pytest.mark.parametrize("cls, aspect, value", ALTERNATIVES, ids=[c.__name__ for c, _, _ in ALTERNATIVES])
+def test_a_divergence_the_spec_names_is_reported_under_the_index_name(cls, aspect, value):
+    from attnconf import spec
+
+    alternatives = spec.clause(profile.CANONICAL[aspect][0])["alternatives"]
+    if not alternatives or value in NOT_SPEC_NAMES:
+        pytest.skip(f"{profile.CANONICAL[aspect][0]} names no alternative that {value!r} is")
+    assert value in alternatives, (f"{cls.__name__}'s {aspect} should be reported under a name spec/index.json "
+                                   f"gives it ({', '.join(alternatives)}), but got {value!r}")
+
+
+def test_a_name_the_index_does_not_have_is_refused():
+    assert profile._named("mask_polarity", "true_means_masked") == "true_means_masked"
+    with pytest.raises(ValueError, match="'true_masks' of aspect mask_polarity should be an alternative"):
+        profile._named("mask_polarity", "true_masks")
 
 
 def test_encoding_variant_detection():
