@@ -41,6 +41,7 @@ import numpy as np
 
 from attnconf.conformance import repro as repro_cmd
 from attnconf.conformance import strategies as gen
+from attnconf.conformance.record import Record
 from attnconf.dtypes import EPS, numpy_dtype
 from attnconf.errors import Unsupported, declined_message, declined_reason
 
@@ -784,19 +785,22 @@ def repro(adapter, clause: str, dtype: str, seed: int) -> str:
 
 
 def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, max_examples,
-            examples=0, example=None) -> dict:
+            examples=0, example=None, metrics=None) -> dict:
+    """An invariant's record (a Record's JSON form). metrics: instead of the examples count and
+    the invariant's tolerance metrics (determinism has its own)."""
     name = getattr(ctx.adapter, "name", type(ctx.adapter).__name__)
-    metrics = {"examples": examples, **(inv.metrics or _table_metrics)(inv, ctx.dtype)}
-    if example is not None:
-        metrics["counterexample"] = dict(example)
-    return {
-        "adapter": name, "framework": getattr(ctx.adapter, "framework", ""),
-        "operation": inv.operation, "case": f"invariant/{inv.clause}", "clauses": [inv.clause],
-        "dtype": ctx.dtype, "check": "invariant", "status": status, "metrics": metrics,
-        "message": message, "repro": repro(ctx.adapter, inv.clause, ctx.dtype, seed),
-        "duration_s": round(duration, 4), "options": {"seed": seed, "max_examples": max_examples},
-        "shapes": {},
-    }
+    if metrics is None:
+        metrics = {"examples": examples, **(inv.metrics or _table_metrics)(inv, ctx.dtype)}
+        if example is not None:
+            metrics["counterexample"] = dict(example)
+    return Record(
+        adapter=name, framework=getattr(ctx.adapter, "framework", ""),
+        operation=inv.operation, case=f"invariant/{inv.clause}", clauses=[inv.clause],
+        dtype=ctx.dtype, check="invariant", status=status, metrics=metrics,
+        message=message, repro=repro(ctx.adapter, inv.clause, ctx.dtype, seed),
+        duration_s=round(duration, 4), options={"seed": seed, "max_examples": max_examples},
+        shapes={},
+    ).to_json()
 
 
 def applicable(inv: Invariant, caps, dtype: str) -> str:
@@ -943,7 +947,5 @@ def check_determinism(adapter, dtype: str, *, seed: int = 0) -> dict:
         status = "fail" if claimed else "pass"
         message = (f"two calls on identical {op} inputs differ (max |Δ| {diff:.3g}); "
                    + ("the adapter claims determinism" if claimed else "the adapter declares itself nondeterministic"))
-    rec = _record(ctx, inv, status=status, message=message, duration=time.perf_counter() - t0,
-                  seed=seed, max_examples=1, examples=1)
-    rec["metrics"] = {"identical": bool(same), "examples": 1}
-    return rec
+    return _record(ctx, inv, status=status, message=message, duration=time.perf_counter() - t0,
+                   seed=seed, max_examples=1, metrics={"identical": bool(same), "examples": 1})
