@@ -417,15 +417,17 @@ def detect(adapter) -> dict:
     return {aspect: _PROBES[aspect](adapter, dtype) for aspect in aspects_for(adapter)}
 
 
-def _record(adapter, aspect, clause, status, message, value):
+def _record(adapter, aspect, clause, status, message, value, *, also=()):
+    """A profile aspect's record (a Record's JSON form); also: clauses it cites after `clause`."""
     from attnconf.conformance import repro
+    from attnconf.conformance.record import Record
 
     name = getattr(adapter, "name", type(adapter).__name__)
-    return {"adapter": name, "framework": getattr(adapter, "framework", ""), "operation": _operation_of(aspect),
-            "case": f"profile/{aspect}", "clauses": [clause], "dtype": probe_dtype(adapter),
-            "check": "profile", "status": status, "metrics": {"value": value}, "message": message,
-            "repro": repro.command(repro.adapter_args(adapter), f"profile/{aspect}", probe_dtype(adapter)),
-            "duration_s": 0.0, "options": {}, "shapes": {}}
+    return Record(adapter=name, framework=getattr(adapter, "framework", ""), operation=_operation_of(aspect),
+                  case=f"profile/{aspect}", clauses=[clause, *also], dtype=probe_dtype(adapter),
+                  check="profile", status=status, metrics={"value": value}, message=message,
+                  repro=repro.command(repro.adapter_args(adapter), f"profile/{aspect}", probe_dtype(adapter)),
+                  duration_s=0.0, options={}, shapes={}).to_json()
 
 
 def record_ids(adapter=None) -> list[str]:
@@ -475,9 +477,8 @@ def profile_records(adapter, profile: dict, *, repro_args: str | None = None) ->
                 msg = "" if status == "pass" else got if declined else (
                     f"unsupported: {key}" if status == "skip" else
                     f"asked for layout {lay!r} with {fr!r} frequencies, the table matches {got!r}")
-                rec = _record(adapter, f"encoding_variants/{key}", f"enc.layout.{lay}", status, msg, got)
-                rec["clauses"].append(f"enc.frequencies.{fr}")
-                records.append(rec)
+                records.append(_record(adapter, f"encoding_variants/{key}", f"enc.layout.{lay}", status, msg, got,
+                                       also=(f"enc.frequencies.{fr}",)))
     if repro_args is not None:
         from attnconf.conformance import repro
 
