@@ -3,6 +3,18 @@
 `import attnconf` needs only NumPy: frameworks are imported inside their adapters.
 Subpackages: `attnconf.spec` (normative text and clause index), `attnconf.reference`
 (the canonical NumPy implementation), `attnconf.adapters`, `attnconf.conformance`.
+
+Why a checkout installs an import-system finder (`_CheckoutFinder`) rather than something simpler:
+the subpackages are sibling folders of this one (the design card's top-level layout), and an
+editable install does not help the case the finder exists for (a checkout run without any install,
+test_packaging). Putting the checkout root on `attnconf.__path__` would map the four folders (their
+names are the subpackage names) but also every other entry of the root: `attnconf.tests`,
+`attnconf.docs`, `attnconf.build` (a namespace package over old build output) would import, which the
+installed package has not. Creating each subpackage here with `importlib.util.spec_from_file_location`
+and putting it in sys.modules works without a finder only by executing all four `__init__`s on every
+`import attnconf` (the installed package imports them lazily), in an order that can meet import cycles
+while this module is half-initialised. The finder maps exactly the four names, lazily, as setuptools'
+package-dir does; it is found again by its class name because a reloaded `attnconf` defines a new class.
 """
 
 __version__ = "0.1.0"
