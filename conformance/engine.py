@@ -44,10 +44,18 @@ def operation_of(case):
 # Running the implementation
 # ---------------------------------------------------------------------------------------------
 def _call(adapter, case, dtype: str):
-    """The entry's call on native inputs: its mask inputs through adapter.mask_from_numpy."""
+    """The entry's call on native inputs: its mask inputs through adapter.mask_from_numpy, its
+    integer inputs (RoPE positions) through adapter.index_from_numpy, never cast to `dtype`."""
     op = operation_of(case)
-    x = {name: (adapter.mask_from_numpy(arr, dtype) if name in op.mask_inputs else adapter.from_numpy(arr, dtype))
-         for name, arr in case.inputs.items()}
+
+    def native(name, arr):
+        if name in op.index_inputs:
+            return adapter.index_from_numpy(arr)
+        if name in op.mask_inputs:
+            return adapter.mask_from_numpy(arr, dtype)
+        return adapter.from_numpy(arr, dtype)
+
+    x = {name: native(name, arr) for name, arr in case.inputs.items()}
     return op.call(adapter, x, dict(case.options), dtype)
 
 

@@ -78,7 +78,7 @@ class Session:
         """[(spec, adapter instance, repro args)] — resolved once per process."""
         if self._specs is None:
             from attnconf.adapters import function, registry
-            from attnconf.conformance import runner
+            from attnconf.conformance import repro, runner
 
             adapters = self.opt("adapter") or []
             names = [a for a in adapters if ":" not in a]
@@ -91,9 +91,9 @@ class Session:
             for spec in specs:
                 adapter = self._executor.adapter(spec)
                 # the records' repro: the `attnconf run` options that judge as this session does
-                cfg = runner.RunConfig(specs=[], level=self.opt("level"), golden_dir=self.opt("golden_dir"),
-                                       device=self.opt("device"))
-                rows.append((spec, adapter, runner._repro_args(cfg, adapter, spec)))
+                args = repro.run_args(repro.adapter_args(adapter, spec), level=self.opt("level"),
+                                      golden_dir=self.opt("golden_dir"))
+                rows.append((spec, adapter, args))
             self._specs = rows
         return self._specs
 
@@ -120,34 +120,29 @@ class Session:
         return out
 
     def expectations(self):
+        """The shipped expectation files (what `attnconf run` applies without --expectations)."""
         if self._expect is None:
-            from attnconf.conformance.runner import RunConfig, _expectations
+            from attnconf.conformance.expectations import Expectations
 
-            self._expect = _expectations(RunConfig(specs=[])) or False
-        return self._expect or None
+            self._expect = Expectations.load(None)
+        return self._expect
+
+    def adapter(self, spec):
+        """The (cached) adapter instance of a spec, noted for the results file's adapter list."""
+        self.specs()
+        adapter = self._executor.adapter(spec)
+        self.adapters.setdefault(adapter.name, adapter.describe())
+        return adapter
 
     def check(self, item: Item) -> dict:
         """Run and judge one item; record it; pytest outcome from its status."""
         __tracebackhide__ = True
-        from attnconf.conformance import engine, runner
-        from attnconf.errors import Unsupported
+        from attnconf.conformance import runner
 
-        adapter = self._executor.adapter(item.spec)
-        self.adapters.setdefault(adapter.name, adapter.describe())
-        common = dict(adapter_name=adapter.name, framework=adapter.framework,
-                      level=self.opt("level"), repro_args=item.repro_args)
-        reason = runner._dtype_skip(adapter, item.dtype)
-        if reason:
-            rec = engine.judge(item.case, item.dtype, None, error=Unsupported(reason), **common)
-        else:
-            out = self._executor.run(item.spec, item.case, item.dtype, runner.DEFAULT_TIMEOUT_S)
-            rec = (engine.judge(item.case, item.dtype, out.outputs, duration_s=out.duration_s, **common)
-                   if out.status == "ok" else
-                   engine.judge(item.case, item.dtype, None, status=out.status, error=out.message,
-                                duration_s=out.duration_s, **common))
-        expect = self.expectations()
-        if expect is not None:
-            rec = expect.apply(rec)
+        adapter = self.adapter(item.spec)
+        rec = runner.check_case(self._executor, item.spec, adapter, item.case, item.dtype, level=self.opt("level"),
+                                timeout=runner.DEFAULT_TIMEOUT_S, expectations=self.expectations(),
+                                repro_args=item.repro_args)
         self.records.append(rec)
         status = rec["status"]
         if status == "skip":

@@ -360,6 +360,30 @@ def _repro_args(config: RunConfig, adapter, spec) -> str:
                           expectations=config.expectations, timeout=config.timeout)
 
 
+def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "default",
+               timeout: float = DEFAULT_TIMEOUT_S, expectations=None, repro_args: str | None = None) -> dict:
+    """The agreement record of one case at one dtype: the one check loop's body, which
+    `attnconf run` (_run_adapter), the pytest plugin (plugin.Session.check) and calibration
+    (calibration.judge_one) all call, so the front ends judge the same way.
+
+    A dtype the adapter does not declare is a skip without a call; otherwise `executor` runs the
+    case (spec: what the executor is given; adapter: its instance, for its name and capabilities)
+    and engine.judge judges the outcome at `level`; `expectations` (an Expectations) is applied
+    last. repro_args: the record's repro options (None: `--adapter NAME`)."""
+    common = dict(adapter_name=adapter.name, framework=adapter.framework, level=level, repro_args=repro_args)
+    reason = _dtype_skip(adapter, dtype)
+    if reason:
+        rec = engine.judge(case, dtype, None, error=Unsupported(reason), **common)
+    else:
+        out = executor.run(spec, case, dtype, timeout)
+        if out.status == "ok":
+            rec = engine.judge(case, dtype, out.outputs, duration_s=out.duration_s, **common)
+        else:
+            rec = engine.judge(case, dtype, None, status=out.status, error=out.message or out.status,
+                               duration_s=out.duration_s, **common)
+    return expectations.apply(rec) if expectations is not None else rec
+
+
 def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list[dict]:
     recs: list[dict] = []
     todo = [(c, d) for c in cases if applicable(adapter, c) for d in config.dtypes
@@ -367,19 +391,9 @@ def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambd
     counts: dict[str, int] = {}
     args = _repro_args(config, adapter, spec)
     for i, (case, dtype) in enumerate(todo):
-        common = dict(adapter_name=adapter.name, framework=adapter.framework, level=config.level,
-                      repro_args=args)
-        reason = _dtype_skip(adapter, dtype)
-        if reason:
-            rec = engine.judge(case, dtype, None, error=Unsupported(reason), **common)
-        else:
-            out = executor.run(spec, case, dtype, config.timeout)
-            if out.status == "ok":
-                rec = engine.judge(case, dtype, out.outputs, duration_s=out.duration_s, **common)
-            else:
-                rec = engine.judge(case, dtype, None, status=out.status, error=out.message or out.status,
-                                   duration_s=out.duration_s, **common)
-        rec = emit(rec)
+        # expectations: applied by `emit` (run's, under its lock, as the record is written)
+        rec = emit(check_case(executor, spec, adapter, case, dtype, level=config.level, timeout=config.timeout,
+                              repro_args=args))
         recs.append(rec)
         counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         progress.update(adapter.name, i + 1, len(todo), counts)

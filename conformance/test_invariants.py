@@ -41,8 +41,7 @@ def test_invariant(attnconf_invariant, attnconf_session):
     from attnconf.conformance import invariants
 
     spec, _, dtype, clause = attnconf_invariant
-    adapter = attnconf_session._executor.adapter(spec)
-    attnconf_session.adapters.setdefault(adapter.name, adapter.describe())
+    adapter = attnconf_session.adapter(spec)
     rec = invariants.check(adapter, dtype, select=clause)[0]
     expect = attnconf_session.expectations()
     if expect is not None:

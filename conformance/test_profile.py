@@ -35,7 +35,7 @@ def test_profile_aspect(attnconf_aspect, attnconf_session):
     from attnconf.conformance import profile
 
     spec, name, aspect = attnconf_aspect
-    adapter = attnconf_session._executor.adapter(spec)
+    adapter = attnconf_session.adapter(spec)
     if name not in _PROFILES:                       # one detection per adapter and process
         _PROFILES[name] = profile.detect(adapter)
     records = [r for r in profile.profile_records(adapter, {aspect: _PROFILES[name][aspect]})]

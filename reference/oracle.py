@@ -1,4 +1,4 @@
-"""Arbitrary-precision oracle (mpmath, ~40 digits) for sdpa, its gradients, mha and the encodings.
+"""Arbitrary-precision oracle (mpmath, ~40 digits) for sdpa, its gradients, mha, the encodings and RoPE.
 
 For what: the independent yardstick against which tests and `attnconf accuracy` measure the
 reference's paths in ulps of natural scale. Written from the spec's formulas with plain loops, on
@@ -236,6 +236,68 @@ def sinusoidal_encoding(num_positions, dim, *, base=10000.0, offset=0, layout="i
                 cols = coss + sins
             cols = cols + [mpmath.mpf(0)] * (dim - len(cols))
             out[t, :] = cols
+        return _finish(out, as_dd)
+
+
+def _rope_frequencies(r, base, scaling, length):
+    """ω_i (i < r/2) and the attention factor m of spec rope.frequencies / rope.scaling.*."""
+    b = mpmath.mpf(base)
+    w = [b ** (-mpmath.mpf(2 * i) / r) for i in range(r // 2)]
+    sc = dict(scaling or {})
+    kind = sc.get("rope_type")
+    if kind is None:
+        return w, mpmath.mpf(1)
+    f = mpmath.mpf(sc["factor"])
+    if kind == "linear":
+        return [v / f for v in w], mpmath.mpf(1)
+    l0 = mpmath.mpf(sc["original_max_position_embeddings"])
+    if kind == "dynamic":
+        if length <= l0:
+            return w, mpmath.mpf(1)
+        b = b * (f * length / l0 - (f - 1)) ** (mpmath.mpf(r) / (r - 2))
+        return [b ** (-mpmath.mpf(2 * i) / r) for i in range(r // 2)], mpmath.mpf(1)
+    if kind == "yarn":
+        d = [r * mpmath.log(l0 / (2 * mpmath.pi * mpmath.mpf(sc.get(k, v)))) / (2 * mpmath.log(b))
+             for k, v in (("beta_fast", 32), ("beta_slow", 1))]
+        if sc.get("truncate", True):
+            d = [mpmath.floor(d[0]), mpmath.ceil(d[1])]
+        lo, hi = max(d[0], 0), min(d[1], r - 1)
+        hi = hi + mpmath.mpf("0.001") if lo == hi else hi
+        ramp = [min(max((i - lo) / (hi - lo), 0), 1) for i in range(r // 2)]
+        m = sc.get("attention_factor")
+        m = mpmath.mpf(m) if m is not None else (mpmath.mpf("0.1") * mpmath.log(f) + 1 if f > 1 else mpmath.mpf(1))
+        return [v / f * t + v * (1 - t) for v, t in zip(w, ramp)], m
+    lf, hf = mpmath.mpf(sc.get("low_freq_factor", 1)), mpmath.mpf(sc.get("high_freq_factor", 4))
+    out = []
+    for v in w:
+        lam = 2 * mpmath.pi / v
+        s = (l0 / lam - lf) / (hf - lf)
+        out.append(v / f if lam > l0 / lf else v if lam < l0 / hf else (1 - s) * v / f + s * v)
+    return out, mpmath.mpf(1)
+
+
+def rotary_embedding(x, positions, *, base=10000.0, rotary_dim=None, scaling=None,
+                     layout="interleaved", as_dd=False):
+    """RoPE at ~40 digits: every pair rotated by mpmath cos/sin of p·ω_i (exact p and ω_i)."""
+    x = np.asarray(x, dtype=np.float64)
+    B, H, T, E = x.shape
+    pos = np.broadcast_to(np.asarray(positions).reshape(-1, T), (B, T))
+    r = E if rotary_dim is None else rotary_dim
+    with mpmath.workdps(DPS):
+        w, m = _rope_frequencies(r, base, scaling, int(pos.max()) + 1)
+        out = np.empty(x.shape, dtype=object)
+        for idx in np.ndindex(*x.shape):
+            out[idx] = _mp(x[idx])
+        for b in range(B):
+            for t in range(T):
+                p = int(pos[b, t])
+                for i, wi in enumerate(w):
+                    ia, ib = (2 * i, 2 * i + 1) if layout == "interleaved" else (i, i + r // 2)
+                    c, s = mpmath.cos(p * wi), mpmath.sin(p * wi)
+                    for h in range(H):
+                        xa, xb = _mp(x[b, h, t, ia]), _mp(x[b, h, t, ib])
+                        out[b, h, t, ia] = m * (xa * c - xb * s)
+                        out[b, h, t, ib] = m * (xb * c + xa * s)
         return _finish(out, as_dd)
 
 

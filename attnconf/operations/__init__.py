@@ -47,6 +47,7 @@ class Operation:
     inputs: tuple[str, ...]                     # required array inputs of a case
     optional_inputs: tuple[str, ...] = ()       # array inputs a case may have
     mask_inputs: tuple[str, ...] = ()           # inputs converted with adapter.mask_from_numpy
+    index_inputs: tuple[str, ...] = ()          # integer inputs converted with adapter.index_from_numpy (never cast to the dtype)
     options: tuple[str, ...] = ()               # keyword options the reference accepts
     outputs: tuple[str, ...] = ("output",)      # output names, in the order an adapter returns them
     clauses: tuple[str, ...] = ()               # clauses every case of the operation exercises
