@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from attnconf.conformance.record import Record, Status
 from attnconf.conformance.runner import Outcome
 from attnconf.errors import Unsupported, declined_reason, one_line
 
@@ -481,12 +482,12 @@ def _batch_record(adapter, dtype: str, reply: Outcome, case: str, check: str, *,
     from attnconf.conformance import repro
 
     args = repro_args if repro_args is not None else repro.adapter_args(adapter)
-    return {"adapter": adapter.name, "framework": adapter.framework, "operation": _batch_operation(adapter),
-            "case": case, "clauses": [], "dtype": dtype, "check": check, "status":
-            reply.status if reply.status in ("crash", "timeout") else "error",
-            "metrics": {}, "message": f"the {check} checks did not complete: {reply.message}",
-            "repro": repro.command(args, select or case, dtype, seed=seed),
-            "duration_s": round(float(reply.duration_s), 6), "options": {}, "shapes": {}}
+    status = Status(reply.status) if reply.status in (Status.CRASH, Status.TIMEOUT) else Status.ERROR
+    return Record(adapter=adapter.name, framework=adapter.framework, operation=_batch_operation(adapter),
+                  case=case, clauses=[], dtype=dtype, check=check, status=status,
+                  metrics={}, message=f"the {check} checks did not complete: {reply.message}",
+                  repro=repro.command(args, select or case, dtype, seed=seed),
+                  duration_s=round(float(reply.duration_s), 6), options={}, shapes={}).to_json()
 
 
 def _batch_operation(adapter) -> str:
