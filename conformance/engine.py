@@ -180,10 +180,15 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_claus
     return ""
 
 
-def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
-          status: str | None = None, framework: str = "", duration_s: float = 0.0,
-          level: str = "default", repro_args: str | None = None) -> dict:
-    """The results record for one agreement check (a Record's JSON form).
+def judge(case, dtype: str, outputs: dict | None, **kwargs) -> dict:
+    """judge_record's JSON form: what the runner, the pytest plugin and calibration pass on."""
+    return judge_record(case, dtype, outputs, **kwargs).to_json()
+
+
+def judge_record(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
+                 status: str | None = None, framework: str = "", duration_s: float = 0.0,
+                 level: str = "default", repro_args: str | None = None) -> Record:
+    """The results record for one agreement check.
 
     error: an exception the implementation raised (Unsupported -> skip "unsupported: …";
     NotImplementedError -> skip "declined: …"; others -> error), or a message string with
@@ -195,19 +200,19 @@ def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=No
                       duration_s=round(float(duration_s), 6))
     if status == "unsupported" or isinstance(error, Unsupported):
         reason = getattr(error, "reason", None) or str(error or "unsupported")
-        return dataclasses.replace(rec, status=Status.SKIP, message=f"unsupported: {reason}").to_json()
+        return dataclasses.replace(rec, status=Status.SKIP, message=f"unsupported: {reason}")
     if status == "declined" or is_declined(error):   # NotImplementedError: coverage, not a failure
         reason = error if isinstance(error, str) else declined_reason(error)
-        return dataclasses.replace(rec, status=Status.SKIP, message=declined_message(reason or "declined")).to_json()
+        return dataclasses.replace(rec, status=Status.SKIP, message=declined_message(reason or "declined"))
     if status in ("crash", "timeout", "error") or error is not None:
         text = error if isinstance(error, str) else (f"{type(error).__name__}: {error}" if error else "")
         st = status if status in ("crash", "timeout", "error") else "error"
         prefix = {"error": "the implementation raised ", "crash": "crashed: ", "timeout": "timed out: "}[st]
-        return dataclasses.replace(rec, status=Status(st), message=prefix + (text or st)).to_json()
+        return dataclasses.replace(rec, status=Status(st), message=prefix + (text or st))
     started = time.perf_counter()
     verdict = _judge_values(case, dtype, outputs, level)
     verdict["metrics"]["judge_s"] = round(time.perf_counter() - started, 6)
-    return dataclasses.replace(rec, **verdict).to_json()
+    return dataclasses.replace(rec, **verdict)
 
 
 def positions(case) -> np.ndarray | None:

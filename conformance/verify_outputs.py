@@ -17,6 +17,7 @@ framework and must not run implementation code.
 """
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import zipfile
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from attnconf import selection
+from attnconf.conformance.record import Status
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import SetupError, UsageError
 
@@ -142,22 +144,22 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
     for case in cases:
         outputs = grouped.get(case.id)
         if outputs is None:
-            rec = engine.judge(case, skip_dtype, None, adapter_name=name, framework="external",
-                               status="unsupported", error=f"no outputs for this case in {outputs_label}")
+            rec = engine.judge_record(case, skip_dtype, None, adapter_name=name, framework="external",
+                                      status="unsupported", error=f"no outputs for this case in {outputs_label}")
         else:
             outputs = {k: _as_dtype(v, dtype) for k, v in outputs.items()}
             case_dtype = dtype or infer_dtype(outputs)
             if case_dtype is None:
                 found = ", ".join(f"{k}: {v.dtype}" for k, v in sorted(outputs.items()))
-                rec = engine.judge(case, "float64", outputs, adapter_name=name, framework="external")
-                rec.update(status="fail", metrics={}, message=(
+                rec = engine.judge_record(case, "float64", outputs, adapter_name=name, framework="external")
+                rec = dataclasses.replace(rec, status=Status.FAIL, metrics={}, message=(
                     f"outputs should share one dtype of {', '.join(DTYPE_NAMES)} (or pass --dtype), "
                     f"but got {found}"))
             else:
-                rec = engine.judge(case, case_dtype, outputs, adapter_name=name, framework="external")
-        rec["repro"] = (f"attnconf verify-outputs {shlex.quote(outputs_label)} --select {shlex.quote(case.id)}"
-                        + (f" --dtype {rec['dtype']}" if dtype else ""))
-        records.append(rec)
+                rec = engine.judge_record(case, case_dtype, outputs, adapter_name=name, framework="external")
+        repro = (f"attnconf verify-outputs {shlex.quote(outputs_label)} --select {shlex.quote(case.id)}"
+                 + (f" --dtype {rec.dtype}" if dtype else ""))
+        records.append(dataclasses.replace(rec, repro=repro).to_json())
     return records, unknown
 
 
