@@ -27,11 +27,11 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from attnconf.conformance.record import FAILING
 from attnconf.errors import UsageError
 
 FORMAT = "attnconf-expectations"
 VERSION = 1
-FAILING = ("fail", "error", "crash", "timeout")
 _KEYS = ("adapter", "dtype", "case", "clause", "check", "status", "reason")
 SHIPPED_DIR = Path(__file__).resolve().parent / "expectations"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from attnconf.conformance import engine, repro
+from attnconf.conformance.record import FAILING
 from attnconf.errors import Unsupported, declined_reason, one_line
 
-FAILING = ("fail", "error", "crash", "timeout")
 DEFAULT_JSON = Path("reports") / "results.json"
 DEFAULT_TIMEOUT_S = 60.0
 

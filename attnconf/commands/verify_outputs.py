@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from attnconf import selection
+from attnconf.conformance.record import FAILING
 
 DEFAULT_JSON = "reports/verify-results.json"
 
@@ -110,7 +111,7 @@ def _summarise(records, json_path, html_path) -> int:
     counts: dict[str, int] = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    bad = [r for r in records if r["status"] in ("fail", "error", "crash", "timeout")]
+    bad = [r for r in records if r["status"] in FAILING]
     for r in bad[:20]:
         print(f"{r['status'].upper():5} {r['case']} [{r['dtype']}] {r['message'][:200]}")
     if len(bad) > 20:

@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from attnconf.conformance.record import FAILING, Status
+
 SCHEMA_MAJOR = 1  # the results schema major version this reader understands
 
-STATUSES = ("pass", "fail", "skip", "xfail", "error", "crash", "timeout")
-# Statuses that mean "does not conform". An unknown status counts here too: a reader that
-# cannot interpret a status must not let it pass silently.
-BAD_STATUSES = ("fail", "error", "crash", "timeout")
+STATUSES = tuple(s.value for s in Status)
+# Statuses that mean "does not conform". An unknown status counts here too (is_bad): a reader
+# that cannot interpret a status must not let it pass silently.
+BAD_STATUSES = FAILING
 # Display order, worst first (used for sorting and for the worst status of a group).
 SEVERITY = ("crash", "timeout", "error", "fail", "other", "xfail", "skip", "pass")
 
