@@ -109,3 +109,16 @@ def test_the_constructor_takes_a_status_name_and_refuses_others():
     assert Record(**fields, status="fail").status is Status.FAIL
     with pytest.raises(ValueError, match="status should be one of pass, fail, .*, but got 'ok'"):
         Record(**fields, status="ok")
+
+
+def test_every_failing_set_is_the_records():
+    from attnconf.commands import verify_outputs as verify_command
+    from attnconf.conformance import calibration, expectations
+    from attnconf.conformance.report import model
+
+    copies = {"runner.FAILING": runner.FAILING, "expectations.FAILING": expectations.FAILING,
+              "calibration.CAUGHT": calibration.CAUGHT, "report.model.BAD_STATUSES": model.BAD_STATUSES,
+              "commands.verify_outputs.FAILING": verify_command.FAILING}
+    for name, value in copies.items():
+        assert value is FAILING, f"{name} should be record.FAILING, but got its own {value!r}"
+    assert model.STATUSES == tuple(s.value for s in Status)
