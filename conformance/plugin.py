@@ -7,8 +7,10 @@
 
 The conformance modules (conformance/test_*.py) ask for the `attnconf_item` argument; this plugin
 parametrises it over adapter x case x dtype with ids like `torch-math-float32-sdpa/causal_tl`,
-so each combination passes or fails on its own (also under pytest-xdist: every worker builds the
-same list). With --attnconf-json each worker writes its records to a part file, and the
+for the operations of the registry (attnconf.operations): a module naming one by `OPERATION`
+(test_sdpa.py …) holds its cases, test_agreement.py those of every other registered operation
+(a plug-in's), and runner.check_case judges each as `attnconf run` does. Each combination
+passes or fails on its own (also under pytest-xdist: every worker builds the same list). With --attnconf-json each worker writes its records to a part file, and the
 controlling process merges them into PATH at the end.
 
 The plugin is loaded in every pytest session of the environment: at import and for test
@@ -17,12 +19,17 @@ golden files), and it must never change other projects' tests.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import pytest
 
 ARG = "attnconf_item"
+HERE = Path(__file__).resolve().parent
+# The agreement module of every registered operation that no module here names by OPERATION
+# (a plug-in's operation: attnconf.operations); test_sdpa.py & co. keep their operation's test ids.
+AGREEMENT_MODULE = HERE / "test_agreement.py"
 
 
 def pytest_addoption(parser) -> None:
@@ -110,6 +117,7 @@ class Session:
         return parse_dtypes(self.opt("dtype"), option="--attnconf-dtype")
 
     def items(self, operation: str) -> list[Item]:
+        """adapter x case x dtype for the selected cases of `operation` (a registered name)."""
         from attnconf.conformance import runner
 
         out = []
@@ -176,19 +184,61 @@ def _session(config) -> Session:
     return s
 
 
-def pytest_generate_tests(metafunc) -> None:
-    if ARG not in metafunc.fixturenames:
-        return  # not an attnconf conformance test: leave it alone
-    operation = getattr(metafunc.module, "OPERATION", None)
+@functools.lru_cache(maxsize=None)
+def named_operations() -> dict[str, str]:
+    """{operation: module} for the modules here that name one by `OPERATION = "..."` (read from
+    their source, not imported: pytest imports them under a name of its own)."""
+    import ast
+
+    out: dict[str, str] = {}
+    for path in sorted(HERE.glob("test_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                    and any(isinstance(t, ast.Name) and t.id == "OPERATION" for t in node.targets)):
+                out[node.value.value] = path.name
+    return out
+
+
+def module_operations(module) -> tuple[str, ...]:
+    """The operations whose agreement tests `module` holds: its OPERATION, else every registered
+    operation that no module here names (attnconf.operations.operations(), in registry order)."""
+    from attnconf import operations
+
+    named = getattr(module, "OPERATION", None)
+    if named is not None:
+        return (operations.get(named).name,)
+    return tuple(op.name for op in operations.operations() if op.name not in named_operations())
+
+
+def pytest_ignore_collect(collection_path, config):
+    """The agreement module is collected only when one of its operations has an item to check
+    (the bundled operations have modules of their own, each with its `no-<operation>` skip), so
+    a run whose adapters offer none of them lists no test for it."""
+    if Path(collection_path) != AGREEMENT_MODULE:
+        return None     # cheap for every other path: other projects' tests are left alone
     from attnconf.errors import AttnconfError
 
     try:
-        items = _session(metafunc.config).items(operation)
+        session = _session(config)
+        return None if any(session.items(op) for op in module_operations(None)) else True
     except AttnconfError as exc:
         raise pytest.UsageError(f"attnconf: {exc}") from None
-    if not items:
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if ARG not in metafunc.fixturenames:
+        return  # not an attnconf conformance test: leave it alone
+    from attnconf.errors import AttnconfError
+
+    try:
+        ops = module_operations(metafunc.module)
+        items = [i for op in ops for i in _session(metafunc.config).items(op)]
+    except AttnconfError as exc:
+        raise pytest.UsageError(f"attnconf: {exc}") from None
+    if not items:   # one operation's module (or the agreement module, asked for by its path)
+        what = " or ".join(ops) or "an operation without a module of its own"
         metafunc.parametrize(ARG, [pytest.param(None, marks=pytest.mark.skip(
-            reason=f"no selected adapter implements {operation}"))], ids=[f"no-{operation}"])
+            reason=f"no selected adapter implements {what}"))], ids=[f"no-{'-'.join(ops) or 'operation'}"])
         return
     metafunc.parametrize(ARG, items, ids=[i.id for i in items])
 

@@ -134,9 +134,6 @@ def test_calibrate_judges_the_toy_family_and_catches_the_wrong_toy(toy):
     assert doc["zoo"][0]["caught"] and any("toy/" in hit for hit in doc["zoo"][0]["caught_by"]), doc["zoo"]
 
 
-@pytest.mark.xfail(strict=True, reason="the pytest plugin collects one test module per bundled operation "
-                                       "(conformance/test_<op>.py, OPERATION = ...), so a plug-in's operation "
-                                       "has no test to parametrise until plugin.py reads the registry")
 def test_the_pytest_plugin_runs_the_toy_cases(toy):
     root, env = toy
     proc = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "attnconf.conformance", "-p",
