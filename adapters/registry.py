@@ -35,6 +35,9 @@ BUNDLED = {
     "keras-tf-mha": "attnconf.adapters.keras_tf:KerasTfMultiHeadAttentionAdapter",
     "tf-sinusoidal": "attnconf.adapters.keras_tf:TfSinusoidalAdapter",
     "keras-hub-sine": "attnconf.adapters.keras_hub:KerasHubSineAdapter",
+    "hf-rope": "attnconf.adapters.hf_rope:HfRopeAdapter",
+    "keras-hub-rope": "attnconf.adapters.keras_hub_rope:KerasHubRopeAdapter",
+    "keras-hub-rope-jax": "attnconf.adapters.keras_hub_rope:KerasHubRopeJaxAdapter",
 }
 KINDS = ("bundled", "class", "function")
 
