@@ -54,6 +54,7 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         encoding_layouts=("interleaved", "concat", "cos_first"),
         encoding_frequencies=("vaswani", "t2t"),
         mha_kv_heads=True,
+        rope_layouts=("interleaved", "half"),
     )
 
     @classmethod
@@ -101,3 +102,10 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
                        layout=layout, frequencies=frequencies)
         out = self._compute("sinusoidal_encoding", {}, options, dtype)["output"]
         return np.asarray(out).astype(numpy_dtype(dtype))  # float64 path returns float64 already
+
+    def rotary_embedding(self, x, positions, *, base=10000.0, rotary_dim=None, scaling=None,
+                         layout="interleaved"):
+        options = dict(base=base, rotary_dim=rotary_dim, scaling=scaling, layout=layout)
+        out = self._compute("rotary_embedding", dict(x=x, positions=positions), options,
+                            dtype_name(x.dtype))["output"]
+        return np.asarray(out).astype(x.dtype)  # float64 path returns float64 already

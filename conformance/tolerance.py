@@ -101,6 +101,24 @@ _ENC_LOW_WHY = ("float16/bfloat16 tables: computed in float32 and rounded once (
                 "2^-13 float16, 2^-16 bfloat16; calibration: float32-angle tables 2.96x over "
                 "without it at p ~ 1e5); angles computed in the low dtype (p*2^-11) stay caught.")
 
+_ROPE64_WHY = ("float64 RoPE, per-position baseline (the accurate double-double path) plus the angle "
+               "per channel: a naive float64 kernel (omega by pow, times the scaling ratio, p*omega, "
+               "times m) measured up to 1.05x of max(4 x envelope, 4, 2 x theta) on 132 golden and "
+               "random cases (rope/yarn_untruncated), so arg_ulps=4 (ratio <= 0.52); floor 4 for "
+               "libm sin/cos and the two products. Float32 angles claimed as float64 (HF's inv_freq "
+               "is always float32) err by ~2^29*theta ulp.")
+_ROPE_WHY = ("float32 RoPE, per-position baseline (float32 omega and theta = p*omega: ~theta ulp off "
+             "at position p, legitimately 1e6 ulp at p = 1e6) plus arg_ulps=4 per radian of the "
+             "channel's own angle: an HF-style kernel rounds omega twice (pow, reciprocal), the "
+             "scaling ratio once and p*omega once; measured <= 0.29 of the tolerance on 132 golden "
+             "and random cases. Positions in bfloat16, cos/sin in bfloat16, "
+             "off-by-one or lost offsets err by ~2^14*theta ulp or O(2^23) and stay caught.")
+_ROPE_LOW_WHY = ("float16/bfloat16 RoPE: float32 angles, cos and sin rounded to the dtype (HF), "
+                 "the rotation rounded per operation in the dtype by HF: measured 0.6 of "
+                 "max(2 x envelope, 2) on 132 golden and random cases (the floor region), so floor 3 "
+                 "(then <= 0.57, at long positions); arg_ulps: four float32 roundings of the angle in the dtype's ulps "
+                 "(4*2^-24/eps: 2^-12 float16, 2^-15 bfloat16).")
+
 TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float64"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
     ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
@@ -118,6 +136,10 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("sinusoidal_encoding", "float32"): Rule(4.0, 2.0, 1.0, "position", _ENC_WHY, arg_ulps=2.0),
     ("sinusoidal_encoding", "float16"): Rule(2.0, 1.0, 1.0, "position", _ENC_LOW_WHY, arg_ulps=2.0 ** -13),
     ("sinusoidal_encoding", "bfloat16"): Rule(2.0, 1.0, 1.0, "position", _ENC_LOW_WHY, arg_ulps=2.0 ** -16),
+    ("rotary_embedding", "float64"): Rule(4.0, 4.0, 1.0, "position", _ROPE64_WHY, arg_ulps=4.0),
+    ("rotary_embedding", "float32"): Rule(4.0, 2.0, 1.0, "position", _ROPE_WHY, arg_ulps=4.0),
+    ("rotary_embedding", "float16"): Rule(2.0, 3.0, 1.0, "position", _ROPE_LOW_WHY, arg_ulps=2.0 ** -12),
+    ("rotary_embedding", "bfloat16"): Rule(2.0, 3.0, 1.0, "position", _ROPE_LOW_WHY, arg_ulps=2.0 ** -15),
 }
 
 

@@ -3,7 +3,8 @@
 Public API (one module per operation; precise.py holds the extended-precision helpers and
 oracle.py the mpmath oracle used by tests and `attnconf accuracy`):
 
-    sdpa, sdpa_vjp, multi_head_attention, sinusoidal_encoding, add_sinusoidal_encoding
+    sdpa, sdpa_vjp, multi_head_attention, sinusoidal_encoding, add_sinusoidal_encoding,
+    rotary_embedding, rotary_embedding_vjp
     compute(operation, inputs, options, *, precision=None, exact=False) -> {name: array}
     natural_scales(operation, inputs, options) -> {name: array}
 
@@ -16,12 +17,13 @@ import numpy as np
 from attnconf import operations as _registry
 from attnconf.reference.encoding import add_sinusoidal_encoding, sinusoidal_encoding
 from attnconf.reference.mha import multi_head_attention
+from attnconf.reference.rope import rotary_embedding, rotary_embedding_vjp
 from attnconf.reference.sdpa import sdpa
 from attnconf.reference.sdpa_vjp import sdpa_vjp
 from attnconf.validation import check_choice, fail
 
 __all__ = ["sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding",
-           "add_sinusoidal_encoding", "compute", "natural_scales", "OPERATIONS"]
+           "add_sinusoidal_encoding", "rotary_embedding", "rotary_embedding_vjp", "compute", "natural_scales", "OPERATIONS"]
 
 
 def __getattr__(name: str):

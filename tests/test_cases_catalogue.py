@@ -73,8 +73,9 @@ def test_clauses_marked_untestable_are_not_cited():
 def test_case_cites_clauses_of_its_operation(case):
     for cid in case.clauses:
         assert case.operation in spec.clause(cid)["operations"], f"{cid} does not apply to {case.operation}"
-    assert case.id.split("/")[0] == case.operation or case.operation == "sinusoidal_encoding" and case.id.startswith("enc/") \
-        or case.operation == "multi_head_attention" and case.id.startswith("mha/")
+    from attnconf import operations
+
+    assert case.id.split("/")[0] == operations.get(case.operation).case_prefix   # the entry's prefix
     json.dumps(case.options)  # options must be JSON-serialisable for manifests and repro commands
     assert case.family and case.seed >= 0
     assert not case.expected and not case.scale, "the catalogue holds inputs only"
@@ -136,6 +137,25 @@ def test_encoding_minimums():
     assert combos == {(f, l) for f in ("vaswani", "t2t") for l in ("interleaved", "concat", "cos_first")}
 
 
+def test_rope_minimums():
+    # issue 12: >= 30 cases over both layouts, partial rotary, decode offsets, (B, T) positions,
+    # positions up to 1e6, every scaling rule below and above L0, odd heads, E = 2.
+    cases = BY_OP["rotary_embedding"]
+    assert len(cases) >= 30
+    assert {c.options["layout"] for c in cases} == {"interleaved", "half"}
+    assert any(c.options["rotary_dim"] and c.options["rotary_dim"] < c.inputs["x"].shape[-1] for c in cases)
+    assert any(c.inputs["positions"].ndim == 2 for c in cases)
+    assert any(c.inputs["positions"].min() > 0 and c.inputs["x"].shape[2] <= 4 for c in cases), "a decode step"
+    assert max(int(c.inputs["positions"].max()) for c in cases) >= 10 ** 6
+    assert any(c.inputs["x"].shape[1] % 2 for c in cases) and any(c.inputs["x"].shape[-1] == 2 for c in cases)
+    for kind in ("linear", "dynamic", "yarn", "llama3"):
+        ones = [c for c in cases if (c.options["scaling"] or {}).get("rope_type") == kind]
+        l0 = [c.options["scaling"].get("original_max_position_embeddings", 0) for c in ones]
+        top = [int(c.inputs["positions"].max()) + 1 for c in ones]
+        assert any(t <= l for t, l in zip(top, l0)) or kind == "linear", f"{kind} below L0"
+        assert any(t > l for t, l in zip(top, l0)), f"{kind} above L0"
+
+
 def test_mha_minimums():
     cases = BY_OP["multi_head_attention"]
     cross = [c.inputs["key_value_input"] is not c.inputs["query_input"] for c in cases]
@@ -161,9 +181,14 @@ def test_catalogue_is_deterministic():
 
 
 def test_inputs_exactly_representable_in_float16_and_bfloat16():
+    from attnconf import operations
+
     for c in CASES:
         for name, arr in c.inputs.items():
             if arr.dtype == bool:
+                continue
+            if name in operations.get(c.operation).index_inputs:   # integer positions: never cast
+                assert arr.dtype == np.int64, (c.id, name)
                 continue
             assert arr.dtype == np.float64, (c.id, name)
             finite = arr[np.isfinite(arr)]

@@ -29,7 +29,8 @@ def test_manifest_describes_the_catalogue(manifest):
     cat = catalogue()
     assert [r["id"] for r in manifest["cases"]] == [c.id for c in cat if c.operation == "sdpa"] + \
         [c.id for c in cat if c.operation == "sdpa_vjp"] + [c.id for c in cat if c.operation == "multi_head_attention"] + \
-        [c.id for c in cat if c.operation == "sinusoidal_encoding"]
+        [c.id for c in cat if c.operation == "sinusoidal_encoding"] + \
+        [c.id for c in cat if c.operation == "rotary_embedding"]
     by_id = {c.id: c for c in cat}
     for r in manifest["cases"]:
         c = by_id[r["id"]]
@@ -107,9 +108,14 @@ def test_every_stored_input_is_a_fixed_point_of_the_rounding_rule(manifest):
     # tol.golden: inputs hold values the rule gives, whatever ml_dtypes is installed.
     from attnconf.reference.rounding import round_to_bfloat16, round_to_float16
 
+    from attnconf import operations
+
     for case in golden.load_cases():
         for name, x in case.inputs.items():
             if x.dtype == np.bool_:
+                continue
+            if name in operations.get(case.operation).index_inputs:   # integer positions: no rounding
+                assert np.issubdtype(x.dtype, np.integer), (case.id, name)
                 continue
             for rule in (round_to_bfloat16, round_to_float16):
                 back = rule(x)

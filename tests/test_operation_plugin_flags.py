@@ -81,7 +81,7 @@ def test_a_flag_needs_a_framework_and_an_unknown_flag_keyword_is_refused(toy):
 
     with pytest.raises(UsageError, match="--toy toy_plugin_module:double needs --framework"):
         registry.resolve(toy="toy_plugin_module:double")
-    with pytest.raises(UsageError, match="should be one of sdpa, encoding, toy, but got 'tyo'"):
+    with pytest.raises(UsageError, match="should be one of sdpa, encoding, rope, toy, but got 'tyo'"):
         registry.resolve(tyo="toy_plugin_module:double", framework="numpy")
 
 

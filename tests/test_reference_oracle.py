@@ -182,6 +182,8 @@ def _small_catalogue_cases():
             cost = i["query"].size * i["key"].shape[2] * (1 if c.operation == "sdpa" else 3)
         elif c.operation == "multi_head_attention":
             cost = 2 * i["query_input"].size * i["wq"].shape[1]
+        elif c.operation == "rotary_embedding":
+            cost = 4 * i["x"].size
         else:
             cost = 10 * o["num_positions"] * o["dim"]
         if cost <= 40000:
@@ -204,6 +206,8 @@ def test_exact_path_on_the_golden_catalogue(case):
         w = {n: i[n] for n in ("wq", "wk", "wv", "wo", "bq", "bk", "bv", "bo") if n in i}
         expected = {"output": oracle.multi_head_attention(i["query_input"], i.get("key_value_input"), w,
                                                           attn_mask=i.get("attn_mask"), as_dd=True, **o)}
+    elif case.operation == "rotary_embedding":
+        expected = {"output": oracle.rotary_embedding(i["x"], i["positions"], as_dd=True, **o)}
     else:
         expected = {"output": oracle.sinusoidal_encoding(as_dd=True, **o)}
     got = R.compute(case.operation, i, o, exact=True)

@@ -41,10 +41,10 @@ def test_schema_rejects_an_untestable_clause_without_reason():
         jsonschema.validate(bad, spec.load_schema())
 
 
-def test_spec_version_is_1_1_and_stated_in_readme():
-    # 1.1: clause tol.golden added (a new clause increments MINOR, spec/README.md "Versioning")
-    assert spec.spec_version() == "1.1"
-    assert "version 1.1" in spec.text("README.md").splitlines()[0]
+def test_spec_version_is_1_2_and_stated_in_readme():
+    # 1.1: clause tol.golden added; 1.2: section rope (new clauses increment MINOR, spec/README.md "Versioning")
+    assert spec.spec_version() == "1.2"
+    assert "version 1.2" in spec.text("README.md").splitlines()[0]
 
 
 def test_required_ids_present_and_ids_unique():
@@ -117,6 +117,9 @@ def test_the_observed_divergences_are_named():
     assert alts["sdpa.scale.default"]
     assert {"concat", "cos_first"} <= alts["enc.layout.interleaved"]
     assert "t2t" in alts["enc.frequencies.vaswani"]
+    assert "half" in alts["rope.layout.interleaved"] and "interleaved" in alts["rope.layout.half"]
+    assert {"truncate_false_default", "attention_factor_q_only"} <= alts["rope.scaling.yarn"]
+    assert {"float32_angles", "low_precision_angles", "cos_sin_below_dtype"} <= alts["rope.dtype"]
 
 
 def test_clause_lookup_and_unknown_id_error():
@@ -129,6 +132,6 @@ def test_clause_lookup_and_unknown_id_error():
 def test_cross_references_name_existing_clauses(file_name):
     known = set(spec.clause_ids()) | {s["id"] for s in INDEX["sections"]}
     known |= {s["file"] for s in INDEX["sections"]}  # file names such as `sdpa.md` look alike
-    refs = set(re.findall(r"`((?:sdpa|mha|enc|tol|inv|perf)\.[a-z0-9_.]*[a-z0-9_*])`", spec.text(file_name)))
+    refs = set(re.findall(r"`((?:sdpa|mha|enc|rope|tol|inv|perf)\.[a-z0-9_.]*[a-z0-9_*])`", spec.text(file_name)))
     unknown = sorted(r for r in refs if r not in known and not r.endswith(".*"))
     assert not unknown, f"{file_name} cites unknown clause ids: {unknown}"

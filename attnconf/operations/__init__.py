@@ -25,7 +25,7 @@ from typing import Any, Callable
 from attnconf.errors import UsageError
 
 ENTRY_POINT_GROUP = "attnconf.operations"
-BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding")   # modules of this package, in catalogue order
+BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding", "rope")   # modules of this package, in catalogue order
 
 
 def _load(path: str):

@@ -252,3 +252,49 @@ class ZooAdapter(Adapter):
             cos = cos[:, : dim // 2]                 # odd d: the last sin has no cos partner
         table = self.arrange(sin, cos, dim, layout, frequencies)
         return table.astype(numpy_dtype(dtype))
+
+    # -- rotary embeddings (spec rope.*) -------------------------------------------------------
+    def index_from_numpy(self, arr):
+        return np.asarray(arr).astype(np.int64)
+
+    def rope_frequencies(self, r: int, base: float, scaling, positions):
+        """(ω_hi, ω_lo, m): the spec's frequencies (and YaRN attention factor) as double-doubles."""
+        from attnconf.reference import rope
+
+        rule = rope.check_scaling(scaling, r)
+        hi, lo, m, _ = rope.frequencies_dd(r, base, rule, rope._rule_length(rule, positions))
+        return hi, lo, m
+
+    def rope_pairs(self, r: int, layout: str):
+        i = np.arange(r // 2)
+        return (2 * i, 2 * i + 1) if layout == "interleaved" else (i, i + r // 2)
+
+    def rope_cos_sin(self, positions, w_hi, w_lo, dt):
+        """float64: p·ω reduced in double-double (a naive float64 angle is 1e5 ulp off at 1e6);
+        otherwise float32 angles, as real kernels do. positions (P, T) -> (P, 1, T, r/2)."""
+        from attnconf.reference import encoding as enc
+
+        P, T = positions.shape
+        if dt == np.float64:
+            rh, rl = enc.reduced_angles(positions.reshape(-1).astype(np.float64), w_hi, w_lo)
+            sh, ch = np.sin(rh), np.cos(rh)
+            c, s = ch - sh * rl, sh + ch * rl
+            return c.reshape(P, 1, T, -1), s.reshape(P, 1, T, -1)
+        theta = positions.astype(np.float32)[:, None, :, None] * w_hi.astype(np.float32)
+        return np.cos(theta), np.sin(theta)
+
+    def rotary_embedding(self, x, positions, *, base=10000.0, rotary_dim=None, scaling=None,
+                         layout="interleaved"):
+        name = dtype_name(x.dtype)
+        dt = self.compute_dtype(name)
+        xc = np.asarray(x).astype(dt)
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1, xc.shape[2])
+        r = xc.shape[-1] if rotary_dim is None else rotary_dim
+        w_hi, w_lo, m = self.rope_frequencies(r, float(base), scaling, pos)
+        c, s = self.rope_cos_sin(pos, w_hi, w_lo, dt)
+        c, s = (c * m).astype(dt), (s * m).astype(dt)
+        ia, ib = self.rope_pairs(r, layout)
+        a, b = xc[..., ia], xc[..., ib]
+        out = xc.copy()
+        out[..., ia], out[..., ib] = a * c - b * s, b * c + a * s
+        return out.astype(self.output_dtype(name))

@@ -1,0 +1,57 @@
+"""Rotary position embeddings (spec/rope.md): the registry entry."""
+from __future__ import annotations
+
+from attnconf.operations import Operation
+
+OPTIONS = ("base", "rotary_dim", "scaling", "layout")
+BASE_CLAUSES = ("rope.inputs", "rope.positions", "rope.frequencies", "rope.rotation", "rope.target",
+                "rope.scale", "rope.dtype")
+
+
+def compute(inputs, options, *, precision=None, exact=False):
+    from attnconf.reference.rope import rotary_embedding
+
+    return {"output": rotary_embedding(inputs["x"], inputs["positions"], **options,
+                                       precision=precision, exact=exact)}
+
+
+def natural_scale(inputs, options):
+    """rope.scale: the pair's norm (times the YaRN attention factor); |x| where x passes through."""
+    from attnconf.reference.rope import natural_scale as scale
+
+    return {"output": scale(inputs["x"], inputs["positions"], **options)}
+
+
+def call(adapter, x, options, dtype):
+    return adapter.rotary_embedding(x["x"], x["positions"], **options)
+
+
+def positions(case):
+    """The position of each token row T (the per-position baseline, tol.rule); with per-batch
+    positions (B, T) the largest over the batch, whose angle bounds the row's baseline error."""
+    import numpy as np
+
+    pos = np.asarray(case.inputs["positions"]).reshape(-1, case.inputs["x"].shape[2])
+    return pos.max(axis=0).astype(np.float64)
+
+
+def argument_scale(case, positions=None):
+    """|θ| = p·ω_i of every output channel (0 where channels pass through): the angle a correct
+    implementation rounds (tol.rule's argument term), broadcastable to the output."""
+    from attnconf.reference.rope import angles
+
+    return angles(case.inputs["x"].shape, case.inputs["positions"], **case.options)
+
+
+OPERATION = Operation(
+    name="rotary_embedding", title="rotary position embedding", spec_file="rope.md",
+    inputs=("x", "positions"), index_inputs=("positions",), options=OPTIONS, outputs=("output",),
+    clauses=BASE_CLAUSES, dtype_clause="rope.dtype",
+    reference="attnconf.operations.rope:compute", natural_scale="attnconf.operations.rope:natural_scale",
+    positions=positions, argument_scale=argument_scale,
+    case_prefix="rope", golden_file="rope.npz",
+    cases="attnconf.reference.cases:rope_cases", families="attnconf.reference.cases:ROPE_FAMILIES",
+    adapter_method="rotary_embedding", call=call, plugin_flag="--rope",
+    function_keywords=("base", "rotary_dim", "scaling"),
+    function_signature="func(x, positions, *, base=10000.0, rotary_dim=None, scaling=None)",
+)
