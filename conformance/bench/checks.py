@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from attnconf.conformance.bench.scaling import fit_exponent
+from attnconf.conformance.record import Record
 
 REFERENCE_ADAPTER = "numpy-reference"
 
@@ -70,12 +71,12 @@ def records(stmts: list[dict]) -> list[dict]:
     for s in stmts:
         if s["status"] == "reported":
             continue
-        recs.append({"adapter": s["adapter"], "framework": s.get("framework", ""),
-                     "operation": s["operation"], "case": f"bench/{s['operation']}/{s['what']}",
-                     "clauses": [s["clause"]], "dtype": s["dtype"], "check": "speed",
-                     "status": s["status"], "metrics": {"measured": s["measured"], "budget": s["budget"]},
-                     "message": s["message"], "repro": s.get("repro", "attnconf bench"),
-                     "duration_s": 0.0, "options": {}, "shapes": {}})
+        recs.append(Record(adapter=s["adapter"], framework=s.get("framework", ""),
+                           operation=s["operation"], case=f"bench/{s['operation']}/{s['what']}",
+                           clauses=[s["clause"]], dtype=s["dtype"], check="speed", status=s["status"],
+                           metrics={"measured": s["measured"], "budget": s["budget"]},
+                           message=s["message"], repro=s.get("repro", "attnconf bench"),
+                           duration_s=0.0, options={}, shapes={}).to_json())
     return recs
 
 
