@@ -107,6 +107,30 @@ def _naive_encoding(p: int, d: int) -> np.ndarray:
     return out
 
 
+ROPE_POSITIONS = (0, 1, 2047, 65_536, 999_983, 999_999, 10 ** 6, 0)   # the last is drawn per seed
+ROPE_SCALINGS = (None, {"rope_type": "linear", "factor": 4.0},
+                 {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 4096},
+                 {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 4096},
+                 {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 2048,
+                  "truncate": False, "attention_factor": 1.2},
+                 {"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 8192})
+
+
+def _naive_rope(x, pos, *, rotary_dim, scaling, layout):
+    """float64 p·ω with ω = the reference's frequencies rounded to float64 (contrast only)."""
+    from attnconf.reference import rope
+
+    rule = rope.check_scaling(scaling, rotary_dim)
+    w, _, m, _ = rope.frequencies_dd(rotary_dim, 10000.0, rule, rope._rule_length(rule, pos[None]))
+    theta = pos[:, None] * w
+    ia, ib = rope._pairs(rotary_dim, layout)
+    out = x.copy()
+    a, b = x[..., ia], x[..., ib]
+    out[..., ia] = m * (a * np.cos(theta) - b * np.sin(theta))
+    out[..., ib] = m * (b * np.cos(theta) + a * np.sin(theta))
+    return out
+
+
 def measure(seeds: int = 10, progress=None) -> list[Row]:
     """Run every comparison; `progress(str)` is called between groups when given."""
     say = progress or (lambda _m: None)
@@ -123,6 +147,9 @@ def measure(seeds: int = 10, progress=None) -> list[Row]:
         ("encoding, p <= 1e6+777", "default float64", BOUND_DEFAULT_ENCODING),
         ("encoding, p <= 1e6+777", "exact", BOUND_EXACT),
         ("encoding, p <= 1e6+777", "naive float64 (contrast)", None),
+        ("rope, p <= 1e6, all scalings", "default float64", BOUND_DEFAULT_ENCODING),
+        ("rope, p <= 1e6, all scalings", "exact", BOUND_EXACT),
+        ("rope, p <= 1e6, all scalings", "naive float64 (contrast)", None),
     ]}
 
     def rec(what, path, actual, expected, scale, where):
@@ -198,6 +225,22 @@ def measure(seeds: int = 10, progress=None) -> list[Row]:
             rec(what, "exact", R.sinusoidal_encoding(1, offset=p, exact=True, **opts), expected, 1.0, where)
             if frequencies == "vaswani" and layout == "interleaved":
                 rec(what, "naive float64 (contrast)", _naive_encoding(p, dim), expected, 1.0, where)
+
+    say("rotary embeddings")
+    what = "rope, p <= 1e6, all scalings"
+    for seed in range(seeds):
+        for n, scaling in enumerate(ROPE_SCALINGS):
+            rng = np.random.default_rng(400 + seed * len(ROPE_SCALINGS) + n)
+            layout = ("interleaved", "half")[(seed + n) % 2]
+            x = rng.standard_normal((2, 1, len(ROPE_POSITIONS), 16))
+            pos = np.array(ROPE_POSITIONS[:-1] + (int(rng.integers(0, 10 ** 6 + 1)),))
+            kw = dict(rotary_dim=(16, 12)[seed % 2], scaling=scaling, layout=layout)
+            inputs, expected = dict(x=x, positions=pos), oracle.rotary_embedding(x, pos, as_dd=True, **kw)
+            ns = R.natural_scales("rotary_embedding", inputs, kw)["output"]
+            where = f"seed {seed} {(scaling or {}).get('rope_type', 'none')}/{layout}"
+            rec(what, "default float64", R.compute("rotary_embedding", inputs, kw)["output"], expected, ns, where)
+            rec(what, "exact", R.compute("rotary_embedding", inputs, kw, exact=True)["output"], expected, ns, where)
+            rec(what, "naive float64 (contrast)", _naive_rope(x, pos, **kw), expected, ns, where)
     return list(rows.values())
 
 
@@ -242,6 +285,12 @@ def measure_baselines(seeds: int = 10) -> list[tuple[str, str, float]]:
         table = R.sinusoidal_encoding(64, 64, offset=10 ** 5 - 64, exact=True)
         low = R.sinusoidal_encoding(64, 64, offset=10 ** 5 - 64, precision=dtype).astype(np.float64)
         worst["encoding, p <= 1e5"] = float(np.max(np.abs(low - table))) / EPS[dtype]
+        rng = np.random.default_rng(500)
+        held = to_dtype(rng.standard_normal((1, 2, 64, 32)), dtype).astype(np.float64)
+        rin = dict(x=held, positions=np.arange(10 ** 5 - 64, 10 ** 5))
+        exact = R.compute("rotary_embedding", rin, {}, exact=True)["output"]
+        got = R.compute("rotary_embedding", rin, {}, precision=dtype)["output"].astype(np.float64)
+        worst["rope, p <= 1e5"] = _eps_err(got, exact, R.natural_scales("rotary_embedding", rin, {})["output"], EPS[dtype])
         out += [(what, dtype, err) for what, err in worst.items()]
     return out
 
