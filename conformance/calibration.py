@@ -33,7 +33,7 @@ import numpy as np
 
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.conformance.record import FAILING as CAUGHT   # a known-bad is caught by a failing record
-from attnconf.errors import SetupError, Unsupported
+from attnconf.errors import SetupError
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,20 +146,11 @@ def _scopes_for(scopes, adapter_name: str) -> list[Scope]:
 # Running one case on one adapter
 # ---------------------------------------------------------------------------------------------
 def judge_one(adapter, case, dtype: str, expectations=None) -> dict:
-    from attnconf.conformance import engine
+    """The agreement record of `adapter` (an instance) on `case` at `dtype`: runner.check_case in
+    this process at the default level, the loop `attnconf run` and pytest call."""
+    from attnconf.conformance import runner
 
-    common = dict(adapter_name=adapter.name, framework=adapter.framework)
-    if dtype not in adapter.capabilities.dtypes:
-        return engine.judge(case, dtype, None, error=Unsupported(f"dtype {dtype}"), **common)
-    try:
-        out = engine.compute_outputs(adapter, case, dtype)
-    except Exception as exc:  # Unsupported -> skip; anything else -> error (engine decides)
-        rec = engine.judge(case, dtype, None, error=exc, **common)
-    else:
-        rec = engine.judge(case, dtype, out, **common)
-    if expectations is not None:
-        rec = expectations.apply(rec)
-    return rec
+    return runner.check_case(runner.InProcessExecutor(), adapter, adapter, case, dtype, expectations=expectations)
 
 
 # A failure whose error is within this factor of its tolerance is "marginal": a table change could
