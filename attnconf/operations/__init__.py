@@ -80,6 +80,10 @@ class Operation:
     work_unit: str = "flop"                     # "flop" | "entry" | "byte"
     bench_call: Callable | None = None          # (adapter, point, seed) -> no-argument callable on native inputs
     bench_grid: Callable | None = None          # (quick, Ls, dtypes, max_L, max_positions) -> [(dtype, B, H, L, S, E, causal)]
+    # the report's use of its records: "plot": "attention" (max error vs L, L = shape[axis] of
+    # "length": (input, axis)) or "encoding" (max error vs position); "label": its series read
+    # "impl (label)"; "headline": its float32 speed heads the at-a-glance row. {}: none of these
+    report: dict = dataclasses.field(default_factory=dict)
 
     def resolve(self, attr: str):
         """The object a path field names (imported once), or None when the field is empty."""

@@ -75,4 +75,5 @@ OPERATION = Operation(
     function_keywords=("base", "offset", "dtype"),
     function_signature="func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])",
     work=work, work_unit="entry", bench_call=bench_call, bench_grid=bench_grid,
+    report={"plot": "encoding"},
 )

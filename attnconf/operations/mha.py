@@ -68,4 +68,5 @@ OPERATION = Operation(
     cases="attnconf.reference.cases:mha_cases", families="attnconf.reference.cases:MHA_FAMILIES",
     adapter_method="multi_head_attention", call=call,
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=bench_grid,
+    report={"plot": "attention", "length": ("query_input", 1), "label": "mha"},
 )

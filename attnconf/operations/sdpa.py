@@ -106,4 +106,5 @@ OPERATION = Operation(
     function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)",
     function_gradient="sdpa_vjp",
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=bench_grid,
+    report={"plot": "attention", "length": ("query", -2), "headline": True},
 )

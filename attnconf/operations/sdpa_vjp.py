@@ -59,4 +59,5 @@ OPERATION = Operation(
     cases="attnconf.reference.cases:sdpa_vjp_cases", families="attnconf.reference.cases:SDPA_VJP_FAMILIES",
     adapter_method="sdpa_vjp", call=call, needs=needs,
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=_sdpa.bench_grid_to_2048,
+    report={"plot": "attention", "length": ("query", -2), "label": "vjp"},
 )

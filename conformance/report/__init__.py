@@ -253,8 +253,12 @@ def _glance_speed(rows: list[dict], adapter: str) -> str:
     mine = [r for r in rows if r["adapter"] == adapter]
     if not mine:
         return ""
-    # the headline figure: plain (non-causal) sdpa in float32 when measured
-    prefs = (lambda r: r["operation"] == "sdpa" and r["dtype"] == "float32", lambda r: r["dtype"] == "float32",
+    # the headline figure: plain (non-causal) speed of the operation whose registry entry says so
+    # (report "headline"), in float32 when measured
+    from attnconf import operations
+
+    headline = {op.name for op in operations.operations() if op.report.get("headline")}
+    prefs = (lambda r: r["operation"] in headline and r["dtype"] == "float32", lambda r: r["dtype"] == "float32",
              lambda r: bool(r["gflops"]))
     r = next((r for pref in prefs for r in mine if pref(r)), mine[0])
     pct = f", {r['pct_peak']}% of peak" if r["pct_peak"] else ""

@@ -163,20 +163,29 @@ def _ulp(rec: dict) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
+def _in_plot(plot: str) -> dict[str, dict]:
+    """{operation: its registry entry's `report`} for the registered operations drawn in `plot`
+    (a record of an operation this process has not registered is drawn in none)."""
+    from attnconf import operations
+
+    return {op.name: op.report for op in operations.operations() if op.report.get("plot") == plot}
+
+
 def attention_error_plots(records: list[dict]) -> list[Markup]:
-    """Max error (ulps of natural scale) vs L, one plot per dtype, one series per implementation."""
+    """Max error (ulps of natural scale) vs L, one plot per dtype, one series per implementation
+    (and operation: a series' name carries the entry's label, "impl (vjp)")."""
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    entries = _in_plot("attention")
     for rec in records:
-        if rec["check"] != "agreement" or rec["operation"] not in ("sdpa", "sdpa_vjp", "multi_head_attention"):
+        entry = entries.get(rec["operation"]) if rec["check"] == "agreement" else None
+        if entry is None:
             continue
         err = _ulp(rec)
-        if rec["operation"] == "multi_head_attention":
-            L = _dim(rec["shapes"], ("query_input",), 1)
-        else:
-            L = _dim(rec["shapes"], ("query",), -2)
+        length, axis = entry["length"]
+        L = _dim(rec["shapes"], (length,), axis)
         if err is None or L is None:
             continue
-        name = rec["impl"] + (" (vjp)" if rec["operation"] == "sdpa_vjp" else " (mha)" if rec["operation"] == "multi_head_attention" else "")
+        name = rec["impl"] + (f" ({entry['label']})" if entry.get("label") else "")
         groups[rec["dtype"]][name].append((L, err, is_bad(rec["status"])))
     return [svg_plot(f"Attention: max error vs L — {dtype}", _series(by_name, line=False), xlabel="L (queries)",
                      ylabel="max error (ulp of natural scale)", y_floor=ERROR_FLOOR_ULP)
@@ -190,8 +199,9 @@ def encoding_error_plots(records: list[dict]) -> list[Markup]:
     instead of the one summary point when present.
     """
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    entries = _in_plot("encoding")
     for rec in records:
-        if rec["check"] != "agreement" or "encoding" not in rec["operation"]:
+        if rec["check"] != "agreement" or rec["operation"] not in entries:
             continue
         per_pos = rec["metrics"].get("error_by_position")
         name = rec["impl"]
