@@ -37,6 +37,12 @@ FINDINGS = {
                                     "SinePositionEncoding forms 1/max_wavelength in float32: float64 tables are float32-accurate"),
     "subnormal-gradient-flushed": (("jax-xla", "keras-tf"), ("float32",), lambda c: c.id == "sdpa_vjp/logits_1e3",
                                    "a float32 gradient that is subnormal comes back as 0"),
+    "rope-float32-angles": (("hf-rope", "keras-hub-rope", "keras-hub-rope-jax"), ("float64",),
+                            lambda c: c.operation == "rotary_embedding",
+                            "HF and keras-hub form RoPE angles in float32: float64 outputs are float32-accurate"),
+    "keras-hub-dynamic-is-linear": (("keras-hub-rope", "keras-hub-rope-jax"), ("float32",),
+                                    lambda c: c.id.startswith("rope/dynamic_"),
+                                    "keras-hub's rope_type dynamic is linear scaling by f^(r/(r-2)) at every length"),
 }
 ADAPTERS = [n for n in registry.BUNDLED if n != "numpy-reference"]
 
