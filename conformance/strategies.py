@@ -122,3 +122,54 @@ def encoding_examples(layouts, frequencies, *, offset=True, base=True) -> st.Sea
 def describe(ex: dict) -> str:
     """The example as `name=value` pairs (shrunk counterexamples print this)."""
     return " ".join(f"{k}={v}" for k, v in ex.items())
+
+
+# Rotary embeddings: positions small (off-by-one and position 0 show), mid (beyond bfloat16's and
+# float16's exact integers, 256 and 2048) and long (float32 angles err by ~p·2^-24 there).
+ROPE_POSITIONS = st.one_of(st.integers(0, 8), st.integers(9, 4096), st.integers(4097, 200_000))
+# The scaling rules an example may use, by name (the shrunk example prints the name); the
+# invariant keeps those its property holds for and the adapter accepts (caps.rope_scaling).
+ROPE_SCALINGS = {
+    "none": None,
+    "linear": {"rope_type": "linear", "factor": 4.0},
+    "dynamic": {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": 64},
+    "yarn": {"rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 256},
+    "llama3": {"rope_type": "llama3", "factor": 8.0, "original_max_position_embeddings": 128},
+}
+
+
+def rope_examples(layouts, scalings, *, partial=False) -> st.SearchStrategy:
+    """One rotary_embedding call's shapes and options: E even (2 … 16); r = 0 means rotary_dim
+    None (every channel), partial=True draws 2 <= r < E; `shift` is the k of the relative and
+    composition properties; per_batch gives positions of shape (B, T)."""
+    @st.composite
+    def draw(data):
+        e = 2 * data(st.integers(2 if partial else 1, 8))
+        r = 2 * data(st.integers(1, e // 2 - 1)) if partial else 0
+        scaling = data(st.sampled_from(list(scalings)))
+        if scaling == "dynamic" and (r or e) <= 2:
+            scaling = "none"             # dynamic needs r > 2 (its exponent is r/(r−2))
+        return {"B": data(st.integers(1, 2)), "H": data(st.integers(1, 2)), "T": data(st.integers(1, 6)),
+                "E": e, "r": r, "layout": data(st.sampled_from(list(layouts))),
+                "base": data(st.sampled_from([10000.0, 100.0, 500000.0])), "scaling": scaling,
+                "offset": data(ROPE_POSITIONS), "shift": data(st.integers(1, 4096)),
+                "per_batch": data(st.booleans()), "seed": data(SEEDS)}
+    return draw()
+
+
+def _copy(scaling):
+    return None if scaling is None else dict(scaling)     # an adapter may not share our dict
+
+
+def rope_arrays(ex: dict, dtype: str):
+    """(x (B, H, T, E) rounded to `dtype` as float64, positions int64 (T,) or (B, T), options)."""
+    rng = np.random.default_rng(ex["seed"])
+    b, t = ex["B"], ex["T"]
+    x = round_to(rng.uniform(-1, 1, (b, ex["H"], t, ex["E"])), dtype)
+    if ex["per_batch"]:
+        pos = ex["offset"] + np.stack([rng.permutation(t) + int(rng.integers(0, 64)) for _ in range(b)])
+    else:
+        pos = ex["offset"] + np.arange(t)
+    options = {"base": ex["base"], "rotary_dim": ex["r"] or None, "layout": ex["layout"],
+               "scaling": _copy(ROPE_SCALINGS[ex["scaling"]])}
+    return x, pos.astype(np.int64), options
