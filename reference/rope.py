@@ -7,8 +7,9 @@ the exact value (rope.target) at any position up to 10^6 and beyond:
   * default (float64) and exact=True: ω_i and m from mpmath (40 digits) held as double-doubles,
     the angle p·ω_i formed and reduced mod 2π in double-double exactly as the sinusoidal
     reference does (reference/encoding.reduced_angles), sin/cos with a first-order correction.
-    Default: float64 sin/cos and rotation (<= 4 ulp of natural scale); exact: long double
-    throughout, one final rounding (<= 1 ulp). A naive float64 p·ω is ~10^5 ulp off at p = 10^6.
+    Default: float64 sin/cos and rotation (<= 4 ulp of natural scale), streamed block by block
+    (positions below 2^21 reduced by a cheaper Cody–Waite step to the same ~2^-56); exact: long
+    double throughout, one final rounding (<= 1 ulp). A naive float64 p·ω is ~10^5 ulp off at 10^6.
   * precision="float32" | "float16" | "bfloat16": the same-precision baseline (rope.dtype,
     tol.baseline): ω and θ = p·ω in float32, cos and sin in float32 times m, rounded to the input
     dtype below float32 (as HF transformers does), the rotation in float32, rounded once.
@@ -212,22 +213,18 @@ def _rotate(x, positions, base, rotary_dim, scaling, layout, exact, precision, s
     ia, ib = _pairs(r, layout)
     if precision not in (None, "float64"):
         return _rotate_low(x, pos, ia, ib, w_hi, m_hi, precision, sign)
+    if not exact:
+        return _rotate_default(x, pos, r, layout, _unit_rotations(pos, w_hi, w_lo, sign), m_hi)
     P, T = pos.shape
     n = r // 2
     rh, rl = reduced_angles(pos.reshape(-1).astype(np.float64), w_hi, w_lo)   # θ = p·ω mod 2π
     rh, rl = rh.reshape(P, 1, T, n), rl.reshape(P, 1, T, n)
-    work = np.longdouble if exact else np.float64
-    xw = np.asarray(x, dtype=np.float64).astype(work)
-    if exact:   # one final rounding: sin/cos, products and m in long double
-        h, l = rh.astype(work), rl.astype(work)
-        sh, ch = np.sin(h), np.cos(h)
-        s, c = sh + ch * l, ch - sh * l
-        m = precise.to_ld(m_hi, m_lo)
-    else:
-        sh, ch = np.sin(rh), np.cos(rh)
-        s, c = sh + ch * rl, ch - sh * rl
-        m = m_hi
-    s = sign * s
+    # one final rounding: sin/cos, products and m in long double
+    xw = np.asarray(x, dtype=np.float64).astype(np.longdouble)
+    h, l = rh.astype(np.longdouble), rl.astype(np.longdouble)
+    sh, ch = np.sin(h), np.cos(h)
+    s, c = sign * (sh + ch * l), ch - sh * l
+    m = precise.to_ld(m_hi, m_lo)
     a, b = xw[..., ia], xw[..., ib]
     out = xw.copy()                                              # rope.partial: r … E−1 pass through
     ya, yb = a * c - b * s, b * c + a * s                        # rope.rotation
@@ -235,6 +232,107 @@ def _rotate(x, positions, base, rotary_dim, scaling, layout, exact, precision, s
         ya, yb = m * ya, m * yb                                  # rope.scaling.yarn: attention factor
     out[..., ia], out[..., ib] = ya, yb
     return out.astype(np.float64)
+
+
+# The default path streams x once: blocks of ~1 MiB of x (and of the output) stay in L2 while
+# they are rotated, and the angles are formed in blocks of positions that stay in cache, so the
+# call moves little more than x in and the output out (perf.bytes; docs/speed.md, target 3).
+BLOCK_BYTES = 1 << 20
+ANGLE_BLOCK = 16384          # angles per block of reduced_angles (its temporaries ~128 KiB each)
+
+
+FAST_REDUCTION_BELOW = 2 ** 21   # positions under which _short_reduction is exact to ~2^-56 (1/8 ulp of 1)
+
+
+def _unit_rotations(pos, w_hi, w_lo, sign):
+    """(P, T, n) complex128 cos θ + i·sign·sin θ, θ = p·ω_i reduced mod 2π (below 2^21 by
+    _short_reduction, else in double-double by reference/encoding.reduced_angles), sin/cos
+    corrected to first order, as the exact path."""
+    n = w_hi.shape[0]
+    flat = pos.reshape(-1).astype(np.float64)
+    z = np.empty((flat.size, n), dtype=np.complex128)
+    step = max(1, ANGLE_BLOCK // n)
+    short = not flat.size or flat.max() < FAST_REDUCTION_BELOW
+    reduce = _short_reduction if short else reduced_angles
+    for i in range(0, flat.size, step):
+        rh, rl = reduce(flat[i:i + step], w_hi, w_lo)
+        sh, ch = np.sin(rh), np.cos(rh)
+        z.real[i:i + step] = ch - sh * rl
+        z.imag[i:i + step] = sign * (sh + ch * rl)
+    return z.reshape(pos.shape + (n,))
+
+
+@functools.lru_cache(maxsize=1)
+def _two_pi_short_parts() -> tuple[float, float, float]:
+    """2π = C0 + C1 + C2 (+ < 2^-110): C0, C1 of 30 significant bits each, C2 rounded."""
+    import mpmath
+
+    with mpmath.workdps(60):
+        rest, parts = 2 * mpmath.pi, []
+        for _ in range(2):
+            e = int(mpmath.floor(mpmath.log(rest, 2)))
+            c = mpmath.floor(rest * mpmath.mpf(2) ** (29 - e)) * mpmath.mpf(2) ** (e - 29)
+            parts.append(float(c))     # exact: 30 bits
+            rest -= c
+        return parts[0], parts[1], float(rest)
+
+
+def _short_reduction(positions, w_hi, w_lo):
+    """(r_hi, r_lo): p·ω − k·2π for integer positions p < 2^21, absolute error < 2^-56.
+
+    Cody–Waite: ω_hi = w1 + w2 with w1 of 26 significant bits, so p·w1 (p: 21 bits) and k·C0,
+    k·C1 (k < 2^19, C0, C1: 30 bits) are exact and p·w1 − k·C0 is exact (Sterbenz); what is left,
+    p·w2 − k·C1 + p·ω_lo − k·C2, is below 2^-4 and its three roundings stay under 2^-56. Four times cheaper than
+    reduced_angles' double-double products, which the default path otherwise spends most time on.
+    """
+    c0, c1, c2 = _two_pi_short_parts()
+    w1 = (w_hi.view(np.uint64) & np.uint64(~((1 << 27) - 1) & (2 ** 64 - 1))).view(np.float64)
+    w2 = w_hi - w1
+    p = positions[:, None]
+    h = p * w1                                   # exact
+    k = np.rint(h * (1.0 / c0))
+    r0 = h - k * c0                              # exact
+    t = (p * w2 - k * c1) + (p * w_lo - k * c2)
+    return precise.two_sum(r0, t)
+
+
+def _rotate_default(x, pos, r, layout, z, m):
+    """float64 rotation of x (B, H, T, E) by z (P, T, n), block by block (rope.rotation, rope.partial)."""
+    xw = np.ascontiguousarray(x, dtype=np.float64)
+    B, H, T, E = xw.shape
+    out = np.empty_like(xw)
+    if r < E:
+        out[..., r:] = xw[..., r:]                               # rope.partial: pass through
+    if z.shape[0] == 1:   # one set of positions: batch and heads are one axis of rows
+        groups = [(xw.reshape(B * H, T, E), out.reshape(B * H, T, E), z[0])]
+    else:
+        groups = [(xw[b], out[b], z[b]) for b in range(B)]
+    rows = max(1, BLOCK_BYTES // (8 * E))
+    tb = min(T, rows)
+    hb = max(1, rows // tb)
+    for xg, og, zg in groups:
+        for h in range(0, xg.shape[0], hb):
+            for t in range(0, T, tb):
+                _rotate_block(xg[h:h + hb, t:t + tb], og[h:h + hb, t:t + tb], zg[t:t + tb], r, layout, m)
+    return out
+
+
+def _rotate_block(x, out, z, r, layout, m):
+    """One block: out[..., :r] = m·R(θ)·x[..., :r] by the layout's pairs (rope.layout.*)."""
+    if layout == "interleaved":
+        # The pair (a, b) at (2i, 2i+1) is the complex number a + i·b, and R(θ)(a, b) is
+        # (a + i·b)·(cos θ + i·sin θ): one pass of NumPy's complex product over the block.
+        np.multiply(x[..., :r].view(np.complex128), z, out=out[..., :r].view(np.complex128))
+    else:
+        n = r // 2
+        a, b, c, s = x[..., :n], x[..., n:r], z.real, z.imag
+        u, v = a * c, b * s
+        np.subtract(u, v, out=out[..., :n])
+        np.multiply(b, c, out=u)
+        np.multiply(a, s, out=v)
+        np.add(u, v, out=out[..., n:r])
+    if m != 1:
+        out[..., :r] *= m                                        # rope.scaling.yarn: attention factor
 
 
 def _rotate_low(x, pos, ia, ib, w_hi, m, precision, sign):
