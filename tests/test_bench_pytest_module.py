@@ -16,7 +16,7 @@ pytest.importorskip("pytest_benchmark")
 
 def test_pyargs_run_writes_benchmark_json_with_figures(tmp_path):
     out = tmp_path / "bench.json"
-    env = dict(os.environ, ATTNCONF_BENCH_QUICK="1", ATTNCONF_BENCH_OPERATIONS="sdpa,sinusoidal_encoding")
+    env = dict(os.environ, ATTNCONF_BENCH_QUICK="1", ATTNCONF_BENCH_OPERATIONS="sdpa,sinusoidal_encoding,rotary_embedding")
     done = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "attnconf.conformance.bench", "-q",
                            "-p", "no:cacheprovider", f"--benchmark-json={out}"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
@@ -30,6 +30,9 @@ def test_pyargs_run_writes_benchmark_json_with_figures(tmp_path):
         assert info["machine"]["threads"] >= 1
     enc = [b for b in benches if b["extra_info"]["operation"] == "sinusoidal_encoding"]
     assert enc and all(b["extra_info"]["entries_per_s"] > 0 for b in enc)
+    rope = [b["extra_info"] for b in benches if b["extra_info"]["operation"] == "rotary_embedding"]
+    assert rope and all(i["gbps"] > 0 and i["copy_gbps"] > 0 for i in rope)
+    assert all(i["pct_bandwidth"] == pytest.approx(100 * i["gbps"] / i["copy_gbps"]) for i in rope)
 
 
 def test_a_conformance_run_does_not_collect_the_benchmarks(tmp_path):

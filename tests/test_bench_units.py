@@ -131,3 +131,66 @@ def test_a_big_parent_does_not_inflate_the_childs_peak():
         "from attnconf.conformance.bench.memory import peak_rss_mb; "
         "print('ATTNCONF_MAXRSS_KB=%d' % int(peak_rss_mb() * 1024))")
     assert rss < 400, rss
+
+
+def test_rope_counts_bytes_moved_by_the_spec_formula():
+    from attnconf import operations
+
+    op = operations.get("rotary_embedding")
+    assert op.work_unit == "byte"
+    shape = sweep.Point("rotary_embedding", "float64", 1, 32, 8192, 8192, 128).shape()
+    assert op.work(shape) == 2 * 32 * 8192 * 128 * 8 + 8192 * 8      # x read + out written + positions
+    half = sweep.Point("rotary_embedding", "bfloat16", 2, 3, 5, 5, 4).shape()
+    assert op.work(half) == 2 * 2 * 3 * 5 * 4 * 2 + 5 * 8
+    pts = [p for p in sweep.grid(max_L=8192) if p.operation == "rotary_embedding"]
+    assert {(p.B, p.H, p.E) for p in pts} == {(1, 32, 128)} and max(p.L for p in pts) == 8192
+    assert {p.dtype for p in pts} == {"float32", "float64", "bfloat16"}
+
+
+def test_copy_probe_is_positive_and_best_of_keeps_the_higher():
+    from attnconf.conformance.bench import bandwidth
+
+    probe = bandwidth.copy_bandwidth(nbytes=8 * 2 ** 20, rounds=2)
+    assert probe["gbps"] > 0 and probe["bytes"] == 2 * 8 * 2 ** 20 and probe["rounds"] == 2
+    assert bandwidth.best_of(None, {"gbps": 1.0}, {"gbps": 3.0})["gbps"] == 3.0
+    assert bandwidth.best_of(None) is None
+
+
+def test_byte_figures_are_gb_per_s_and_percent_of_the_copy_probe():
+    class A:
+        name, framework = "x", "numpy"
+    stats = {"median": 0.25, "min": 0.2, "mean": 0.3, "stddev": 0.1, "rounds": 5}
+    point = sweep.Point("rotary_embedding", "float32", 1, 2, 256, 256, 64)
+    p = sweep.figures(A, point, stats, {}, 1.0, bandwidth_gbps=0.01)
+    moved = 2 * 2 * 256 * 64 * 4 + 256 * 8
+    assert p["bytes"] == moved and p["bytes_per_s"] == moved / 0.25
+    assert p["gbps"] == pytest.approx(moved / 0.25 / 1e9)
+    assert p["pct_bandwidth"] == pytest.approx(100 * p["gbps"] / 0.01)
+    assert p["gflops"] is None and p["pct_peak"] is None and "GB/s" in sweep.describe(p)
+    assert sweep.figures(A, point, stats, {}, 1.0)["pct_bandwidth"] is None
+
+
+def test_a_rope_sweep_reports_its_ratio_to_the_copy_probe_of_the_same_run():
+    from attnconf.adapters import registry
+    from attnconf.conformance.bench.run import run_benchmarks
+
+    adapter = registry.instantiate(registry.resolve(["numpy-reference"])[0])
+    section = run_benchmarks([adapter], quick=True, operations=["rotary_embedding"])
+    assert section["bandwidth_gbps"] > 0 and section["bandwidth_probe"]["gbps"] == section["bandwidth_gbps"]
+    points = section["points"]
+    assert [p["L"] for p in points] == [128, 256, 512]
+    for p in points:
+        assert p["gbps"] > 0
+        assert p["pct_bandwidth"] == pytest.approx(100 * p["gbps"] / section["bandwidth_gbps"])
+    assert section["scaling"] == [] and section["statements"] == []   # bytes: no flop statements
+
+
+def test_rope_target_is_a_ratio_of_one_run():
+    from attnconf.conformance.bench import targets
+
+    r = targets.rope_target(rounds=1, shape=dict(B=1, H=2, T=256, E=16))
+    assert r["bytes"] == 2 * 2 * 256 * 16 * 8 + 256 * 8 and len(r["copies_gbps"]) == 1
+    assert r["pct_bandwidth"] == pytest.approx(100 * r["gbps"] / r["copy_gbps"])
+    assert r["copy_gbps"] == max(r["copies_gbps"]) and r["time_s"] == min(r["times_s"])
+    assert r["status"] in ("PASS", "FAIL") and r["target_pct_bandwidth"] == 25.0
+    assert "% of copy bandwidth" in targets.format_report(None, None, r)[0]

@@ -4,7 +4,8 @@ Writes the results JSON's `benchmarks` section (attnconf.conformance.bench.run) 
 line per point. Speed is reported, never judged (spec/performance.md), unless the user sets a
 budget: --max-exponent, --min-pct-peak, --min-ratio-vs-reference turn statements into "speed"
 records that pass or fail (exit 1 on a failure). `--reference-targets` measures the two targets
-of the blocked reference instead of the sweep (exit 1 if one fails).
+of the blocked reference and the RoPE reference's bandwidth target instead of the sweep (exit 1
+if one fails).
 Must not import any framework at module level (`attnconf --help` stays cheap).
 """
 from __future__ import annotations
@@ -56,8 +57,9 @@ def register(subparsers) -> None:
     p.add_argument("--min-ratio-vs-reference", type=float, metavar="R",
                    help="budget: fail when throughput / numpy-reference's at the same point is below R")
     p.add_argument("--reference-targets", action="store_true",
-                   help="measure the blocked reference's two targets (>= 50 %% of dgemm peak at "
-                        "L=S=4096 H=8 E=64; <= 1 GiB RSS at L=S=65536 H=1 E=64) instead of the sweep")
+                   help="measure the reference's three targets (>= 50 %% of dgemm peak at "
+                        "L=S=4096 H=8 E=64; <= 1 GiB RSS at L=S=65536 H=1 E=64; float64 RoPE at "
+                        "B=1 H=32 T=8192 E=128 >= 25 %% of the copy bandwidth) instead of the sweep")
     p.set_defaults(func=main)
 
 
@@ -131,17 +133,21 @@ def _targets(args) -> tuple[dict, bool]:
     if args.quick:  # smaller shapes for CI: the figures are not the targets' shapes
         speed = targets.speed_target(rounds=2, shape=dict(B=1, H=2, L=1024, S=1024, E=64))
         mem = targets.memory_target(shape=dict(B=1, H=1, L=8192, S=8192, E=64))
+        rope = targets.rope_target(rounds=2, shape=dict(B=1, H=8, T=2048, E=128))
     else:
         speed = targets.speed_target()
         mem = targets.memory_target()
-    for line in targets.format_report(speed, mem):
+        rope = targets.rope_target()
+    for line in targets.format_report(speed, mem, rope):
         _print(line)
     if args.quick:
         _print("(--quick: reduced shapes; run without --quick for the targets themselves)")
     section = {"machine": machine.machine_info(), "peak_gflops": {"float64": speed["dgemm_peak_gflops"]},
+               "bandwidth_gbps": rope["copy_gbps"],
                "points": [], "scaling": [], "statements": [], "skipped": [],
-               "reference_targets": {"quick": bool(args.quick), "speed": speed, "memory": mem}}
-    return section, "FAIL" in (speed["status"], mem["status"])
+               "reference_targets": {"quick": bool(args.quick), "speed": speed, "memory": mem,
+                                     "rope": rope}}
+    return section, "FAIL" in (speed["status"], mem["status"], rope["status"])
 
 
 def _write(path, section, adapters, started):

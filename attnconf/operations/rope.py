@@ -43,6 +43,31 @@ def argument_scale(case, positions=None):
     return angles(case.inputs["x"].shape, case.inputs["positions"], **case.options)
 
 
+def work(shape, causal=False):
+    """Bytes moved (perf.bytes): x read and the output written, 2·B·H·T·E·itemsize(dtype), plus
+    the positions read, T·8 (int64, whatever integer type an implementation takes)."""
+    from attnconf.dtypes import numpy_dtype
+
+    itemsize = numpy_dtype(shape.get("dtype", "float64")).itemsize
+    return 2.0 * shape["B"] * shape["H"] * shape["L"] * shape["E"] * itemsize + 8.0 * shape["L"]
+
+
+def bench_call(adapter, point, seed=0):
+    """x (B, H, T, E) standard normal in the point's dtype, positions 0 … T−1, default options."""
+    import numpy as np
+
+    x = np.random.default_rng(seed).standard_normal((point.B, point.H, point.L, point.E))
+    x, pos = adapter.from_numpy(x, point.dtype), adapter.index_from_numpy(np.arange(point.L))
+    return lambda: adapter.rotary_embedding(x, pos)
+
+
+def bench_grid(quick, Ls, dtypes, max_L, max_positions):
+    """T doubling over the sweep's Ls at B = 1, H = 32, E = 128 (Llama's query shape; --quick:
+    H = 8, E = 64), in each dtype; --max-L 8192 reaches the reference's target 3 shape."""
+    H, E = (8, 64) if quick else (32, 128)
+    return [(dtype, 1, H, T, T, E, False) for dtype in dtypes for T in Ls]
+
+
 OPERATION = Operation(
     name="rotary_embedding", title="rotary position embedding", spec_file="rope.md",
     inputs=("x", "positions"), index_inputs=("positions",), options=OPTIONS, outputs=("output",),
@@ -54,4 +79,5 @@ OPERATION = Operation(
     adapter_method="rotary_embedding", call=call, plugin_flag="--rope",
     function_keywords=("base", "rotary_dim", "scaling"),
     function_signature="func(x, positions, *, base=10000.0, rotary_dim=None, scaling=None)",
+    work=work, work_unit="byte", bench_call=bench_call, bench_grid=bench_grid,
 )

@@ -2,7 +2,8 @@
 
 For what: shared by `attnconf bench` and the tests, so the JSON they write is the same.
 The section: {machine{cpu, cores, threads, numpy blas, …}, peak_gflops{dtype: GFLOP/s},
-peak_probe{dtype: {gflops, n, library, rounds}}, points[…], scaling[…], statements[…],
+peak_probe{dtype: {gflops, n, library, rounds}}, bandwidth_gbps and bandwidth_probe{gbps, bytes,
+rounds, library} (the copy probe, when an operation counts bytes: perf.bytes), points[…], scaling[…], statements[…],
 skipped[…], memory_method, reference_targets (when asked)}.
 Must not: import a framework itself (adapters do), or fail anything without a user budget.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from attnconf.conformance.bench import checks, machine, memory, peak, sweep
+from attnconf.conformance.bench import bandwidth, checks, machine, memory, peak, sweep
 
 
 def run_benchmarks(adapters: list, *, quick: bool = False, max_L: int = 4096,
@@ -38,8 +39,15 @@ def run_benchmarks(adapters: list, *, quick: bool = False, max_L: int = 4096,
     peak_gflops = {d: r["gflops"] for d, r in probe.items()}
     if progress:
         progress("matmul peak (same run): " + ", ".join(f"{d} {g:.1f} GFLOP/s" for d, g in peak_gflops.items()))
+    in_bytes = {op.name for op in operations.operations() if op.work_unit == "byte"}
+    copy = bandwidth.copy_bandwidth() if any(p.operation in in_bytes for p in points) else None
+    if progress and copy:
+        progress(f"copy bandwidth (same run): {copy['gbps']:.1f} GB/s")
     measured, skipped = sweep.run_sweep(adapters, points, peak_gflops=peak_gflops,
-                                        budget_s=0.2 if quick else 1.0, progress=progress)
+                                        budget_s=0.2 if quick else 1.0, progress=progress,
+                                        bandwidth_gbps=copy and copy["gbps"])
+    if copy:   # probed again after the sweep, as the matmul peak: the higher holds
+        copy = bandwidth.best_of(copy, bandwidth.copy_bandwidth())
     for d, r in peak.peaks(wanted, **probe_kw).items():  # the higher of the two probes holds
         if r["gflops"] > peak_gflops.get(d, 0.0):
             probe[d], peak_gflops[d] = r, r["gflops"]
@@ -47,9 +55,12 @@ def run_benchmarks(adapters: list, *, quick: bool = False, max_L: int = 4096,
         top = peak_gflops.get(point.get("dtype"))
         if point.get("gflops") and top:
             point["pct_peak"] = 100.0 * point["gflops"] / top
+        if point.get("gbps") and copy:
+            point["pct_bandwidth"] = 100.0 * point["gbps"] / copy["gbps"]
     fits = checks.scaling(measured)
     stmts = checks.statements(measured, fits, **(budgets or {}))
     return {"machine": machine.machine_info(), "peak_gflops": peak_gflops, "peak_probe": probe,
+            "bandwidth_gbps": copy and copy["gbps"], "bandwidth_probe": copy,
             "points": measured, "scaling": fits, "statements": stmts, "skipped": skipped,
             "memory_method": memory.method(), "quick": quick,
             "elapsed_s": time.perf_counter() - started}

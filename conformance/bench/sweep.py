@@ -2,7 +2,8 @@
 
 A point is {adapter, framework, operation, dtype, B, H, L, S, E, causal, time_s (median),
 stats{min, mean, stddev, rounds}, gflops, pct_peak, peak_rss_mb, rss_before_mb} (encodings: L = num_positions,
-E = dim, and entries_per_s instead of gflops). Grids follow issue 5: L = S doubling from 128,
+E = dim, and entries_per_s instead of gflops; RoPE: L = T, bytes, bytes_per_s, gbps and
+pct_bandwidth of the copy probe instead, perf.bytes). Grids follow issue 5: L = S doubling from 128,
 heads, E ∈ {64, 128}, float32 first, float64 and bfloat16 where the adapter supports them, and the
 encoding table up to 10⁶ × 512.
 Must not: convert arrays inside the timed region, or count an unsupported operation as measured.
@@ -29,7 +30,7 @@ class Point:
 
     def shape(self) -> dict:
         return {"B": self.B, "H": self.H, "L": self.L, "S": self.S, "E": self.E, "Ev": self.E,
-                "D": self.H * self.E}
+                "D": self.H * self.E, "dtype": self.dtype}   # dtype: a byte count's item size
 
 
 def grid(*, quick: bool = False, max_L: int = 4096, dtypes=("float32", "float64", "bfloat16"),
@@ -86,7 +87,7 @@ def supports(adapter, point: Point) -> str | None:
 
 
 def run_point(adapter, point: Point, *, peak_gflops: dict, budget_s: float = 1.0,
-              min_rounds: int = 5, seed: int = 0) -> dict:
+              min_rounds: int = 5, seed: int = 0, bandwidth_gbps: float | None = None) -> dict:
     """Time one point: {"point": …} measured, or {"skipped": reason} when unsupported."""
     reason = supports(adapter, point)
     if reason:
@@ -99,14 +100,16 @@ def run_point(adapter, point: Point, *, peak_gflops: dict, budget_s: float = 1.0
                                min_rounds=min_rounds)
     except Unsupported as exc:
         return {"skipped": exc.reason}
-    record = figures(adapter, point, stats, peak_gflops, memory.peak_rss_mb())
+    record = figures(adapter, point, stats, peak_gflops, memory.peak_rss_mb(), bandwidth_gbps)
     # The process's baseline (frameworks loaded) before the point: peak - before is the point's own.
     record["rss_before_mb"] = None if before is None else round(before, 1)
     return {"point": record}
 
 
-def figures(adapter, point: Point, stats: dict, peak_gflops: dict, peak_rss_mb: float) -> dict:
-    """The point record from a timing: GFLOP/s, % of the dtype's peak (None when unknown)."""
+def figures(adapter, point: Point, stats: dict, peak_gflops: dict, peak_rss_mb: float,
+            bandwidth_gbps: float | None = None) -> dict:
+    """The point record from a timing: GFLOP/s, % of the dtype's peak (None when unknown); for
+    a count in bytes GB/s and % of the copy bandwidth (bandwidth.py) instead (perf.bytes)."""
     from attnconf import operations as registry
 
     op = registry.get(point.operation)
@@ -119,6 +122,10 @@ def figures(adapter, point: Point, stats: dict, peak_gflops: dict, peak_rss_mb: 
               "peak_rss_mb": round(peak_rss_mb, 1)}
     if op.work_unit != "flop":     # entries (bytes) per second: no matmul peak to compare with
         record.update({rate_key(op.work_unit): work / stats["median"], "gflops": None, "pct_peak": None})
+        if op.work_unit == "byte":
+            gbps = work / stats["median"] / 1e9
+            record.update(bytes=work, gbps=gbps,
+                          pct_bandwidth=100.0 * gbps / bandwidth_gbps if bandwidth_gbps else None)
     else:
         gflops = work / stats["median"] / 1e9
         peak = peak_gflops.get(point.dtype)
@@ -128,13 +135,15 @@ def figures(adapter, point: Point, stats: dict, peak_gflops: dict, peak_rss_mb: 
 
 
 def run_sweep(adapters: Iterable, points: list[Point], *, peak_gflops: dict, budget_s: float = 1.0,
-              progress: Callable[[str], None] | None = None) -> tuple[list, list]:
+              progress: Callable[[str], None] | None = None,
+              bandwidth_gbps: float | None = None) -> tuple[list, list]:
     """(measured points, skipped [{adapter, operation, dtype, reason}]) over adapters × points."""
     measured, skipped = [], []
     for adapter in adapters:
         seen_skips = set()
         for point in points:
-            out = run_point(adapter, point, peak_gflops=peak_gflops, budget_s=budget_s)
+            out = run_point(adapter, point, peak_gflops=peak_gflops, budget_s=budget_s,
+                            bandwidth_gbps=bandwidth_gbps)
             if "skipped" in out:
                 key = (point.operation, point.dtype, out["skipped"])
                 if key not in seen_skips:
@@ -161,6 +170,9 @@ def rate_key(unit: str) -> str:
 def describe(p: dict) -> str:
     where = f"{p['adapter']:<18} {p['operation']:<20} {p['dtype']:<8} B={p['B']} H={p['H']} " \
             f"L=S={p['L']} E={p['E']}{' causal' if p['causal'] else ''}"
+    if p.get("gbps") is not None:
+        pct = f"{p['pct_bandwidth']:5.1f} % copy bandwidth" if p.get("pct_bandwidth") is not None else "bandwidth n/a"
+        return f"{where}  {p['time_s'] * 1e3:9.2f} ms  {p['gbps']:7.2f} GB/s  {pct}"
     if p.get("gflops") is None:
         key = next(k for k in RATES.values() if k in p)
         return f"{where}  {p['time_s'] * 1e3:9.2f} ms  {p[key] / 1e6:9.1f} M {key.split('_')[0]}/s"

@@ -1,10 +1,14 @@
-"""The reference's two speed targets (issue 5), measured as ratios in one run:
+"""The reference's speed targets (issues 5 and 12), measured as ratios in one run:
 
 1. blocked float64 sdpa at B=1, H=8, L=S=4096, E=64 reaches >= 50 % of the dgemm peak measured
    in the same run (rounds interleave the peak probe and the sdpa call; the best of each is used,
    so load from other processes on the machine hurts both figures alike);
 2. blocked float64 sdpa at L=S=65 536, H=1, E=64 stays within 1 GiB peak RSS, measured in a fresh
    interpreter (so nothing else in this process inflates it).
+
+3. the float64 RoPE reference's default path at (B, H, T, E) = (1, 32, 8192, 128) moves >= 25 % of
+   the copy bandwidth measured in the same run (bandwidth.py; bytes as clause perf.bytes), rounds
+   interleaving the copy probe and the call, the best of each.
 
 Also reported, not targeted: a naive NumPy float64 evaluation (full logit matrix, one head at a
 time) at target 1's shape, and the exact (golden-grade) path at a small shape.
@@ -18,12 +22,14 @@ import time
 
 import numpy as np
 
-from attnconf.conformance.bench import flops, machine, memory, peak
+from attnconf.conformance.bench import bandwidth, flops, machine, memory, peak
 
 TARGET_PCT_PEAK = 50.0
 TARGET_RSS_MB = 1024.0
 SPEED_SHAPE = dict(B=1, H=8, L=4096, S=4096, E=64)
 MEMORY_SHAPE = dict(B=1, H=1, L=65536, S=65536, E=64)
+TARGET_PCT_BANDWIDTH = 25.0
+ROPE_SHAPE = dict(B=1, H=32, T=8192, E=128)
 
 _CHILD = """
 import resource, time, numpy as np
@@ -138,7 +144,41 @@ def exact_speed(shape=None) -> dict:
     return {"shape": shape, "available": True, "time_s": t, "gflops": work / t / 1e9}
 
 
-def format_report(speed: dict | None, mem: dict | None) -> list[str]:
+def rope_target(rounds: int = 5, *, shape=None) -> dict:
+    """Target 3: GB/s of the float64 RoPE default path against the copy probe, one run."""
+    from attnconf import operations
+    from attnconf.reference.rope import rotary_embedding
+
+    shape = dict(shape or ROPE_SHAPE)
+    B, H, T, E = (shape[n] for n in "BHTE")
+    x, pos = np.random.default_rng(0).standard_normal((B, H, T, E)), np.arange(T)
+    moved = operations.get("rotary_embedding").work(dict(B=B, H=H, L=T, E=E, dtype="float64"))
+    load_before = machine.load_average()
+    copies, times = [], []
+    rotary_embedding(x, pos)                         # warm-up: the first output's pages
+    for _ in range(rounds):
+        copies.append(bandwidth.copy_bandwidth(rounds=3)["gbps"])
+        for _ in range(2):
+            start = time.perf_counter()
+            rotary_embedding(x, pos)
+            times.append(time.perf_counter() - start)
+    best_copy, best_time = max(copies), min(times)
+    gbps = moved / best_time / 1e9
+    result = {"shape": shape, "bytes": moved, "via": "attnconf.reference.rotary_embedding (default path)",
+              "time_s": best_time, "times_s": times, "gbps": gbps, "copy_gbps": best_copy,
+              "copies_gbps": copies, "pct_bandwidth": 100.0 * gbps / best_copy,
+              "target_pct_bandwidth": TARGET_PCT_BANDWIDTH, "load_average_before": load_before}
+    result["status"] = "PASS" if result["pct_bandwidth"] >= TARGET_PCT_BANDWIDTH else "FAIL"
+    start = time.perf_counter()
+    rotary_embedding(x[:, :1, :256], pos[:256], exact=True)
+    t = time.perf_counter() - start
+    result["exact"] = {"shape": dict(B=B, H=1, T=256, E=E), "time_s": t,
+                       "gbps": operations.get("rotary_embedding").work(dict(B=B, H=1, L=256, E=E)) / t / 1e9}
+    result["load_average_after"] = machine.load_average()
+    return result
+
+
+def format_report(speed: dict | None, mem: dict | None, rope: dict | None = None) -> list[str]:
     """Human-readable lines, one ratio and verdict per target."""
     lines = []
     if speed:
@@ -168,4 +208,15 @@ def format_report(speed: dict | None, mem: dict | None) -> list[str]:
                      f"{mem['status']}")
         lines.append(f"  via {mem['via']}; load average before {mem['load_average_before']}, "
                      f"after {mem['load_average_after']}")
+    if rope:
+        s = rope["shape"]
+        lines.append(f"target 3 (bandwidth): float64 RoPE B={s['B']} H={s['H']} T={s['T']} E={s['E']}: "
+                     f"{rope['time_s']:.3f} s = {rope['gbps']:.2f} GB/s ({rope['bytes'] / 1e6:.0f} MB moved); "
+                     f"copy bandwidth in the same run {rope['copy_gbps']:.1f} GB/s -> "
+                     f"{rope['pct_bandwidth']:.1f} % of copy bandwidth (target >= "
+                     f"{rope['target_pct_bandwidth']:g} %): {rope['status']}")
+        e = rope["exact"]
+        lines.append(f"  via {rope['via']}; exact path at H=1 T={e['shape']['T']}: {e['time_s']:.3f} s = "
+                     f"{e['gbps']:.4f} GB/s (reported, not targeted); load average before "
+                     f"{rope['load_average_before']}, after {rope['load_average_after']}")
     return lines

@@ -7,7 +7,7 @@ Environment (pytest options cannot be added from an installed package's test mod
   ATTNCONF_BENCH_QUICK     "1" for the --quick grid
   ATTNCONF_BENCH_OPERATIONS comma-separated operations (default every registered one)
 Each benchmark's extra_info holds flops, GFLOP/s, % of the dtype's matmul peak (probed once per
-session), the machine and the threads, so pytest-benchmark's JSON carries the same figures as
+session; RoPE: bytes, GB/s and % of the copy bandwidth instead, perf.bytes), the machine and the threads, so pytest-benchmark's JSON carries the same figures as
 the results JSON. Timing: 1 warm-up round (jit compilation), then 5 rounds, each synchronised.
 Must not: assert on speed (clause perf.*: reported, not judged).
 """
@@ -19,7 +19,7 @@ import os
 import pytest
 
 from attnconf import operations
-from attnconf.conformance.bench import flops, machine, memory, peak, sweep
+from attnconf.conformance.bench import bandwidth, flops, machine, memory, peak, sweep
 from attnconf.errors import Unsupported
 
 pytest.importorskip("pytest_benchmark")
@@ -51,9 +51,17 @@ def matmul_peaks() -> dict:
     return {d: r["gflops"] for d, r in peak.peaks(dtypes).items()}
 
 
+@pytest.fixture(scope="session")
+def copy_gbps() -> float | None:
+    """The copy probe (perf.bytes), once per session, when a point counts bytes."""
+    if any(operations.get(p.operation).work_unit == "byte" for p in POINTS):
+        return bandwidth.copy_bandwidth()["gbps"]
+    return None
+
+
 @pytest.mark.parametrize("point", POINTS, ids=_point_id)
 @pytest.mark.parametrize("adapter_name", ADAPTERS)
-def test_speed(benchmark, adapter_name, point, matmul_peaks):
+def test_speed(benchmark, adapter_name, point, matmul_peaks, copy_gbps):
     try:
         adapter = _adapter(adapter_name)
     except Exception as exc:  # an unavailable framework is a skip, with the reason
@@ -78,6 +86,10 @@ def test_speed(benchmark, adapter_name, point, matmul_peaks):
     unit = operations.get(point.operation).work_unit
     if unit != "flop":
         info[sweep.rate_key(unit)] = work / median
+        if unit == "byte":
+            gbps = work / median / 1e9
+            info.update(bytes=work, gbps=gbps, copy_gbps=copy_gbps,
+                        pct_bandwidth=100.0 * gbps / copy_gbps if copy_gbps else None)
     else:
         gflops = work / median / 1e9
         peak_gf = matmul_peaks.get(point.dtype)
