@@ -35,6 +35,10 @@ CANONICAL = {
     "default_scale": ("sdpa.scale.default", "1/sqrt(E)", ()),
     "determinism": ("inv.determinism", "deterministic", ()),
     "encoding_offset": ("enc.positions", "supported", ("rejects",)),
+    "rope_rotation": ("rope.rotation", "by_theta", ("rejects",)),
+    "rope_partial": ("rope.partial", "leading_channels", ("rejects",)),
+    "rope_yarn_truncate": ("rope.scaling.yarn", "truncate", ("unsupported", "rejects")),
+    "rope_yarn_attention_factor": ("rope.scaling.yarn", "applied", ("unsupported", "rejects")),
 }
 
 
@@ -43,12 +47,16 @@ def _named(aspect: str, name: str) -> str:
     reports a divergence the spec names under the index's name (the index is normative), so a
     rename there fails every probe here instead of drifting. Other values (e.g. "ignored",
     "other") describe what was seen and are not the spec's names."""
+    return _alternative(CANONICAL[aspect][0], name, aspect)
+
+
+def _alternative(clause: str, name: str, aspect: str | None = None) -> str:
+    """`name`, checked to be a named alternative of `clause` in spec/index.json (as _named)."""
     from attnconf import spec
 
-    clause = CANONICAL[aspect][0]
     known = spec.clause(clause)["alternatives"]
     if name not in known:
-        raise ValueError(f"profile value {name!r} of aspect {aspect} should be an alternative spec/index.json "
+        raise ValueError(f"profile value {name!r} of aspect {aspect or clause} should be an alternative spec/index.json "
                          f"names for {clause} ({', '.join(known) or 'none'}), but it is not")
     return name
 
@@ -278,8 +286,14 @@ def _dtype_probe_mha(adapter, dt):
 
 # (operation, probe): the output-dtype probe of the first operation the adapter offers runs
 # (each probe belongs to its operation, as an invariant does)
+def _dtype_probe_rope(adapter, dt):
+    x = np.round(np.random.default_rng(9).uniform(-1, 1, (1, 1, 3, 4)), 3)
+    return adapter.rotary_embedding(adapter.from_numpy(x, dt), adapter.index_from_numpy(np.arange(3)),
+                                    layout=adapter.capabilities.rope_layouts[0])
+
+
 OUTPUT_DTYPE_PROBES = (("sdpa", _dtype_probe_sdpa), ("sinusoidal_encoding", _dtype_probe_encoding),
-                       ("multi_head_attention", _dtype_probe_mha))
+                       ("multi_head_attention", _dtype_probe_mha), ("rotary_embedding", _dtype_probe_rope))
 
 
 def _output_dtypes(adapter):
@@ -375,18 +389,179 @@ def _encoding_offset(adapter, dtype):
 
 
 # ---------------------------------------------------------------------------------------------
+# Rotary embeddings (spec rope.*)
+# ---------------------------------------------------------------------------------------------
+_ROPE_YARN = {"rope_type": "yarn", "factor": 16.0, "original_max_position_embeddings": 2048}
+
+
+def _rope_x(seed, e=16, t=8):
+    rng = np.random.default_rng(seed)
+    return np.round(rng.uniform(-1, 1, (1, 2, t, e)), 3)
+
+
+def _ref_rope(x, positions, **opts):
+    from attnconf import reference
+
+    return reference.compute("rotary_embedding", {"x": x, "positions": positions}, opts, exact=True)["output"]
+
+
+def _rope_scale(x) -> float:
+    """A bound of every output's natural scale (rope.scale): the largest pair norm, times m."""
+    return float(np.sqrt(2.0) * np.abs(x).max()) * 1.3
+
+
+def _run_rope(adapter, dtype, x, positions, **opts):
+    """As _run_sdpa, for rotary_embedding."""
+    try:
+        out = adapter.rotary_embedding(adapter.from_numpy(x, dtype), adapter.index_from_numpy(positions), **opts)
+        return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
+    except Unsupported as exc:
+        return None, f"unsupported: {exc.reason}"
+    except NotImplementedError as exc:
+        raise _Declined(declined_reason(exc)) from None
+    except Exception as exc:
+        return None, f"raised {type(exc).__name__}: {exc}"
+
+
+def _rope_layouts(adapter, dtype):
+    """Each claimed layout asked for, matched against both (positions 3 … 10, E = 16)."""
+    x, pos, seen, evidence = _rope_x(20), np.arange(3, 11), {}, []
+    for lay in adapter.capabilities.rope_layouts:
+        other = "half" if lay == "interleaved" else "interleaved"
+        try:
+            out, how = _run_rope(adapter, dtype, x, pos, layout=lay)
+        except _Declined as exc:        # this layout only: the other is still probed
+            seen[lay] = declined_message(str(exc))
+            evidence.append(f"{lay}: {seen[lay]}")
+            continue
+        if out is None:
+            seen[lay], _ = "rejects", evidence.append(f"{lay}: {how}")
+            continue
+        cands = {lay: _ref_rope(x, pos, layout=lay), _alternative(f"rope.layout.{lay}", other): _ref_rope(x, pos, layout=other)}
+        seen[lay], dist = match(out, cands, _rope_scale(x))
+        evidence.append(f"{lay} -> {seen[lay]} ({_fmt(dist)})")
+    return {"value": seen, "evidence": "requested -> detected (positions 3…10, E=16): " + "; ".join(evidence)}
+
+
+@_declinable
+def _rope_rotation(adapter, dtype):
+    from attnconf.reference.rope import rotary_embedding_vjp
+
+    lay, x, pos = adapter.capabilities.rope_layouts[0], _rope_x(21), np.arange(1, 9)
+    out, how = _run_rope(adapter, dtype, x, pos, layout=lay)
+    if out is None:
+        return {"value": "rejects", "evidence": f"positions 1…8 ({lay}): {how}"}
+    cands = {"by_theta": _ref_rope(x, pos, layout=lay),
+             _named("rope_rotation", "reversed"): rotary_embedding_vjp(x, pos, layout=lay, exact=True)}
+    value, dist = match(out, cands, _rope_scale(x))
+    return {"value": value, "evidence": f"positions 1…8 ({lay}): distance to {_fmt(dist)}"}
+
+
+@_declinable
+def _rope_partial(adapter, dtype):
+    lay, x, pos = adapter.capabilities.rope_layouts[0], _rope_x(22), np.arange(5, 13)
+    out, how = _run_rope(adapter, dtype, x, pos, layout=lay, rotary_dim=8)
+    if out is None:
+        return {"value": "rejects", "evidence": f"rotary_dim=8 of E=16: {how}"}
+    head, tail = x[..., :8], x[..., 8:]
+    cands = {"leading_channels": _ref_rope(x, pos, layout=lay, rotary_dim=8),
+             # base^(−2i/E) = (√base)^(−2i/r) on the first r = E/2 channels
+             _named("rope_partial", "head_dim_frequencies"):
+                 np.concatenate([_ref_rope(head, pos, layout=lay, base=100.0), tail], axis=-1),
+             _named("rope_partial", "trailing_channels"):
+                 np.concatenate([head, _ref_rope(tail, pos, layout=lay)], axis=-1),
+             "rotary_dim_ignored": _ref_rope(x, pos, layout=lay)}
+    value, dist = match(out, cands, _rope_scale(x))
+    return {"value": value, "evidence": f"rotary_dim=8 of E=16, positions 5…12 ({lay}): distance to {_fmt(dist)}"}
+
+
+def _angle_class(dtype, e_small, e_mid) -> str:
+    """What the relative errors (to the pair norm) at positions 0…7 and 1000…1007 say about the
+    angles: bfloat16/float16 angles or positions err by radians at 1000 (>= 0.05); float32 angles
+    by ~θ·2^-24 (growing with θ); cos/sin rounded below the dtype by its eps whatever θ."""
+    if e_mid >= 0.05:
+        return _alternative("rope.dtype", "low_precision_angles")
+    if dtype == "float64":
+        if e_mid <= 2.0 ** -30:
+            return "exact"
+        return _alternative("rope.dtype", "float32_angles" if e_mid > 8 * e_small else "cos_sin_below_dtype")
+    if dtype == "float32" and e_small > 2.0 ** -14:
+        return _alternative("rope.dtype", "cos_sin_below_dtype")
+    return "exact" if e_mid <= 2.0 ** -40 else _alternative("rope.dtype", "float32_angles")
+
+
+def _rope_angle_precision(adapter, dtype):
+    """Per supported dtype: the angles' precision class (rope.dtype), from errors to the exact value."""
+    caps, seen = adapter.capabilities, {}
+    x, pos = _rope_x(23, e=8, t=16), np.concatenate([np.arange(8), 1000 + np.arange(8)])
+    lay = caps.rope_layouts[0]
+    norm = np.maximum(np.abs(x).max(axis=-1, keepdims=True), 1e-3)
+    for dt in caps.dtypes:
+        try:
+            from attnconf.reference.rounding import to_dtype
+
+            xd = np.asarray(to_dtype(x, dt), np.float64)
+            out, how = _run_rope(adapter, dt, xd, pos, layout=lay)
+        except _Declined as exc:
+            seen[dt] = declined_message(str(exc))
+            continue
+        if out is None:
+            seen[dt] = how
+            continue
+        err = np.abs(out - _ref_rope(xd, pos, layout=lay)) / norm
+        seen[dt] = _angle_class(dt, float(np.max(err[..., :8, :])), float(np.max(err[..., 8:, :])))
+    return {"value": seen, "evidence": "angle precision per dtype (positions 0…7 and 1000…1007, E=8): "
+            + ", ".join(f"{d}: {v}" for d, v in seen.items())}
+
+
+def _rope_angles_conform(dtype: str, value: str) -> bool:
+    """rope.dtype: float64 x MUST get exact (float64) angles; below float64 float32 angles are the
+    baseline; low-precision angles and cos/sin below the dtype never conform."""
+    return value == "exact" or (dtype != "float64" and value == "float32_angles")
+
+
+@_declinable
+def _rope_yarn(adapter, dtype, what):
+    if "yarn" not in adapter.capabilities.rope_scaling:
+        return {"value": "unsupported", "evidence": "the adapter does not accept rope_type 'yarn'"}
+    lay, x = adapter.capabilities.rope_layouts[0], _rope_x(24)
+    # truncate: positions 3000…3007, where the floor/ceil of the correction range moves ω_5 by
+    # 7e-4 (radians at p ~ 3000); attention factor: positions 0…7, where it does not matter
+    # (each probe fixes the other convention explicitly, so that it sees only its own)
+    pos = 3000 + np.arange(8) if what == "truncate" else np.arange(8)
+    asked = dict(_ROPE_YARN, attention_factor=1.0) if what == "truncate" else dict(_ROPE_YARN, truncate=True)
+    out, how = _run_rope(adapter, dtype, x, pos, layout=lay, scaling=dict(asked))
+    if out is None:
+        return {"value": "rejects", "evidence": f"yarn {asked}: {how}"}
+    if what == "truncate":
+        cands = {"truncate": _ref_rope(x, pos, layout=lay, scaling=dict(asked, truncate=True)),
+                 _named("rope_yarn_truncate", "truncate_false_default"):
+                     _ref_rope(x, pos, layout=lay, scaling=dict(asked, truncate=False))}
+    else:
+        cands = {"applied": _ref_rope(x, pos, layout=lay, scaling=dict(asked)),
+                 _named("rope_yarn_attention_factor", "no_attention_factor"):
+                     _ref_rope(x, pos, layout=lay, scaling=dict(asked, attention_factor=1.0))}
+    value, dist = match(out, cands, _rope_scale(x))
+    return {"value": value, "evidence": f"yarn {asked} (no {'truncate' if what == 'truncate' else 'attention_factor'}"
+            f" given), positions {int(pos[0])}…{int(pos[-1])} ({lay}): distance to {_fmt(dist)}"}
+
+
+# ---------------------------------------------------------------------------------------------
 # Public
 # ---------------------------------------------------------------------------------------------
 SDPA_ASPECTS = ("fully_masked", "causal_alignment", "causal_bottom_right", "mask_and_causal",
                 "mask_polarity", "gqa", "value_dim", "default_scale")
 ENCODING_ASPECTS = ("encoding_variants", "encoding_offset")
+ROPE_ASPECTS = ("rope_layouts", "rope_rotation", "rope_partial", "rope_angle_precision", "rope_yarn_truncate",
+                "rope_yarn_attention_factor")
 COMMON_ASPECTS = ("output_dtype", "determinism")
 
 
 # (operation, its aspects): each aspect belongs to one operation, as an invariant does, and is
 # probed when the adapter offers that operation; the common aspects when it offers any. Their
 # records are filed under the first operation here (sdpa), which is what they have always named.
-OPERATION_ASPECTS = (("sdpa", SDPA_ASPECTS), ("sinusoidal_encoding", ENCODING_ASPECTS))
+OPERATION_ASPECTS = (("sdpa", SDPA_ASPECTS), ("sinusoidal_encoding", ENCODING_ASPECTS),
+                     ("rotary_embedding", ROPE_ASPECTS))
 
 _PROBES = {
     "fully_masked": _fully_masked,
@@ -396,6 +571,10 @@ _PROBES = {
     "value_dim": _value_dim, "default_scale": _default_scale,
     "encoding_variants": _encoding_variants, "encoding_offset": _encoding_offset,
     "output_dtype": lambda adapter, dtype: _output_dtypes(adapter), "determinism": _determinism,
+    "rope_layouts": _rope_layouts, "rope_rotation": _rope_rotation, "rope_partial": _rope_partial,
+    "rope_angle_precision": _rope_angle_precision,
+    "rope_yarn_truncate": lambda adapter, dtype: _rope_yarn(adapter, dtype, "truncate"),
+    "rope_yarn_attention_factor": lambda adapter, dtype: _rope_yarn(adapter, dtype, "attention_factor"),
 }
 
 
@@ -435,12 +614,15 @@ def record_ids(adapter=None) -> list[str]:
     known without running it: what `attnconf run --select` can select."""
     if adapter is None:
         aspects, variants = sum((a for _, a in OPERATION_ASPECTS), ()) + COMMON_ASPECTS, _VARIANTS
+        layouts = ("interleaved", "half")
     else:
         caps = adapter.capabilities
         aspects = aspects_for(adapter)
         variants = [(lay, fr) for lay in caps.encoding_layouts for fr in caps.encoding_frequencies]
+        layouts = caps.rope_layouts
     return [f"profile/encoding_variants/{lay}/{fr}" for lay, fr in variants if "encoding_variants" in aspects] + [
-        f"profile/{a}" for a in aspects if a != "encoding_variants"]
+        f"profile/rope_layouts/{lay}" for lay in layouts if "rope_layouts" in aspects] + [
+        f"profile/{a}" for a in aspects if a not in ("encoding_variants", "rope_layouts")]
 
 
 def profile_records(adapter, profile: dict, *, repro_args: str | None = None) -> list[dict]:
@@ -479,6 +661,19 @@ def profile_records(adapter, profile: dict, *, repro_args: str | None = None) ->
                     f"asked for layout {lay!r} with {fr!r} frequencies, the table matches {got!r}")
                 records.append(_record(adapter, f"encoding_variants/{key}", f"enc.layout.{lay}", status, msg, got,
                                        also=(f"enc.frequencies.{fr}",)))
+        elif aspect == "rope_layouts":
+            for lay, got in value.items():
+                declined = got.startswith(declined_message(""))
+                status = "pass" if got == lay else "skip" if got == "rejects" or declined else "fail"
+                msg = "" if status == "pass" else got if declined else (
+                    f"unsupported: layout {lay}" if status == "skip" else
+                    f"rope.layout.{lay}: asked for layout {lay!r}, the rotation matches {got!r} ({evidence})")
+                records.append(_record(adapter, f"rope_layouts/{lay}", f"rope.layout.{lay}", status, msg, got))
+        elif aspect == "rope_angle_precision":
+            bad = {d: v for d, v in value.items() if not v.startswith(("unsupported", "declined", "raised"))
+                   and not _rope_angles_conform(d, v)}
+            msg = (f"rope.dtype: " + ", ".join(f"{d} x gets {v}" for d, v in bad.items()) + f" ({evidence})") if bad else ""
+            records.append(_record(adapter, aspect, "rope.dtype", "fail" if bad else "pass", msg, value))
     if repro_args is not None:
         from attnconf.conformance import repro
 

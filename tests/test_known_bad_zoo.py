@@ -40,7 +40,12 @@ def test_zoo_covers_the_issue_bug_classes():
                    "mask added after softmax", "low-precision compute", "blocked softmax",
                    "encoding layout", "encoding frequency", "encoding exponent", "encoding offset",
                    "encoding odd", "multi-head head split", "multi-head weight layout",
-                   "gradient: dk missing scale", "gradient: dv transposed", "GQA gradients not summed"):
+                   "gradient: dk missing scale", "gradient: dv transposed", "GQA gradients not summed",
+                   "rope layout swap", "rope reversed rotation", "rope positions off by one",
+                   "rope positions ignored", "rope partial rotary on the wrong channels",
+                   "rope partial rotary with frequencies from E", "rope bf16 angles",
+                   "rope cos/sin rounded below the input dtype", "rope linear scaling applied to the base",
+                   "rope YaRN without its attention factor", "rope llama3 bands swapped"):
         assert needed in classes, needed
 
 

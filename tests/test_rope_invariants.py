@@ -66,3 +66,42 @@ def test_an_adapter_without_rope_skips_the_rope_invariants():
 
     recs = {r["clauses"][0]: r for r in inv.check(SdpaOnly(), "float32", select="inv.rope", max_examples=1)}
     assert all(recs[c]["status"] == "skip" for c in ROPE)
+
+
+from attnconf.conformance.known_bad import rope  # noqa: E402
+
+# Each RoPE known-bad and an invariant its bug breaks (measured at the default example count).
+BROKEN = [
+    (rope.RopeLayoutSwapped, "inv.rope.norms", "float32"),
+    (rope.RopeLayoutSwapped, "inv.rope.shift", "bfloat16"),
+    (rope.RopeReversedRotation, "inv.rope.shift", "float64"),
+    (rope.RopePositionsOffByOne, "inv.rope.identity", "float32"),
+    (rope.RopePositionsIgnored, "inv.rope.shift", "float32"),
+    (rope.RopePositionsIgnored, "inv.rope.identity", "float16"),
+    (rope.RopePartialTrailingChannels, "inv.rope.partial", "float32"),
+    (rope.RopePartialHeadDimFrequencies, "inv.rope.partial", "float64"),
+    (rope.RopeBfloat16Angles, "inv.rope.shift", "bfloat16"),
+    (rope.RopeBfloat16Angles, "inv.rope.relative", "float16"),
+    (rope.RopeCosSinBelowDtype, "inv.rope.norms", "float32"),
+    (rope.RopeFloat32AnglesForFloat64, "inv.rope.relative", "float64"),
+    (rope.RopeLinearScalingOnBase, "inv.rope.shift", "float32"),
+    (rope.RopeYarnNoAttentionFactor, "inv.rope.norms", "float64"),
+]
+
+
+@pytest.mark.parametrize("cls, clause, dtype", BROKEN, ids=[f"{c.__name__}-{cl}-{d}" for c, cl, d in BROKEN])
+def test_rope_known_bad_fails_its_invariant(cls, clause, dtype):
+    rec = inv.check(cls(), dtype, select=clause)[0]
+    assert rec["clauses"] == [clause]
+    assert rec["status"] == "fail", rec["message"]
+    assert "shrunk counterexample" in rec["message"] and rec["metrics"]["counterexample"]
+    assert clause in rec["repro"]
+
+
+@pytest.mark.parametrize("cls", [rope.RopeLlama3BandsSwapped, rope.RopeYarnTruncateFalseDefault],
+                         ids=lambda c: c.__name__)
+def test_scaling_rule_bugs_keep_the_invariants(cls):
+    """Wrong llama3 bands or YaRN truncate default are still rotations by position-free angles:
+    every invariant holds (their catch is the agreement and profile checks', test_rope_profile)."""
+    recs = inv.check(cls(), "float32", select="inv.rope")
+    assert {r["status"] for r in recs} == {"pass"}
