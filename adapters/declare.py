@@ -15,6 +15,8 @@ CLAIMS = {
     "fully_masked": ("zero", "uniform", "nan"),
     "layout": ("interleaved", "concat", "cos_first"),
     "frequencies": ("vaswani", "t2t"),
+    "rope_layout": ("interleaved", "half"),          # pairs (2i, 2i+1) | (i, i + r/2)
+    "rope_scaling": None,                            # subset of ("linear", "dynamic", "yarn", "llama3")
     "dtypes": None,                                  # subset of the four dtype names
     "mask_kinds": None,                              # subset of ("bool", "float")
     "mask_and_causal": None,                         # bool
@@ -33,6 +35,9 @@ def _check(claim: str, value):
     elif claim == "dtypes":
         for d in value:
             check_choice("dtypes entry", d, ("float64", "float32", "float16", "bfloat16"))
+    elif claim == "rope_scaling":
+        for k in value:
+            check_choice("rope_scaling entry", k, ("linear", "dynamic", "yarn", "llama3"))
     elif claim == "mask_kinds":
         for k in value:
             check_choice("mask_kinds entry", k, ("bool", "float"))

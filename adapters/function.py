@@ -5,6 +5,7 @@ registry (attnconf.operations: `plugin_flag`, `function_keywords`, `function_sig
 bundled ones (arrays of the named framework, canonical layout, see docs/plugins.md):
     func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)
     func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])
+    func(x, positions, *, base=10000.0, rotary_dim=None, scaling=None)
 An operation this module has no wrapper for is called generically: positional arguments as the
 operation's `call` passes them, keywords whose value is None left out, any other keyword passed
 when the function accepts it (dtype= as the framework's dtype) and Unsupported when it does not.
@@ -24,6 +25,8 @@ from attnconf.adapters.base import Adapter, Capabilities, require
 from attnconf.adapters.declare import declarations
 from attnconf.adapters.loading import check_framework, load_callable
 from attnconf.dtypes import DTYPE_NAMES
+
+ROPE_TYPES = ("linear", "dynamic", "yarn", "llama3")   # HF rope_type values (rope.scaling.*)
 from attnconf.errors import UsageError
 
 # framework -> (adapter module, conversion mixin class)
@@ -153,6 +156,28 @@ class FunctionAdapter(Adapter):
         require(got == dtype, f"{self.target} takes no dtype= keyword and returns {got}, the case needs {dtype}")
         return out
 
+    def rotary_embedding(self, x, positions, *, base=10000.0, rotary_dim=None, scaling=None,
+                         layout="interleaved"):
+        require(self.operation == "rotary_embedding", f"{self.target} is not a rotary_embedding function")
+        # the pairing is a claim, never a keyword: a function rotates one layout (rope.layout.*)
+        declared = self.claims.get("rope_layout", "interleaved")
+        require(layout == declared, f"{self.target} declares rope_layout={declared!r}, the case needs {layout!r}")
+        kwargs = {}
+        if base != 10000.0:
+            self._needs("base", "the case uses a base other than 10000")
+            kwargs["base"] = base
+        if rotary_dim is not None and rotary_dim != x.shape[-1]:
+            self._needs("rotary_dim", "the case rotates only the first rotary_dim channels")
+            kwargs["rotary_dim"] = rotary_dim
+        if scaling is not None:
+            self._needs("scaling", f"the case uses {scaling.get('rope_type')!r} scaling")
+            kind = scaling.get("rope_type")
+            require(kind in self.capabilities.rope_scaling,
+                    f"{self.target} declares rope_scaling={self.capabilities.rope_scaling!r}, the case needs {kind!r}")
+            kwargs["scaling"] = dict(scaling)
+        with self._context(x.dtype):
+            return type(self).func(x, positions, **kwargs)
+
     def _generic_call(self, *args, **keywords):
         """An operation without a wrapper here: see the module docstring."""
         kwargs = {}
@@ -229,6 +254,8 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
         encoding_offset="offset" in accepted,
         encoding_base="base" in accepted,
         deterministic=claims.get("deterministic", True),
+        rope_layouts=(claims.get("rope_layout", "interleaved"),),
+        rope_scaling=tuple(claims.get("rope_scaling", ROPE_TYPES)) if "scaling" in accepted else (),
     )
     methods = {}
     if op.adapter_method and (getattr(FunctionAdapter, op.adapter_method, None)
