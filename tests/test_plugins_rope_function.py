@@ -72,3 +72,12 @@ def test_declare_checks_the_rope_claims():
         declare(rope_scaling=("ntk",))
     assert declare(rope_layout="half", rope_scaling=("yarn",))(lambda x, p: x).__attnconf__ == {
         "rope_layout": "half", "rope_scaling": ("yarn",)}
+
+
+def test_docs_show_the_example_as_it_is():
+    doc = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text(encoding="utf-8")
+    block = doc[doc.index("# example_rope.py\n"):]
+    block = block[:block.index("```")]
+    source = (EXAMPLES / "example_rope.py").read_text(encoding="utf-8")
+    code = [line for line in block.splitlines()[1:] if line.strip()]
+    assert code and all(line in source for line in code)
