@@ -33,9 +33,10 @@ def benchmarked() -> tuple[str, ...]:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "bench", help="benchmark implementations (GFLOP/s, %% of peak, scaling in L)",
+        "bench", help="benchmark implementations (GFLOP/s, %% of peak, scaling in L; RoPE in GB/s)",
         description="Time every adapter's operations over L = S = 128 … --max-L against a matmul "
-                    "peak probed in the same run; fit the scaling exponent; write the benchmarks "
+                    "peak probed in the same run (RoPE: GB/s against a copy probe of the same run); fit the "
+                    "scaling exponent; write the benchmarks "
                     "section of the results JSON.")
     p.add_argument("--adapter", action="append", default=[], metavar="NAME|PKG.MOD:CLASS",
                    help="adapter name or class (repeatable); default: every available bundled "
