@@ -90,11 +90,19 @@ def _declinable(probe):
 def _run_sdpa(adapter, dtype, q, k, v, mask=None, **opts):
     """(output float64 | None, outcome) with outcome "ok", "unsupported: …" or "raised: …";
     _Declined when the implementation raises NotImplementedError."""
-    try:
+    def call():
         args = [adapter.from_numpy(a, dtype) for a in (q, k, v)]
         m = None if mask is None else adapter.mask_from_numpy(mask, dtype)
-        out = adapter.sdpa(*args, attn_mask=m, **opts)
-        return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
+        return adapter.sdpa(*args, attn_mask=m, **opts)
+
+    return _probe(adapter, call)
+
+
+def _probe(adapter, call):
+    """(output float64 | None, outcome) of one probe call: "ok", "unsupported: …" or
+    "raised …"; _Declined when the implementation raises NotImplementedError."""
+    try:
+        return np.asarray(adapter.to_numpy(call())).astype(np.float64), "ok"
     except Unsupported as exc:
         return None, f"unsupported: {exc.reason}"
     except NotImplementedError as exc:
@@ -343,15 +351,7 @@ def _ref_table(n, dim, **opts):
 
 
 def _run_table(adapter, dtype, n, dim, **opts):
-    try:
-        out = adapter.sinusoidal_encoding(n, dim, dtype=dtype, **opts)
-        return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
-    except Unsupported as exc:
-        return None, f"unsupported: {exc.reason}"
-    except NotImplementedError as exc:
-        raise _Declined(declined_reason(exc)) from None
-    except Exception as exc:
-        return None, f"raised {type(exc).__name__}: {exc}"
+    return _probe(adapter, lambda: adapter.sinusoidal_encoding(n, dim, dtype=dtype, **opts))
 
 
 def _encoding_variants(adapter, dtype):
@@ -412,15 +412,8 @@ def _rope_scale(x) -> float:
 
 def _run_rope(adapter, dtype, x, positions, **opts):
     """As _run_sdpa, for rotary_embedding."""
-    try:
-        out = adapter.rotary_embedding(adapter.from_numpy(x, dtype), adapter.index_from_numpy(positions), **opts)
-        return np.asarray(adapter.to_numpy(out)).astype(np.float64), "ok"
-    except Unsupported as exc:
-        return None, f"unsupported: {exc.reason}"
-    except NotImplementedError as exc:
-        raise _Declined(declined_reason(exc)) from None
-    except Exception as exc:
-        return None, f"raised {type(exc).__name__}: {exc}"
+    return _probe(adapter, lambda: adapter.rotary_embedding(adapter.from_numpy(x, dtype),
+                                                            adapter.index_from_numpy(positions), **opts))
 
 
 def _rope_layouts(adapter, dtype):
