@@ -38,3 +38,22 @@ def test_the_headline_speed_is_the_entry_marked_headline(monkeypatch):
     rows = [{"adapter": "a", "operation": op, "dtype": "float32", "gflops": g, "pct_peak": None, "L": 256}
             for op, g in (("sdpa", 4.0), ("toy_plot", 2.0))]
     assert report._glance_speed(rows, "a") == "toy_plot: 2.0 GFLOP/s at L=256 (float32)"
+
+
+def test_sections_follow_the_spec_index_so_rope_sits_after_encodings():
+    """'By spec section' lists sections in spec/index.json's order, a new operation's among them."""
+    from attnconf import spec
+    from attnconf.conformance.report.merge import merge
+    from attnconf.conformance.report.model import Run
+
+    clause_sections = {c["id"]: c["section"] for c in spec.load_index()["clauses"]}
+    recs = [{"adapter": "a", "framework": "numpy", "operation": op, "case": f"{op}/x", "clauses": [clause],
+             "dtype": "float64", "check": "agreement", "status": "pass", "metrics": {}, "message": "",
+             "repro": "", "options": {}, "shapes": {}}
+            for op, clause in (("rotary_embedding", "rope.dtype"), ("sdpa", "sdpa.dtype"),
+                               ("sinusoidal_encoding", "enc.dtype"), ("sdpa", "inv.convex_hull"))]
+    run = Run(label="run1", source="mem", data={"results": recs, "adapters": []}, records=recs)
+    index_order = [s["id"] for s in spec.load_index()["sections"]]
+    merged = merge([run], clause_sections, None, index_order)
+    assert merged.sections == [s for s in index_order if s in ("sdpa", "enc", "rope", "inv")]
+    assert merged.sections.index("rope") == merged.sections.index("enc") + 1

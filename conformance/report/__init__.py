@@ -303,7 +303,8 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
     """Everything the template shows, from normalised runs (and an optional baseline)."""
     spec = load_spec()
     clause_sections = {str(c["id"]): str(c.get("section") or str(c["id"]).split(".")[0]) for c in spec["clauses"]}
-    merged = merge(runs, clause_sections, [str(c["id"]) for c in spec["clauses"]])
+    merged = merge(runs, clause_sections, [str(c["id"]) for c in spec["clauses"]],
+                   [s["id"] for s in spec["sections"] if s.get("id")] or None)
     profiles = _profile_table(runs, {i.key: i.name for i in merged.implementations})
     speed_rows = _speed_summary(runs, len(runs) > 1)
     impls = _impl_rows(merged, profiles, speed_rows)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .model import BAD_STATUSES, SEVERITY, STATUSES, Run, is_bad, status_class
 
+# Used when the caller passes no section order (the spec index unreadable): the index order wins.
 SECTION_ORDER = ("sdpa", "mha", "enc", "tol", "inv", "perf")
 
 
@@ -123,7 +124,7 @@ def _count(impl: Implementation, rec: dict, secs: list[str], clause_cells: dict)
 
 
 def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
-          clause_order: list[str] | None = None) -> Merged:
+          clause_order: list[str] | None = None, section_order: list[str] | None = None) -> Merged:
     """All runs' records counted per implementation, spec section and clause; records annotated
     with "impl" (display name) and "sections", sorted worst first."""
     clause_sections = clause_sections or {}
@@ -142,6 +143,7 @@ def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
             seen_clauses.update(dict.fromkeys(rec["clauses"]))
             records.append(rec)
     order = list(clause_order or [])
+    sections = list(section_order or SECTION_ORDER)   # the spec index's order (rope after enc)
     rank = {s: i for i, s in enumerate(SEVERITY)}
     records.sort(key=lambda r: (rank.get(status_class(r["status"]), 0), r["impl"], r["case"], r["dtype"], r["check"]))
     present = {status_class(r["status"]) for r in records}
@@ -149,7 +151,7 @@ def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
         runs=runs,
         # the reference first (it anchors the comparison), then by framework and name
         implementations=sorted(impls.values(), key=lambda i: ("reference" not in i.adapter.lower(), i.framework, i.name)),
-        sections=[s for s in SECTION_ORDER if s in seen_sections] + sorted(seen_sections - set(SECTION_ORDER)),
+        sections=[s for s in sections if s in seen_sections] + sorted(seen_sections - set(sections)),
         records=records,
         clause_ids=order + [c for c in seen_clauses if c not in order],
         clause_cells=clause_cells,
