@@ -217,3 +217,16 @@ def test_synthetic_fixtures_follow_the_results_schema(name):
     schema = json.loads(resources.files("attnconf.spec").joinpath("results.schema.json").read_text())
     errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(_fixture(name))]
     assert errors == []
+
+
+def test_a_memory_bound_point_shows_its_gb_per_s_and_share_of_the_copy_bandwidth():
+    """RoPE is counted in bytes (perf.bytes): the speed table shows GB/s and % of the copy probe."""
+    doc = _fixture("bench.json")
+    point = {**doc["benchmarks"]["points"][0], "operation": "rotary_embedding", "gflops": None,
+             "pct_peak": None, "bytes": 5.4e8, "gbps": 6.19, "pct_bandwidth": 30.2}
+    doc["benchmarks"]["points"] = [point]
+    html = render_html([doc])
+    table = html.split('id="speed-table"', 1)[1].split("</table>", 1)[0]
+    assert "GB/s" in table and "% of copy bandwidth" in table
+    row = table.split("rotary_embedding", 1)[1].split("</tr>", 1)[0]
+    assert ">6.19<" in row and ">30.2<" in row, row

@@ -215,6 +215,8 @@ def _speed_summary(runs: list[Run], several: bool) -> list[dict]:
                      "operation": op + (" causal" if causal else ""),
                      "dtype": dtype, "L": _fmt(p.get("L")), "gflops": _fmt(p.get("gflops")),
                      "pct_peak": _fmt(p.get("pct_peak")), "time_s": _fmt(p.get("time_s")),
+                     # memory-bound operations (perf.bytes) report GB/s against the copy probe
+                     "gbps": _fmt(p.get("gbps")), "pct_bandwidth": _fmt(p.get("pct_bandwidth")),
                      "peak_rss_mb": _fmt(p.get("peak_rss_mb")),
                      "exponent": _fmt(plots.lookup_exponent(exps, plots.scaling_key(run_label, p))),
                      "peak": _fmt(peaks.get((run_label, dtype)))})
