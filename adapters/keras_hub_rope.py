@@ -19,35 +19,15 @@ Border translations (none repairs the layer's numerics):
 """
 from __future__ import annotations
 
-import os
 import sys
 
 from attnconf.adapters.base import Adapter, Capabilities, require, shape_of
 from attnconf.adapters.jax_nn import JaxArrays
-from attnconf.adapters.keras_tf import TfArrays, import_tensorflow
+from attnconf.adapters.keras_tf import TfArrays, import_keras
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import SetupError
 
 _YARN = {"beta_fast", "beta_slow", "original_max_position_embeddings", "truncate"}
-
-
-def import_keras(backend: str):
-    """keras, imported with `backend` if this is its first import (KERAS_BACKEND restored after)."""
-    if backend == "tensorflow":
-        import_tensorflow()
-    if "keras" not in sys.modules:
-        previous = os.environ.get("KERAS_BACKEND")
-        os.environ["KERAS_BACKEND"] = backend
-        try:
-            import keras  # noqa: F401
-        finally:
-            if previous is None:
-                del os.environ["KERAS_BACKEND"]
-            else:
-                os.environ["KERAS_BACKEND"] = previous
-    import keras
-
-    return keras
 
 
 def layer_options(base, scaling) -> dict:

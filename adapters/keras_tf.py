@@ -56,10 +56,17 @@ def import_tensorflow():
 
 def import_keras_tensorflow():
     """keras, imported with the TensorFlow backend if this is its first import (see module doc)."""
-    import_tensorflow()
+    return import_keras("tensorflow")
+
+
+def import_keras(backend: str):
+    """keras, imported with `backend` if this is its first import (KERAS_BACKEND restored after;
+    keras fixes its backend at first import, so a later call gets whatever was chosen first)."""
+    if backend == "tensorflow":
+        import_tensorflow()
     if "keras" not in sys.modules:
         previous = os.environ.get("KERAS_BACKEND")
-        os.environ["KERAS_BACKEND"] = "tensorflow"
+        os.environ["KERAS_BACKEND"] = backend
         try:
             import keras  # noqa: F401
         finally:
