@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnconf.errors import Unsupported
+from attnconf.operations.rope import ROPE_TYPES
 
 
 
@@ -68,7 +69,7 @@ class Capabilities:
     mha_kv_heads: bool = False                                # GQA in the layer (num_kv_heads < num_heads)
     deterministic: bool = True                                # claims identical outputs for identical inputs
     rope_layouts: tuple[str, ...] = ("interleaved",)          # interleaved (pairs 2i, 2i+1) | half (i, i + r/2)
-    rope_scaling: tuple[str, ...] = ("linear", "dynamic", "yarn", "llama3")  # rope_type values accepted
+    rope_scaling: tuple[str, ...] = ROPE_TYPES  # rope_type values accepted
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}

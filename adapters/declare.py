@@ -6,6 +6,7 @@ Must not import any framework.
 """
 from __future__ import annotations
 
+from attnconf.operations.rope import ROPE_TYPES
 from attnconf.validation import check_choice, fail
 
 # claim -> allowed values (None: any value of the right kind, checked where used)
@@ -16,7 +17,7 @@ CLAIMS = {
     "layout": ("interleaved", "concat", "cos_first"),
     "frequencies": ("vaswani", "t2t"),
     "rope_layout": ("interleaved", "half"),          # pairs (2i, 2i+1) | (i, i + r/2)
-    "rope_scaling": None,                            # subset of ("linear", "dynamic", "yarn", "llama3")
+    "rope_scaling": None,                            # subset of ROPE_TYPES
     "dtypes": None,                                  # subset of the four dtype names
     "mask_kinds": None,                              # subset of ("bool", "float")
     "mask_and_causal": None,                         # bool
@@ -37,7 +38,7 @@ def _check(claim: str, value):
             check_choice("dtypes entry", d, ("float64", "float32", "float16", "bfloat16"))
     elif claim == "rope_scaling":
         for k in value:
-            check_choice("rope_scaling entry", k, ("linear", "dynamic", "yarn", "llama3"))
+            check_choice("rope_scaling entry", k, ROPE_TYPES)
     elif claim == "mask_kinds":
         for k in value:
             check_choice("mask_kinds entry", k, ("bool", "float"))

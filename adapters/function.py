@@ -25,9 +25,8 @@ from attnconf.adapters.base import Adapter, Capabilities, require
 from attnconf.adapters.declare import declarations
 from attnconf.adapters.loading import check_framework, load_callable
 from attnconf.dtypes import DTYPE_NAMES
-
-ROPE_TYPES = ("linear", "dynamic", "yarn", "llama3")   # HF rope_type values (rope.scaling.*)
 from attnconf.errors import UsageError
+from attnconf.operations.rope import ROPE_TYPES
 
 # framework -> (adapter module, conversion mixin class)
 CONVERSIONS = {

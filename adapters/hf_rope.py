@@ -21,8 +21,9 @@ from __future__ import annotations
 from attnconf.adapters.base import Adapter, Capabilities, require, shape_of
 from attnconf.adapters.pytorch import TorchArrays
 from attnconf.dtypes import DTYPE_NAMES
+from attnconf.operations.rope import ROPE_TYPES
 
-_RULES = ("linear", "dynamic", "yarn", "llama3")
+_RULES = ROPE_TYPES                   # every rule of rope.scaling.*
 _FIELDS = {"rope_type", "factor", "original_max_position_embeddings", "beta_fast", "beta_slow",
            "attention_factor", "truncate", "low_freq_factor", "high_freq_factor"}
 

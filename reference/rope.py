@@ -27,13 +27,13 @@ import numbers
 
 import numpy as np
 
+from attnconf.operations.rope import ROPE_TYPES
 from attnconf.reference import precise
 from attnconf.reference.encoding import reduced_angles
 from attnconf.validation import check_array, check_choice, fail
 
 LAYOUTS = ("interleaved", "half")
 PRECISIONS = (None, "float64", "float32", "float16", "bfloat16")
-ROPE_TYPES = ("linear", "dynamic", "yarn", "llama3")
 MAX_POSITION = 2 ** 52  # exact float64 integers; reduction error stays ~2^-100·p·ω
 # Required and optional fields of each scaling rule (HF transformers' names) with their defaults.
 _FIELDS = {
