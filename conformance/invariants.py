@@ -51,6 +51,7 @@ from attnconf.conformance import strategies as gen
 from attnconf.conformance.record import Record
 from attnconf.dtypes import EPS, numpy_dtype
 from attnconf.errors import Unsupported, declined_message, declined_reason
+from attnconf.reference.rope import pairs as rope_pairs   # the spec's pairing (rope.layout.*), indices only
 
 INV_BASELINE_ULPS = 4.0
 ENC_FLOOR_ULPS = 4.0
@@ -559,12 +560,6 @@ def call_rope(ctx: Context, x, positions, **options) -> np.ndarray:
     if out.shape != x.shape:
         raise Violation(f"rotary_embedding output should have x's shape {x.shape}, but got {out.shape}")
     return out.astype(np.float64)
-
-
-def rope_pairs(r: int, layout: str):
-    """(first, second) channel of each pair (rope.layout.interleaved / rope.layout.half)."""
-    i = np.arange(r // 2)
-    return (2 * i, 2 * i + 1) if layout == "interleaved" else (i, i + r // 2)
 
 
 def rope_gain(scaling) -> float:

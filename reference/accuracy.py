@@ -123,7 +123,7 @@ def _naive_rope(x, pos, *, rotary_dim, scaling, layout):
     rule = rope.check_scaling(scaling, rotary_dim)
     w, _, m, _ = rope.frequencies_dd(rotary_dim, 10000.0, rule, rope._rule_length(rule, pos[None]))
     theta = pos[:, None] * w
-    ia, ib = rope._pairs(rotary_dim, layout)
+    ia, ib = rope.pairs(rotary_dim, layout)
     out = x.copy()
     a, b = x[..., ia], x[..., ib]
     out[..., ia] = m * (a * np.cos(theta) - b * np.sin(theta))

@@ -199,7 +199,7 @@ def _frequencies_mp(r, b, scaling, length):
     return out, mpmath.mpf(1)
 
 
-def _pairs(r: int, layout: str):
+def pairs(r: int, layout: str):
     """Channel indices (first, second) of each pair (rope.layout.interleaved / rope.layout.half)."""
     i = np.arange(r // 2)
     return (2 * i, 2 * i + 1) if layout == "interleaved" else (i, i + r // 2)
@@ -210,7 +210,7 @@ def _pairs(r: int, layout: str):
 def _rotate(x, positions, base, rotary_dim, scaling, layout, exact, precision, sign):
     x, pos, r, base, rule = check_arguments(x, positions, base, rotary_dim, scaling, layout, exact, precision)
     w_hi, w_lo, m_hi, m_lo = frequencies_dd(r, base, rule, _rule_length(rule, pos))
-    ia, ib = _pairs(r, layout)
+    ia, ib = pairs(r, layout)
     if precision not in (None, "float64"):
         return _rotate_low(x, pos, ia, ib, w_hi, m_hi, precision, sign)
     if not exact:
@@ -379,7 +379,7 @@ def natural_scale(x, positions, *, base=10000.0, rotary_dim=None, scaling=None, 
     """rope.scale: m·√(a² + b²) on both channels of each pair, |x| on pass-through channels."""
     x, pos, r, base, rule = check_arguments(x, positions, base, rotary_dim, scaling, layout)
     _, _, m, _ = frequencies_dd(r, base, rule, _rule_length(rule, pos))
-    ia, ib = _pairs(r, layout)
+    ia, ib = pairs(r, layout)
     xf = np.asarray(x, dtype=np.float64)
     out = np.abs(xf)
     norm = m * np.hypot(xf[..., ia], xf[..., ib])
@@ -393,7 +393,7 @@ def angles(x_shape, positions, *, base=10000.0, rotary_dim=None, scaling=None, l
     x = np.zeros((x_shape[0], 1, x_shape[2], x_shape[3]))
     _, pos, r, base, rule = check_arguments(x, positions, base, rotary_dim, scaling, layout)
     w_hi, _, _, _ = frequencies_dd(r, base, rule, _rule_length(rule, pos))
-    ia, ib = _pairs(r, layout)
+    ia, ib = pairs(r, layout)
     theta = pos.astype(np.float64)[:, None, :, None] * w_hi
     out = np.zeros((pos.shape[0], 1, pos.shape[1], x_shape[3]))
     out[..., ia], out[..., ib] = theta, theta
