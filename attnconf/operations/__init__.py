@@ -67,6 +67,14 @@ class Operation:
     cases: str = ""                             # () -> [Case]: the golden catalogue of this operation
     golden_file: str = ""                       # "sdpa.npz": the archive holding its golden cases
     families: str = ""                          # {family: (rng, i, case_id) -> Case} random cases for calibration
+    dtypes: tuple[str, ...] = ()                # () : runs at the run's float dtypes; ("int64",): an integer-valued
+                                                # operation whose output dtype is fixed, run once and judged bit-exact
+
+    # --- checks beyond agreement (modules, "package.module") ---------------------------------
+    invariants: str = ""                        # module with INVARIANTS (checks.invariants.Invariant, ...) and,
+                                                # optionally, DETERMINISM (a checks.invariants.DeterminismProbe)
+    profile: str = ""                           # module with ASPECTS (checks.profile.Aspect, ...) and, optionally,
+                                                # OUTPUT_DTYPE (adapter, dtype) -> native output of a tiny call
 
     # --- adapters, plug-ins and benchmarks ---------------------------------------------------
     adapter_method: str = ""                    # Adapter method name ("sdpa")
@@ -91,6 +99,11 @@ class Operation:
         if not value:
             return None
         return _resolve(value)
+
+    def module(self, attr: str):
+        """The module a module field ("invariants", "profile") names (imported), or None."""
+        value = getattr(self, attr)
+        return importlib.import_module(value) if value else None
 
     def compute(self, inputs, options, *, precision=None, exact=False) -> dict:
         return self.resolve("reference")(dict(inputs or {}), dict(options or {}),
