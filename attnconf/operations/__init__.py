@@ -71,9 +71,9 @@ class Operation:
                                                 # operation whose output dtype is fixed, run once and judged bit-exact
 
     # --- checks beyond agreement (modules, "package.module") ---------------------------------
-    invariants: str = ""                        # module with INVARIANTS (checks.invariants.Invariant, ...) and,
+    invariants: tuple[str, ...] = ()            # modules with INVARIANTS (checks.invariants.Invariant, ...) and,
                                                 # optionally, DETERMINISM (a checks.invariants.DeterminismProbe)
-    profile: str = ""                           # module with ASPECTS (checks.profile.Aspect, ...) and, optionally,
+    profile: tuple[str, ...] = ()               # modules with ASPECTS (checks.profile.Aspect, ...) and, optionally,
                                                 # OUTPUT_DTYPE (adapter, dtype) -> native output of a tiny call
 
     # --- adapters, plug-ins and benchmarks ---------------------------------------------------
@@ -100,10 +100,10 @@ class Operation:
             return None
         return _resolve(value)
 
-    def module(self, attr: str):
-        """The module a module field ("invariants", "profile") names (imported), or None."""
+    def modules(self, attr: str) -> tuple:
+        """The modules a module field ("invariants", "profile") names, imported, in order."""
         value = getattr(self, attr)
-        return importlib.import_module(value) if value else None
+        return tuple(importlib.import_module(m) for m in ((value,) if isinstance(value, str) else value) if m)
 
     def compute(self, inputs, options, *, precision=None, exact=False) -> dict:
         return self.resolve("reference")(dict(inputs or {}), dict(options or {}),
