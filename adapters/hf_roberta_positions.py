@@ -1,0 +1,54 @@
+"""`hf-roberta-positions`: HF transformers' RoBERTa position ids (torch),
+`RobertaEmbeddings.create_position_ids_from_input_ids(input_ids, padding_idx, cache_length)`:
+(cumsum(input_ids ≠ padding_idx) + cache_length)·mask + padding_idx, fairseq's make_positions.
+
+transformers and torch are imported inside methods only; nothing is loaded from a hub.
+
+Border translations (none repairs RoBERTa's rule):
+- the spec's attention_mask covers the past and the current tokens, (B, past_length + T); RoBERTa
+  sees only the current tokens' input_ids, so the mask's last T columns become input_ids: padding_idx
+  where the mask is 0 and padding_idx + 1 (any other id) where it is 1;
+- past_length ↔ cache_length (what RobertaEmbeddings.forward passes).
+Only the `roberta` scheme is RoBERTa's; the others are unsupported.
+"""
+from __future__ import annotations
+
+from attnconf.adapters.base import Adapter, Capabilities, require
+from attnconf.adapters.pytorch import TorchArrays
+from attnconf.dtypes import DTYPE_NAMES
+
+
+class HfRobertaPositionsAdapter(TorchArrays, Adapter):
+    name = "hf-roberta-positions"
+    description = ("transformers RobertaEmbeddings.create_position_ids_from_input_ids "
+                   "(position ids from padding_idx + 1; past_length = cache_length)")
+    capabilities = Capabilities(operations=("position_ids",), dtypes=DTYPE_NAMES,
+                                position_id_schemes=("roberta",))
+
+    @classmethod
+    def availability(cls):
+        available, reason = super().availability()
+        if not available:
+            return available, reason
+        try:
+            from transformers.models.roberta import modeling_roberta  # noqa: F401
+        except Exception as exc:
+            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
+                           "install it with `pip install -e .[hf]`")
+        return True, ""
+
+    def version(self) -> str:
+        import transformers
+
+        return f"transformers {transformers.__version__}, torch {super().version()}"
+
+    def position_ids(self, attention_mask, *, scheme, past_length=0, padding_idx=1):
+        import torch
+        from transformers.models.roberta.modeling_roberta import RobertaEmbeddings
+
+        require(scheme == "roberta", f"RoBERTa computes the roberta scheme only, not {scheme!r}")
+        past = int(past_length)
+        current = attention_mask[:, past:]
+        pad = int(padding_idx)
+        input_ids = torch.where(current != 0, torch.full_like(current, pad + 1), torch.full_like(current, pad))
+        return RobertaEmbeddings.create_position_ids_from_input_ids(input_ids, pad, cache_length=past)
