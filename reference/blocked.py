@@ -3,8 +3,10 @@
 For what: `attnconf.reference` dispatches here when the (B, H, L, S) logits would not fit in
 memory or would be slow to evaluate at once, so that a 64k-token kernel can still be validated
 against the reference. Memory is O(threads · block_l · block_s) beyond the inputs and outputs.
-Must not: import any framework, change the semantics of spec/ (every option of the reference's
-default path is supported here with the same meaning), or run below float64.
+Must not: import any framework, change the semantics of spec/ (every option of spec/sdpa.md is
+supported here with the same meaning; the kernel options of spec/sdpa_options.md — window,
+softcap, sinks, ALiBi, decode offsets, ragged lengths — are not: attnconf.reference.sdpa keeps
+those cases on its unblocked path), or run below float64.
 
 Math (clauses sdpa.logits, sdpa.softmax, sdpa.output), per batch b, query head h, query row i:
 
@@ -192,7 +194,7 @@ class _Problem:
                  enable_gqa, fully_masked, block_l, block_s):
         # The default path's validation (same messages at every size); the scale is its exact
         # 1/√E rounded once to float64 (sdpa.scale.default), not 1.0 / math.sqrt(E).
-        q, k, v, scale_dd, mask = check_arguments(
+        q, k, v, scale_dd, mask, _ = check_arguments(
             query, key, value, attn_mask=attn_mask, is_causal=is_causal,
             causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
             fully_masked=fully_masked)

@@ -103,6 +103,70 @@ def _sdpa_rows(query, key, value, attn_mask, is_causal, alignment, scale, policy
         return out, probs, sc, group
 
 
+def sdpa_options(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
+                 scale=None, enable_gqa=False, window=None, softcap=None, sinks=None, alibi_slopes=None,
+                 query_offset=None, key_lengths=None, query_lengths=None, fully_masked="zero", as_dd=False):
+    """sdpa with the kernel options of spec/sdpa_options.md at ~40 digits, from its formulas,
+    row by row: p_i, c·tanh(s/c), −m·|p_i − j|, the mask, the visible set, the sink's term."""
+    with mpmath.workdps(DPS):
+        q, k, v, mask, sc, group = _setup(query, key, value, attn_mask, scale)
+        B, H, L, _ = q.shape
+        S, Ev = v.shape[2], v.shape[3]
+        ints = lambda a: None if a is None else [int(x) for x in np.asarray(a)]
+        offset, klen, qlen = ints(query_offset), ints(key_lengths), ints(query_lengths)
+        out = np.empty((B, H, L, Ev), dtype=object)
+        for b in range(B):
+            kb = S if klen is None else klen[b]
+            lb = L if qlen is None else qlen[b]
+            for h in range(H):
+                for i in range(L):
+                    if offset is not None:
+                        pos = offset[b] + i
+                    else:
+                        pos = i + (kb - lb if causal_alignment == "bottom_right" else 0)
+                    terms = []
+                    for j in range(S):
+                        s = mpmath.fsum(_mp(q[b, h, i, e]) * _mp(k[b, h // group, j, e])
+                                        for e in range(q.shape[3])) * sc
+                        if softcap is not None:
+                            s = _mp(softcap) * mpmath.tanh(s / _mp(softcap))
+                        if alibi_slopes is not None:
+                            m = np.asarray(alibi_slopes, dtype=np.float64)
+                            s -= _mp(m[h] if m.ndim == 1 else m[b, h]) * abs(pos - j)
+                        ok = j < kb and (not is_causal or j <= pos)
+                        if window is not None:
+                            left, right = window
+                            ok = ok and (left is None or j - pos >= -left) and (right is None or j - pos <= right)
+                        if mask is not None:
+                            mval = mask[b, h, i, j]
+                            if mask.dtype == np.bool_:
+                                ok = ok and bool(mval)
+                            elif np.isneginf(mval):
+                                ok = False
+                            else:
+                                s += _mp(mval)
+                        terms.append(s if ok else None)
+                    sink = None if sinks is None else float(np.asarray(sinks, dtype=np.float64)[h])
+                    live = [s for s in terms if s is not None]
+                    if sink is not None and math.isfinite(sink):
+                        live.append(_mp(sink))
+                    if i >= lb or (not live and fully_masked == "zero"):
+                        out[b, h, i] = [mpmath.mpf(0)] * Ev
+                        continue
+                    if not live:
+                        fill = mpmath.mpf(1) / S if fully_masked == "uniform" else mpmath.mpf("nan")
+                        p = [fill] * S
+                    else:
+                        top = max(live)
+                        ex = [mpmath.exp(s - top) if s is not None else mpmath.mpf(0) for s in terms]
+                        z = mpmath.fsum(ex + ([mpmath.exp(_mp(sink) - top)] if sink is not None
+                                              and math.isfinite(sink) else []))
+                        p = [x / z for x in ex]
+                    for c in range(Ev):
+                        out[b, h, i, c] = mpmath.fsum(p[j] * _mp(v[b, h // group, j, c]) for j in range(S))
+        return _finish(out, as_dd)
+
+
 def sdpa_vjp(query, key, value, grad_output, *, attn_mask=None, is_causal=False,
              causal_alignment="top_left", scale=None, enable_gqa=False, fully_masked="zero",
              as_dd=False):

@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from attnconf.reference import precise
+from attnconf.reference import sdpa_options as opt
 from attnconf.reference.rounding import to_dtype
 from attnconf.validation import check_array, check_choice, fail
 
@@ -63,6 +64,11 @@ class Problem:
     group: int               # G = H // Hkv
     in_dtype: np.dtype
     mask_dtype: np.dtype | None
+    # the options of sdpa.opt.* (reference/sdpa_options.py); None = unset
+    softcap: float | None = None          # c: logits <- c·tanh(logits / c) before mask and bias
+    bias: np.ndarray | None = None        # ALiBi −m·|p_i − j|, broadcastable to (B, H, L, S)
+    sinks: np.ndarray | None = None       # (1, H, 1, 1) sink logits
+    padded: np.ndarray | None = None      # (B, 1, L, 1) padded query rows (output 0)
 
     @property
     def scale(self) -> float:
@@ -85,11 +91,16 @@ def check_options(*, precision, exact, fully_masked="zero", causal_alignment="to
 
 
 def check_arguments(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
-                    scale=None, enable_gqa=False, fully_masked="zero"):
-    """The one validation of the sdpa arguments (sdpa.layout, sdpa.gqa, sdpa.scale.*, sdpa.mask.*),
-    for the default and the blocked path alike, so a bad input reads the same at every size.
-    Returns (q, k, v, scale_dd, mask): the checked arrays, the exact scale as a double-double, and
-    the mask as an array (None when there is none)."""
+                    scale=None, enable_gqa=False, fully_masked="zero", **options):
+    """The one validation of the sdpa arguments (sdpa.layout, sdpa.gqa, sdpa.scale.*, sdpa.mask.*,
+    sdpa.opt.*), for the default, exact, baseline and blocked paths alike, so a bad input reads
+    the same at every size. `options`: window, softcap, sinks, alibi_slopes, query_offset,
+    key_lengths, query_lengths (reference/sdpa_options.py). Returns (q, k, v, scale_dd, mask,
+    opts): the checked arrays, the exact scale as a double-double, the mask as an array (None
+    when there is none) and the validated options (sdpa_options.Options)."""
+    unknown = sorted(set(options) - set(opt.OPTION_NAMES))
+    if unknown:
+        fail("sdpa option", "one of " + ", ".join(opt.OPTION_NAMES), ", ".join(unknown), TypeError)
     q = check_array("query", query, ndim=4, legend="(B, H, L, E)")
     k = check_array("key", key, ndim=4, legend="(B, Hkv, S, E)")
     v = check_array("value", value, ndim=4, legend="(B, Hkv, S, Ev)")
@@ -137,15 +148,16 @@ def check_arguments(query, key, value, *, attn_mask=None, is_causal=False, causa
             m64 = m.astype(np.float64)
             if np.isnan(m64).any() or np.isposinf(m64).any():   # sdpa.mask.float
                 fail("attn_mask", "finite or −inf (no NaN or +inf)", "NaN or +inf entries")
-    return q, k, v, scale_dd, m
+    opts = opt.check((b, h, l, s), causal_alignment=causal_alignment, **options)
+    return q, k, v, scale_dd, m, opts
 
 
 def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
-            scale=None, enable_gqa=False, fully_masked="zero") -> Problem:
+            scale=None, enable_gqa=False, fully_masked="zero", **options) -> Problem:
     """Validate the sdpa arguments (check_arguments) and build a Problem."""
-    q, k, v, scale_dd, m = check_arguments(
+    q, k, v, scale_dd, m, opts = check_arguments(
         query, key, value, attn_mask=attn_mask, is_causal=is_causal, causal_alignment=causal_alignment,
-        scale=scale, enable_gqa=enable_gqa, fully_masked=fully_masked)
+        scale=scale, enable_gqa=enable_gqa, fully_masked=fully_masked, **options)
     b, h, l, _ = q.shape
     hkv, s = k.shape[1], k.shape[2]
 
@@ -169,14 +181,23 @@ def prepare(query, key, value, *, attn_mask=None, is_causal=False, causal_alignm
             additive = np.where(hidden, 0.0, m64)
             if hidden.any():
                 allowed = np.broadcast_to(~hidden, full)
-    if is_causal:
-        # sdpa.causal.top_left: j <= i;  sdpa.causal.bottom_right: j <= i + S − L.
-        shift = 0 if causal_alignment == "top_left" else s - l
-        tri = np.arange(s)[None, :] <= np.arange(l)[:, None] + shift
-        # sdpa.mask_and_causal: the intersection.
-        allowed = np.broadcast_to(tri, full) if allowed is None else (allowed & tri)
-        allowed = np.broadcast_to(allowed, full)
-    return Problem(q64, k64, v64, additive, allowed, scale_dd, fully_masked, group, q.dtype, mask_dtype)
+    if not opts.any():
+        if is_causal:
+            # sdpa.causal.top_left: j <= i;  sdpa.causal.bottom_right: j <= i + S − L.
+            shift = 0 if causal_alignment == "top_left" else s - l
+            tri = np.arange(s)[None, :] <= np.arange(l)[:, None] + shift
+            # sdpa.mask_and_causal: the intersection.
+            allowed = np.broadcast_to(tri, full) if allowed is None else (allowed & tri)
+            allowed = np.broadcast_to(allowed, full)
+        return Problem(q64, k64, v64, additive, allowed, scale_dd, fully_masked, group, q.dtype, mask_dtype)
+    # sdpa.opt.positions: p_i; the causal rule, the window and the key lengths measure j − p_i.
+    pos = opt.query_positions(full, causal_alignment, opts)
+    vis = opt.visibility(full, pos, is_causal, opts)
+    if vis is not None:  # sdpa.mask_and_causal / sdpa.opt.*: the intersection
+        allowed = np.broadcast_to(vis, full) if allowed is None else np.broadcast_to(allowed & vis, full)
+    return Problem(q64, k64, v64, additive, allowed, scale_dd, fully_masked, group, q.dtype, mask_dtype,
+                   softcap=opts.softcap, bias=opt.alibi_bias(full, pos, opts),
+                   sinks=opt.sink_logits(opts), padded=opt.padded_rows(full, opts))
 
 
 def _broadcasts_to(shape: tuple, target: tuple) -> bool:
@@ -237,17 +258,30 @@ def forward_plain(pb: Problem, ar: Arith, q=None, k=None, v=None):
     v = ar.input(pb.v) if v is None else v
     # sdpa.logits: one product, scaled (the scale rounded once to the compute dtype).
     s = ar.round(np.matmul(q, np.swapaxes(k, -1, -2)) * c.type(pb.scale))
+    if pb.softcap is not None:  # sdpa.opt.softcap: before the mask and the bias
+        cap = c.type(pb.softcap)
+        s = ar.round(cap * np.tanh(s / cap))
+    if pb.bias is not None:  # sdpa.opt.alibi: the kernel forms −m·|p − j| in its compute dtype
+        s = s + pb.bias.astype(c)
     if pb.additive is not None:  # sdpa.mask.float (mask as the implementation receives it)
         s = s + ar.input(pb.additive)
-    if pb.allowed is not None:  # sdpa.mask.bool, sdpa.causal.*, sdpa.mask_and_causal
+    if pb.allowed is not None:  # sdpa.mask.bool, sdpa.causal.*, sdpa.mask_and_causal, sdpa.opt.*
         s = np.where(pb.allowed, s, c.type(-np.inf))
     # sdpa.softmax: subtract the row max so exp never overflows (sdpa.range).
     m = np.max(s, axis=-1, keepdims=True)
-    full = np.isneginf(m)  # sdpa.fully_masked: every logit −∞
-    e = np.exp(s - np.where(full, c.type(0), m))
+    sink = None if pb.sinks is None else ar.input(pb.sinks)
+    if sink is not None:  # sdpa.opt.sinks: the sink joins the max and the denominator
+        m = np.maximum(m, sink)
+    full = np.isneginf(m)  # sdpa.fully_masked: every logit −∞ (and no sink)
+    shift = np.where(full, c.type(0), m)
+    e = np.exp(s - shift)
     z = np.sum(e, axis=-1, keepdims=True)
+    if sink is not None:
+        z = z + np.exp(sink - shift)
     p = e / np.where(full, c.type(1), z)
     p = apply_policy_p(p, full, pb.fully_masked)
+    if pb.padded is not None:  # sdpa.opt.query_lengths: padded rows give 0
+        p = np.where(pb.padded, c.type(0), p)
     # sdpa.output: probabilities in the storage dtype, P·V.
     out = ar.matmul(ar.round(p), v)
     return out, p, full
@@ -284,9 +318,15 @@ def logits_dd(pb: Problem, q_lo=None, k_lo=None):
         pairs.append((q_lo, kt))
     sh, sl = precise.dd_matmul_sum(pairs)
     sh, sl = precise.dd_mul(sh, sl, *pb.scale_dd)
-    if pb.additive is not None:
-        add = np.broadcast_to(pb.additive, sh.shape)
-        sh, sl = precise.dd_add(sh, sl, add, np.zeros_like(sh))
+    if pb.softcap is not None:  # sdpa.opt.softcap in long double: c·tanh(s/c), |d/ds| <= 1
+        cap = np.longdouble(pb.softcap)
+        t = cap * np.tanh((sh.astype(np.longdouble) + sl.astype(np.longdouble)) / cap)
+        sh = t.astype(np.float64)
+        sl = (t - sh.astype(np.longdouble)).astype(np.float64)
+    for add in (pb.bias, pb.additive):  # sdpa.opt.alibi, sdpa.mask.float: one dd sum each
+        if add is not None:
+            add = np.broadcast_to(add, sh.shape)
+            sh, sl = precise.dd_add(sh, sl, add, np.zeros_like(sh))
     return sh, sl
 
 
@@ -296,6 +336,8 @@ def probabilities_ld(pb: Problem, sh, sl):
     if allowed is not None:
         sh = np.where(allowed, sh, -np.inf)
     m = np.max(sh, axis=-1, keepdims=True)  # the shift need not be the dd max: any nearby value
+    if pb.sinks is not None:  # sdpa.opt.sinks
+        m = np.maximum(m, pb.sinks)
     full = np.isneginf(m)
     m = np.where(full, 0.0, m)
     with np.errstate(invalid="ignore"):  # hidden entries (−∞) give NaN here, zeroed below
@@ -305,8 +347,15 @@ def probabilities_ld(pb: Problem, sh, sl):
     if allowed is not None:
         e = np.where(allowed, e, np.longdouble(0))
     z = np.sum(e, axis=-1, keepdims=True)
+    if pb.sinks is not None:  # exp(sink − m): sink − m exact in two_sum's two parts
+        with np.errstate(invalid="ignore"):  # a −∞ sink: exp(−∞) = 0, its NaN low part dropped
+            u, ue = precise.two_sum(np.broadcast_to(pb.sinks, m.shape), -m)
+            ue = np.where(np.isfinite(u), ue, 0.0)
+        z = z + np.exp(u.astype(np.longdouble)) * np.exp(ue.astype(np.longdouble))
     p = e / np.where(full, np.longdouble(1), z)
     p = apply_policy_p(p, full, pb.fully_masked)
+    if pb.padded is not None:  # sdpa.opt.query_lengths
+        p = np.where(pb.padded, np.longdouble(0), p)
     return p, full
 
 
@@ -326,25 +375,38 @@ def forward_exact_ld(pb: Problem, q_lo=None, k_lo=None, v_lo=None):
 # ---------------------------------------------------------------------------------------------
 
 def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
-         scale=None, enable_gqa=False, fully_masked="zero", exact=False, precision=None):
+         scale=None, enable_gqa=False, window=None, softcap=None, sinks=None, alibi_slopes=None,
+         query_offset=None, key_lengths=None, query_lengths=None, fully_masked="zero",
+         exact=False, precision=None):
     """Scaled dot-product attention, the canonical reference (spec section sdpa).
 
     out[b,h,i,:] = Σ_j softmax_j(scale·q_i·k_j + mask_ij) · v[b, h // (H/Hkv), j, :]
 
+    with the options of current kernels (spec/sdpa_options.md, reference/sdpa_options.py):
+    window, softcap, sinks, alibi_slopes, query_offset, key_lengths, query_lengths.
     query (B, H, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev) -> (B, H, L, Ev).
     Returns float64 for precision None/"float64" (default path, or exact=True: <= 1 ulp of
     natural scale), else an array of the named dtype (the same-precision baseline).
     """
     check_options(precision=precision, exact=exact, fully_masked=fully_masked,
                   causal_alignment=causal_alignment)
+    options = {k: v for k, v in dict(window=window, softcap=softcap, sinks=sinks, alibi_slopes=alibi_slopes,
+                                     query_offset=query_offset, key_lengths=key_lengths,
+                                     query_lengths=query_lengths).items() if v is not None}
     from attnconf.reference import blocked  # SPEED HOOK: large inputs, before prepare's masks
-    if _use_blocked(*blocked.logit_shape(query, key), exact, precision):
+    # the blocked path knows no sdpa.opt.* option: such a case stays on the unblocked path
+    if not options and _use_blocked(*blocked.logit_shape(query, key), exact, precision):
         return blocked.sdpa(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
                             causal_alignment=causal_alignment, scale=scale,
                             enable_gqa=enable_gqa, fully_masked=fully_masked)
     pb = prepare(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
                  causal_alignment=causal_alignment, scale=scale, enable_gqa=enable_gqa,
-                 fully_masked=fully_masked)
+                 fully_masked=fully_masked, **options)
+    if exact and not precise.HAVE_LONGDOUBLE and options:  # the oracle of the options (slow)
+        from attnconf.reference import oracle
+        return oracle.sdpa_options(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
+                                   causal_alignment=causal_alignment, scale=scale,
+                                   fully_masked=fully_masked, **options)
     if exact and not precise.HAVE_LONGDOUBLE:  # no 80-bit long double: the mpmath oracle (slow)
         from attnconf.reference import oracle
         return oracle.sdpa(pb.q, query_kv(pb.k, pb.group), query_kv(pb.v, pb.group),
@@ -369,5 +431,12 @@ def natural_scale(pb: Problem) -> np.ndarray:
     p from the float64 default path; a fully-masked row uses uniform p (the mean of |v|), so the
     scale is positive wherever V is not zero, whatever the policy.
     """
-    out, p, full = forward_plain(dataclasses.replace(pb, fully_masked="uniform"), Arith(None))
+    out, p, full = forward_plain(dataclasses.replace(pb, fully_masked="uniform", padded=None), Arith(None))
+    if pb.padded is not None or pb.sinks is not None:
+        # padded query rows (sdpa.opt.query_lengths) and rows whose keys are all hidden but which
+        # have a sink (sdpa.opt.sinks) are exactly 0: judged against the mean of |v|, as
+        # fully-masked rows, so that garbage there counts
+        hidden = ~pb.allowed.any(axis=-1, keepdims=True) if pb.allowed is not None else False
+        empty = (pb.padded if pb.padded is not None else False) | hidden
+        p = np.where(empty, 1.0 / p.shape[-1], p)
     return np.matmul(p, np.abs(pb.v))
