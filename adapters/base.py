@@ -70,6 +70,10 @@ class Capabilities:
     deterministic: bool = True                                # claims identical outputs for identical inputs
     rope_layouts: tuple[str, ...] = ("interleaved",)          # interleaved (pairs 2i, 2i+1) | half (i, i + r/2)
     rope_scaling: tuple[str, ...] = ROPE_TYPES  # rope_type values accepted
+    # sdpa.opt.*: the kernel options of sdpa it takes (attnconf.operations.sdpa.OPTION_NAMES: window,
+    # softcap, sinks, alibi_slopes, query_offset, key_lengths, query_lengths); a case setting any
+    # other is skipped as unsupported by the registry's call, before the adapter is called
+    sdpa_options: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -146,8 +150,13 @@ class Adapter:
 
     # -- operations (canonical layout; see spec/) ---------------------------------------------
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
-             causal_alignment="top_left", scale=None, enable_gqa=False):
-        """(B, H, L, E), (B, Hkv, S, E), (B, Hkv, S, Ev) -> (B, H, L, Ev)."""
+             causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """(B, H, L, E), (B, Hkv, S, E), (B, Hkv, S, Ev) -> (B, H, L, Ev).
+
+        options (spec/sdpa_options.md), passed only when a case sets them and only if listed in
+        capabilities.sdpa_options: window=(left, right), softcap=c, sinks (H,), alibi_slopes (H,)
+        or (B, H) (native floats of the case dtype), query_offset, key_lengths, query_lengths
+        (B,) (native integers, index_from_numpy)."""
         raise Unsupported(f"{self.name} does not implement sdpa")
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,

@@ -3,7 +3,9 @@
 Which operations a function can be, its option and its signature come from the operation
 registry (attnconf.operations: `plugin_flag`, `function_keywords`, `function_signature`); for the
 bundled ones (arrays of the named framework, canonical layout, see docs/plugins.md):
-    func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)
+    func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False,
+         window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None,
+         key_lengths=None, query_lengths=None)
     func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])
     func(x, positions, *, base=10000.0, rotary_dim=None, scaling=None)
 An operation this module has no wrapper for is called generically: positional arguments as the
@@ -27,6 +29,7 @@ from attnconf.adapters.loading import check_framework, load_callable
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import UsageError
 from attnconf.operations.rope import ROPE_TYPES
+from attnconf.operations.sdpa import OPTION_NAMES as SDPA_OPTION_NAMES
 
 # framework -> (adapter module, conversion mixin class)
 CONVERSIONS = {
@@ -89,20 +92,30 @@ class FunctionAdapter(Adapter):
     def _needs(self, keyword: str, why: str):
         require(keyword in self.accepted, f"{self.target} does not accept the keyword {keyword!r} ({why})")
 
-    def _sdpa_kwargs(self, query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa):
+    def _sdpa_kwargs(self, query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
+                     options=None):
         require(self.operation == "sdpa", f"{self.target} is an encoding function, not sdpa")
         kwargs = {}
+        options = {k: v for k, v in (options or {}).items() if v is not None}
         if attn_mask is not None:
             self._needs("attn_mask", "the case has an attention mask")
             kwargs["attn_mask"] = attn_mask
+        # the function's positions follow its declared alignment (sdpa.opt.positions): they agree
+        # with the case's when L == S and no lengths shift them, or when query_offset places them
         if is_causal:
             self._needs("is_causal", "the case is causal")
+        positioned = is_causal or any(n in options for n in ("window", "alibi_slopes"))
+        if positioned and "query_offset" not in options:
             L, S = query.shape[-2], key.shape[-2]
             declared = self.claims.get("causal_alignment", "top_left")
-            # the function's is_causal means its declared alignment; both agree when L == S
-            require(L == S or causal_alignment == declared,
+            same = L == S and not any(n in options for n in ("key_lengths", "query_lengths"))
+            require(same or causal_alignment == declared,
                     f"{self.target} declares causal_alignment={declared!r}, the case needs {causal_alignment!r}")
+        if is_causal:
             kwargs["is_causal"] = True
+        for name, value in options.items():  # sdpa.opt.*: a keyword it lacks makes the case unsupported
+            self._needs(name, f"the case sets the sdpa option {name}")
+            kwargs[name] = value
         if scale is not None:
             self._needs("scale", "the case sets an explicit scale")
             kwargs["scale"] = scale
@@ -112,8 +125,9 @@ class FunctionAdapter(Adapter):
         return kwargs
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
-             causal_alignment="top_left", scale=None, enable_gqa=False):
-        kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa)
+             causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
+                                   options)
         with self._context(query.dtype):
             return type(self).func(query, key, value, **kwargs)
 
@@ -255,6 +269,7 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
         deterministic=claims.get("deterministic", True),
         rope_layouts=(claims.get("rope_layout", "interleaved"),),
         rope_scaling=tuple(claims.get("rope_scaling", ROPE_TYPES)) if "scaling" in accepted else (),
+        sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation == "sdpa" else (),
     )
     methods = {}
     if op.adapter_method and (getattr(FunctionAdapter, op.adapter_method, None)

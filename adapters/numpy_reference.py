@@ -10,6 +10,7 @@ import numpy as np
 
 from attnconf.adapters.base import OPERATIONS, Adapter, Capabilities
 from attnconf.dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
+from attnconf.operations.sdpa import OPTION_INPUTS, OPTION_NAMES as SDPA_OPTION_NAMES
 
 
 def _precision(dtype: str) -> str | None:
@@ -55,6 +56,7 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         encoding_frequencies=("vaswani", "t2t"),
         mha_kv_heads=True,
         rope_layouts=("interleaved", "half"),
+        sdpa_options=SDPA_OPTION_NAMES,
     )
 
     @classmethod
@@ -74,10 +76,13 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         return compute(operation, inputs, options, precision=_precision(dtype))
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
-             causal_alignment="top_left", scale=None, enable_gqa=False):
+             causal_alignment="top_left", scale=None, enable_gqa=False, **kernel_options):
+        # kernel_options (sdpa.opt.*): window and softcap are options, the arrays inputs
         options = dict(is_causal=is_causal, causal_alignment=causal_alignment, scale=scale,
                        enable_gqa=enable_gqa)
+        options.update({k: v for k, v in kernel_options.items() if k not in OPTION_INPUTS and v is not None})
         inputs = dict(query=query, key=key, value=value, attn_mask=attn_mask)
+        inputs.update({k: v for k, v in kernel_options.items() if k in OPTION_INPUTS})
         return self._compute("sdpa", inputs, options, dtype_name(query.dtype))["output"]
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,

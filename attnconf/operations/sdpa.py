@@ -6,27 +6,57 @@ import importlib
 from attnconf.operations import Operation
 
 SDPA_OPTIONS = ("is_causal", "causal_alignment", "scale", "enable_gqa", "fully_masked")
-FUNCTION_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa")
+# The kernel options of spec/sdpa_options.md (sdpa.opt.*), in the adapter signature's order. window
+# and softcap travel as case options (JSON); the others as case inputs: sinks and alibi_slopes in
+# the case dtype, query_offset/key_lengths/query_lengths as integers (adapter.index_from_numpy).
+OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
+OPTION_INPUTS = ("sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
+INDEX_INPUTS = ("query_offset", "key_lengths", "query_lengths")
+FUNCTION_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa") + OPTION_NAMES
 BASE_CLAUSES = ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype")
+
+
+def _options(inputs, options) -> dict:
+    """The case's keyword options plus its option inputs that are present (sdpa.opt.*)."""
+    return dict(options, **{n: inputs[n] for n in OPTION_INPUTS if inputs.get(n) is not None})
 
 
 def compute(inputs, options, *, precision=None, exact=False):
     from attnconf.reference.sdpa import sdpa
 
     return {"output": sdpa(inputs["query"], inputs["key"], inputs["value"],
-                           attn_mask=inputs.get("attn_mask"), **options, precision=precision, exact=exact)}
+                           attn_mask=inputs.get("attn_mask"), **_options(inputs, options),
+                           precision=precision, exact=exact)}
 
 
 def natural_scale(inputs, options):
     _sdpa = importlib.import_module("attnconf.reference.sdpa")  # the package attribute is the function
 
     pb = _sdpa.prepare(inputs["query"], inputs["key"], inputs["value"],
-                       attn_mask=inputs.get("attn_mask"), **options)
+                       attn_mask=inputs.get("attn_mask"), **_options(inputs, options))
     return {"output": _sdpa.natural_scale(pb)}
 
 
+def used_options(x, options) -> tuple:
+    """The sdpa.opt.* options a case sets (not None), in OPTION_NAMES order."""
+    return tuple(n for n in OPTION_NAMES if options.get(n) is not None or x.get(n) is not None)
+
+
 def call(adapter, x, options, dtype):
-    return adapter.sdpa(x["query"], x["key"], x["value"], attn_mask=x.get("attn_mask"), **options)
+    """adapter.sdpa on native inputs. The unsupported-option rule: an option of sdpa.opt.* is
+    passed only when the case sets it, and only to an adapter whose Capabilities.sdpa_options
+    lists it; otherwise the case is Unsupported (skip), whatever the adapter's signature."""
+    from attnconf.errors import Unsupported
+
+    used = used_options(x, options)
+    declared = tuple(getattr(adapter.capabilities, "sdpa_options", ()))
+    missing = [n for n in used if n not in declared]
+    if missing:
+        raise Unsupported(f"{adapter.name} does not support the sdpa option(s) {', '.join(missing)} "
+                          f"(its Capabilities.sdpa_options: {', '.join(declared) or 'none'})")
+    kwargs = {k: v for k, v in options.items() if k not in OPTION_NAMES or v is not None}
+    kwargs.update({n: x[n] for n in OPTION_INPUTS if x.get(n) is not None})
+    return adapter.sdpa(x["query"], x["key"], x["value"], attn_mask=x.get("attn_mask"), **kwargs)
 
 
 def argument_scale(case, positions=None):
@@ -43,9 +73,25 @@ def argument_scale(case, positions=None):
     scale = case.options.get("scale")
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
     try:
-        return float(np.max(np.abs(q @ np.swapaxes(k, -1, -2)))) * abs(scale)
+        arg = float(np.max(np.abs(q @ np.swapaxes(k, -1, -2)))) * abs(scale)
     except ValueError:  # shapes the reference rejects: no argument term
         return None
+    cap = case.options.get("softcap")
+    if cap is not None and cap > 0:
+        # c·tanh(s/c) passes an error δ of s on as δ·sech²(s/c), and |s|·sech²(s/c) <= 0.45·c:
+        # the rounded argument a correct kernel carries is at most min(|s|, c) (sdpa.opt.softcap)
+        arg = min(arg, float(cap))
+    slopes = case.inputs.get("alibi_slopes")
+    if slopes is not None:  # the bias m·|p − j| is rounded too (sdpa.opt.alibi): its largest value
+        arg += float(np.max(np.abs(slopes))) * (q.shape[2] + k.shape[2] + _largest(case, "query_offset"))
+    return arg
+
+
+def _largest(case, name) -> int:
+    import numpy as np
+
+    value = case.inputs.get(name)
+    return 0 if value is None else int(np.max(value))
 
 
 def work(shape, causal=False):
@@ -95,15 +141,19 @@ def bench_grid_to_2048(quick, Ls, dtypes, max_L, max_positions):
 
 
 OPERATION = Operation(
+    profile=("attnconf.conformance.checks.profile.sdpa",),
     name="sdpa", title="scaled dot-product attention", spec_file="sdpa.md",
-    inputs=("query", "key", "value"), optional_inputs=("attn_mask",), mask_inputs=("attn_mask",),
-    options=SDPA_OPTIONS, outputs=("output",), clauses=BASE_CLAUSES, dtype_clause="sdpa.dtype",
+    inputs=("query", "key", "value"), optional_inputs=("attn_mask",) + OPTION_INPUTS, mask_inputs=("attn_mask",),
+    index_inputs=INDEX_INPUTS,
+    options=SDPA_OPTIONS + ("window", "softcap"), outputs=("output",), clauses=BASE_CLAUSES, dtype_clause="sdpa.dtype",
     reference="attnconf.operations.sdpa:compute", natural_scale="attnconf.operations.sdpa:natural_scale",
     argument_scale=argument_scale,
     case_prefix="sdpa", golden_file="sdpa.npz",
     cases="attnconf.reference.cases:sdpa_cases", families="attnconf.reference.cases:SDPA_FAMILIES",
     adapter_method="sdpa", call=call, plugin_flag="--sdpa", function_keywords=FUNCTION_KEYWORDS,
-    function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False)",
+    function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False, "
+                       "window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None, "
+                       "key_lengths=None, query_lengths=None)",
     function_gradient="sdpa_vjp",
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=bench_grid,
     report={"plot": "attention", "length": ("query", -2), "headline": True},
