@@ -144,15 +144,25 @@ class JaxArrays:
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(implementation: str, is_causal: bool, scale, mask_kind: str | None, gradients: bool):
-    """A jitted canonical-layout sdpa (or its vjp) for one set of static options; cached."""
+def _compiled(implementation: str, is_causal: bool, scale, mask_kind: str | None, gradients: bool,
+              window=None, lengths=(False, False)):
+    """A jitted canonical-layout sdpa (or its vjp) for one set of static options; cached.
+
+    window: JAX's local_window_size (left, right) or None; lengths: whether query_seq_lengths /
+    key_value_seq_lengths are passed (as the traced arguments ql, kl)."""
     import jax
 
-    def forward(q, k, v, m):
+    def forward(q, k, v, m, ql, kl):
         # JAX's layout is (B, T, N, H): canonical (B, H, L, E) is transposed in and out.
         q, k, v = (x.transpose(0, 2, 1, 3) for x in (q, k, v))
         # canonical bool mask True = takes part, as JAX's `mask`; a float mask is JAX's additive `bias`.
         kw = {"mask": m} if mask_kind == "bool" else {"bias": m} if mask_kind == "float" else {}
+        if window is not None:
+            kw["local_window_size"] = window
+        if lengths[0]:
+            kw["query_seq_lengths"] = ql
+        if lengths[1]:
+            kw["key_value_seq_lengths"] = kl
         out = jax.nn.dot_product_attention(q, k, v, scale=scale, is_causal=is_causal,
                                            implementation=implementation, **kw)
         return out.transpose(0, 2, 1, 3)
@@ -160,11 +170,31 @@ def _compiled(implementation: str, is_causal: bool, scale, mask_kind: str | None
     if not gradients:
         return jax.jit(forward)
 
-    def backward(q, k, v, m, g):
-        _, pullback = jax.vjp(lambda q, k, v: forward(q, k, v, m), q, k, v)
+    def backward(q, k, v, m, ql, kl, g):
+        _, pullback = jax.vjp(lambda q, k, v: forward(q, k, v, m, ql, kl), q, k, v)
         return pullback(g)
 
     return jax.jit(backward)
+
+
+def _lengths(x):
+    """A (B,) length array as the int32 JAX's _check_shape_and_dtype demands (None stays None)."""
+    import jax.numpy as jnp
+
+    return None if x is None else jnp.asarray(x).astype(jnp.int32)
+
+
+def local_window_size(window, causal_alignment, L, S):
+    """The spec's window (left, right) as JAX's local_window_size: the same numbers, index based
+    (key j visible to query i iff i - left <= j <= i + right), so only where p_i = i; a None (unbounded)
+    side becomes max(L, S), which no |j - i| reaches."""
+    if window is None:
+        return None
+    require(causal_alignment == "top_left" or L == S,
+            "jax.nn.dot_product_attention's local_window_size is index based (top-left); it has no "
+            "bottom-right alignment")
+    unbounded = max(L, S)
+    return tuple(unbounded if side is None else int(side) for side in window)
 
 
 class JaxSdpaAdapter(JaxArrays, Adapter):
@@ -174,6 +204,9 @@ class JaxSdpaAdapter(JaxArrays, Adapter):
         causal_alignments=("top_left",),       # is_causal is tril(ones(T, S)); no bottom-right option
         value_dim_differs=False,               # "value shape should be [B, S, K, H]" (same as key)
         gradients=True,
+        # local_window_size, query_seq_lengths, key_value_seq_lengths; no softcap, sinks, ALiBi or
+        # decode offset in JAX's API (a bias computed here would test attnconf, not JAX).
+        sdpa_options=("window", "key_lengths", "query_lengths"),
         # fully_masked: JAX's documentation promises no policy, so the canonical claim stays; the
         # suite's profile reports what JAX really does.
     )
@@ -188,18 +221,32 @@ class JaxSdpaAdapter(JaxArrays, Adapter):
         mask_kind = None if attn_mask is None else ("bool" if attn_mask.dtype == bool else "float")
         return bool(is_causal), None if scale is None else float(scale), mask_kind
 
-    def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
-             causal_alignment="top_left", scale=None, enable_gqa=False):
+    def _run(self, gradients, query, key, value, attn_mask, is_causal, causal_alignment, scale,
+             window, query_lengths, key_lengths, *rest):
         options = self._options(query, key, value, attn_mask, is_causal, causal_alignment, scale)
+        L, S = query.shape[-2], key.shape[-2]
+        # bottom-right with ragged lengths shifts each batch by K_b - L_b: JAX has no such offset.
+        require(causal_alignment == "top_left" or window is None and not is_causal or
+                query_lengths is None and key_lengths is None,
+                "jax.nn.dot_product_attention's masks are index based (top-left); it has no "
+                "bottom-right alignment for ragged lengths")
+        lws = local_window_size(window, causal_alignment, L, S)
         with x64(_name(query)):
-            return _compiled(self.implementation, *options, False)(query, key, value, attn_mask)
+            ql, kl = _lengths(query_lengths), _lengths(key_lengths)
+            fn = _compiled(self.implementation, *options, gradients, lws, (ql is not None, kl is not None))
+            return fn(query, key, value, attn_mask, ql, kl, *rest)
+
+    def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
+             causal_alignment="top_left", scale=None, enable_gqa=False, window=None,
+             query_lengths=None, key_lengths=None):
+        return self._run(False, query, key, value, attn_mask, is_causal, causal_alignment, scale,
+                         window, query_lengths, key_lengths)
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
-        options = self._options(query, key, value, attn_mask, is_causal, causal_alignment, scale)
-        with x64(_name(query)):
-            return tuple(_compiled(self.implementation, *options, True)(query, key, value, attn_mask,
-                                                                        grad_output))
+                 causal_alignment="top_left", scale=None, enable_gqa=False, window=None,
+                 query_lengths=None, key_lengths=None):
+        return tuple(self._run(True, query, key, value, attn_mask, is_causal, causal_alignment, scale,
+                               window, query_lengths, key_lengths, grad_output))
 
 
 class JaxXlaAdapter(JaxSdpaAdapter):
