@@ -76,11 +76,8 @@ def argument_scale(case, positions=None):
         arg = float(np.max(np.abs(q @ np.swapaxes(k, -1, -2)))) * abs(scale)
     except ValueError:  # shapes the reference rejects: no argument term
         return None
-    cap = case.options.get("softcap")
-    if cap is not None and cap > 0:
-        # c·tanh(s/c) passes an error δ of s on as δ·sech²(s/c), and |s|·sech²(s/c) <= 0.45·c:
-        # the rounded argument a correct kernel carries is at most min(|s|, c) (sdpa.opt.softcap)
-        arg = min(arg, float(cap))
+    # a soft-cap (sdpa.opt.softcap) leaves this term as it is: c·tanh(s/c) passes the rounding
+    # error of a product, ~eps·max|s| for every logit of the case, on undamped where s/c is small
     slopes = case.inputs.get("alibi_slopes")
     if slopes is not None:  # the bias m·|p − j| is rounded too (sdpa.opt.alibi): its largest value
         arg += float(np.max(np.abs(slopes))) * (q.shape[2] + k.shape[2] + _largest(case, "query_offset"))
@@ -149,7 +146,9 @@ OPERATION = Operation(
     reference="attnconf.operations.sdpa:compute", natural_scale="attnconf.operations.sdpa:natural_scale",
     argument_scale=argument_scale,
     case_prefix="sdpa", golden_file="sdpa.npz",
-    cases="attnconf.reference.cases:sdpa_cases", families="attnconf.reference.cases:SDPA_FAMILIES",
+    # the catalogue's sdpa cases and families, then the kernel options' (sdpa.opt.*)
+    cases="attnconf.reference.sdpa_option_cases:sdpa_cases",
+    families="attnconf.reference.sdpa_option_cases:FAMILIES",
     adapter_method="sdpa", call=call, plugin_flag="--sdpa", function_keywords=FUNCTION_KEYWORDS,
     function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False, "
                        "window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None, "
