@@ -15,6 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnconf.errors import Unsupported
+from attnconf.operations.alibi_bias import ALIGNMENTS as ALIBI_ALIGNMENTS, MODES as ALIBI_MODES
+from attnconf.operations.position_ids import SCHEMES as POSITION_ID_SCHEMES
+from attnconf.operations.relative_position_index import ALIGNMENTS as RELATIVE_INDEX_ALIGNMENTS
 from attnconf.operations.rope import ROPE_TYPES
 
 
@@ -70,6 +73,10 @@ class Capabilities:
     deterministic: bool = True                                # claims identical outputs for identical inputs
     rope_layouts: tuple[str, ...] = ("interleaved",)          # interleaved (pairs 2i, 2i+1) | half (i, i + r/2)
     rope_scaling: tuple[str, ...] = ROPE_TYPES  # rope_type values accepted
+    alibi_modes: tuple[str, ...] = ALIBI_MODES                # alibi_bias modes accepted (alibi.bias*)
+    alibi_alignments: tuple[str, ...] = ALIBI_ALIGNMENTS      # alibi_bias alignments accepted (alibi.align.*)
+    relative_index_alignments: tuple[str, ...] = RELATIVE_INDEX_ALIGNMENTS   # relpos.index.align.*
+    position_id_schemes: tuple[str, ...] = POSITION_ID_SCHEMES   # position_ids schemes accepted (posids.ids.*)
     # sdpa.opt.*: the kernel options of sdpa it takes (attnconf.operations.sdpa.OPTION_NAMES: window,
     # softcap, sinks, alibi_slopes, query_offset, key_lengths, query_lengths); a case setting any
     # other is skipped as unsupported by the registry's call, before the adapter is called
@@ -179,6 +186,41 @@ class Adapter:
         """x (B, H, T, E) rotated by its integer `positions` (T,) or (B, T) -> x's shape and dtype
         (see spec/ for rotary_embedding; `scaling` uses HF transformers' field names)."""
         raise Unsupported(f"{self.name} does not implement rotary_embedding")
+
+    # -- position biases and learned positions (spec/alibi.md, relative_position.md, position_ids.md)
+    # Integer outputs in any integer dtype; `table` inputs native floats, `attention_mask` and
+    # `position_ids` native integers (index_from_numpy).
+    def alibi_slopes(self, num_heads, *, max_bias=8.0, dtype="float32"):
+        """(H,) ALiBi slopes of dtype `dtype`."""
+        raise Unsupported(f"{self.name} does not implement alibi_slopes")
+
+    def alibi_bias(self, num_heads, query_length, key_length, *, max_bias=8.0, mode="causal",
+                   alignment="bottom_right", dtype="float32"):
+        """(H, L, S) ALiBi bias of dtype `dtype`."""
+        raise Unsupported(f"{self.name} does not implement alibi_bias")
+
+    def relative_position_bucket(self, query_length, key_length, *, bidirectional=True, num_buckets=32,
+                                 max_distance=128, query_offset=0):
+        """(L, S) integer T5 buckets of rel = j − (i + query_offset)."""
+        raise Unsupported(f"{self.name} does not implement relative_position_bucket")
+
+    def relative_position_bias(self, table, query_length, key_length, *, bidirectional=True,
+                               num_buckets=32, max_distance=128, query_offset=0):
+        """table (num_buckets, H) -> (H, L, S) = table[bucket, h], the table's dtype."""
+        raise Unsupported(f"{self.name} does not implement relative_position_bias")
+
+    def relative_position_index(self, query_length, key_length, *, max_relative_position,
+                                alignment="top_left"):
+        """(L, S) integer clip(j − i', −K, K) + K (Shaw et al.)."""
+        raise Unsupported(f"{self.name} does not implement relative_position_index")
+
+    def position_ids(self, attention_mask, *, scheme, past_length=0, padding_idx=1):
+        """attention_mask (B, past_length + T) integer 0/1 -> (B, T) integer table rows."""
+        raise Unsupported(f"{self.name} does not implement position_ids")
+
+    def position_embedding(self, table, position_ids):
+        """table (N, D), integer ids (B, T) -> (B, T, D) = table[ids]; ids outside [0, N) raise."""
+        raise Unsupported(f"{self.name} does not implement position_embedding")
 
     # -- description --------------------------------------------------------------------------
     def describe(self) -> dict:

@@ -114,3 +114,40 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         out = self._compute("rotary_embedding", dict(x=x, positions=positions), options,
                             dtype_name(x.dtype))["output"]
         return np.asarray(out).astype(x.dtype)  # float64 path returns float64 already
+
+    # -- position biases and learned positions: the reference, outputs in the case dtype --------
+    def alibi_slopes(self, num_heads, *, max_bias=8.0, dtype="float32"):
+        out = self._compute("alibi_slopes", {}, dict(num_heads=num_heads, max_bias=max_bias), dtype)
+        return np.asarray(out["output"]).astype(numpy_dtype(dtype))
+
+    def alibi_bias(self, num_heads, query_length, key_length, *, max_bias=8.0, mode="causal",
+                   alignment="bottom_right", dtype="float32"):
+        options = dict(num_heads=num_heads, query_length=query_length, key_length=key_length,
+                       max_bias=max_bias, mode=mode, alignment=alignment)
+        return np.asarray(self._compute("alibi_bias", {}, options, dtype)["output"]).astype(numpy_dtype(dtype))
+
+    def relative_position_bucket(self, query_length, key_length, *, bidirectional=True, num_buckets=32,
+                                 max_distance=128, query_offset=0):
+        options = dict(query_length=query_length, key_length=key_length, bidirectional=bidirectional,
+                       num_buckets=num_buckets, max_distance=max_distance, query_offset=query_offset)
+        return self._compute("relative_position_bucket", {}, options, "float64")["output"]
+
+    def relative_position_bias(self, table, query_length, key_length, *, bidirectional=True,
+                               num_buckets=32, max_distance=128, query_offset=0):
+        options = dict(query_length=query_length, key_length=key_length, bidirectional=bidirectional,
+                       num_buckets=num_buckets, max_distance=max_distance, query_offset=query_offset)
+        return self._compute("relative_position_bias", {"table": table}, options, dtype_name(table.dtype))["output"]
+
+    def relative_position_index(self, query_length, key_length, *, max_relative_position,
+                                alignment="top_left"):
+        options = dict(query_length=query_length, key_length=key_length,
+                       max_relative_position=max_relative_position, alignment=alignment)
+        return self._compute("relative_position_index", {}, options, "float64")["output"]
+
+    def position_ids(self, attention_mask, *, scheme, past_length=0, padding_idx=1):
+        options = dict(scheme=scheme, past_length=past_length, padding_idx=padding_idx)
+        return self._compute("position_ids", {"attention_mask": attention_mask}, options, "float64")["output"]
+
+    def position_embedding(self, table, position_ids):
+        inputs = {"table": table, "position_ids": position_ids}
+        return self._compute("position_embedding", inputs, {}, dtype_name(table.dtype))["output"]

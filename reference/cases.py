@@ -310,7 +310,9 @@ def sdpa_cases() -> list[Case]:
         c("sdpa/long_s513_fully_masked", L=6, S=513, E=4, mask="bool", mask_shape=(6, 513),
           fully_masked_rows=2, family=f),
     ]
-    return cases
+    from attnconf.reference.position_cases import sdpa_bias_cases   # masks that ARE an ALiBi / T5 bias
+
+    return cases + sdpa_bias_cases()
 
 
 def sdpa_vjp_cases() -> list[Case]:
