@@ -150,6 +150,10 @@ class Adapter:
     def index_from_numpy(self, arr: np.ndarray) -> Any:
         """A native integer array holding `arr`'s values (RoPE positions), in the integer dtype the
         framework's own position code takes."""
+        if not _requires_integers(self.capabilities.operations):
+            # nothing it declares needs integers: only an optional integer input (sdpa's lengths
+            # and offsets, sdpa.opt.*) asks, and that case is unsupported here, not an error
+            raise Unsupported(f"{self.name} takes no integer inputs (it defines no index_from_numpy)")
         raise _missing(self, "index_from_numpy")
 
     def synchronize(self, value: Any) -> None:
@@ -242,6 +246,14 @@ def _missing(adapter, method: str) -> TypeError:
     # adapter never wrote is a broken adapter, and its records must say so (error).
     return TypeError(f"{type(adapter).__name__} should define {method} (Adapter leaves it to subclasses), "
                      "but does not")
+
+
+def _requires_integers(names) -> bool:
+    """Whether one of the operations `names` has a required integer input (RoPE's positions)."""
+    from attnconf import operations
+
+    known = {op.name: op for op in operations.operations()}
+    return any(set(known[n].index_inputs) & set(known[n].inputs) for n in names if n in known)
 
 
 def require(condition: bool, reason: str) -> None:
