@@ -38,6 +38,12 @@ BUNDLED = {
     "hf-rope": "attnconf.adapters.hf_rope:HfRopeAdapter",
     "keras-hub-rope": "attnconf.adapters.keras_hub_rope:KerasHubRopeAdapter",
     "keras-hub-rope-jax": "attnconf.adapters.keras_hub_rope:KerasHubRopeJaxAdapter",
+    "hf-t5-bias": "attnconf.adapters.hf_t5_bias:HfT5BiasAdapter",
+    "hf-bloom-alibi": "attnconf.adapters.hf_bloom_alibi:HfBloomAlibiAdapter",
+    "hf-roberta-positions": "attnconf.adapters.hf_roberta_positions:HfRobertaPositionsAdapter",
+    "hf-opt-positions": "attnconf.adapters.hf_opt_positions:HfOptPositionsAdapter",
+    "keras-hub-alibi": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiAdapter",
+    "keras-hub-alibi-jax": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiJaxAdapter",
 }
 KINDS = ("bundled", "class", "function")
 
