@@ -67,7 +67,9 @@ def _session(dtype: str, mask: str | None, cache: bool, nonpad: bool, is_causal:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # a kernel's refusal is raised to the caller; no stderr copy
+    # a kernel's refusal is raised to the caller; its copy on stderr (the default logger's) is noise
+    options.log_severity_level = 3
+    ort.set_default_logger_severity(3)
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from attnconf.dtypes import DTYPE_NAMES
-from attnconf.conformance.record import FAILING as CAUGHT   # a known-bad is caught by a failing record
+from attnconf.conformance.results.record import FAILING as CAUGHT   # a known-bad is caught by a failing record
 from attnconf.errors import SetupError
 
 
@@ -113,7 +113,7 @@ class Scope:
 
     def covers(self, rec: dict) -> bool:
         # expectations.Scope is the one matcher; this level leaves out case and check
-        from attnconf.conformance.expectations import Scope as Match
+        from attnconf.conformance.judging.expectations import Scope as Match
 
         return Match(adapter=self.adapter, dtype=self.dtype, operation=self.operation, clause=self.clause,
                      status=self.status).covers(rec)
@@ -148,7 +148,7 @@ def _scopes_for(scopes, adapter_name: str) -> list[Scope]:
 def judge_one(adapter, case, dtype: str, expectations=None) -> dict:
     """The agreement record of `adapter` (an instance) on `case` at `dtype`: runner.check_case in
     this process at the default level, the loop `attnconf run` and pytest call."""
-    from attnconf.conformance import runner
+    from attnconf.conformance.execution import runner
 
     return runner.check_case(runner.InProcessExecutor(), adapter, adapter, case, dtype, expectations=expectations)
 
@@ -277,7 +277,8 @@ def detect_one(adapter, *, golden, random_cases, dtypes=DTYPE_NAMES, seed=0, eno
     """The checks that catch `adapter`: "profile <aspect> = …", "agreement (golden|random) <case>
     @ <dtype>", "invariant <clause> @ <dtype>". Agreement stops after `enough` failing case-dtypes
     per source; first_only stops at the first hit (tests: is it caught at all?)."""
-    from attnconf.conformance import invariants, profile
+    from attnconf.conformance.checks import invariants
+    from attnconf.conformance.checks import profile
 
     hits: list[str] = []
     prof = profile.detect(adapter)
@@ -313,7 +314,7 @@ def detect_one(adapter, *, golden, random_cases, dtypes=DTYPE_NAMES, seed=0, eno
 
 def detection(zoo_path, *, random_seeds: int = 2, progress=None, first_only: bool = False) -> tuple[list, dict]:
     """([(name, bug_class, hits)], control_hits): hits empty means not caught."""
-    from attnconf.conformance.runner import load_cases
+    from attnconf.conformance.execution.runner import load_cases
 
     control, bad = load_zoo(zoo_path)
     golden = load_cases(None, None)
@@ -368,7 +369,7 @@ def run(*, seeds: int = 200, zoo: str | Path | None = BUNDLED_ZOO, bundled: bool
         families=None, progress=None, first_only: bool = False) -> dict:
     """Both measurements as a JSON-ready dict, with `ok` = zero false failures and all caught.
     zoo: BUNDLED_ZOO, a zoo package directory, or None (no detection)."""
-    from attnconf.conformance.runner import RunConfig, _expectations
+    from attnconf.conformance.execution.runner import RunConfig, _expectations
 
     t0 = time.perf_counter()
     expectations = _expectations(RunConfig(specs=[]))

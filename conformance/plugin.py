@@ -85,7 +85,8 @@ class Session:
         """[(spec, adapter instance, repro args)] — resolved once per process."""
         if self._specs is None:
             from attnconf.adapters import function, registry
-            from attnconf.conformance import repro, runner
+            from attnconf.conformance.results import repro
+            from attnconf.conformance.execution import runner
 
             adapters = self.opt("adapter") or []
             names = [a for a in adapters if ":" not in a]
@@ -106,7 +107,7 @@ class Session:
 
     def cases(self):
         if self._cases is None:
-            from attnconf.conformance import runner
+            from attnconf.conformance.execution import runner
 
             self._cases = runner.load_cases(self.opt("select"), self.opt("golden_dir"))
         return self._cases
@@ -118,7 +119,7 @@ class Session:
 
     def items(self, operation: str) -> list[Item]:
         """adapter x case x dtype for the selected cases of `operation` (a registered name)."""
-        from attnconf.conformance import runner
+        from attnconf.conformance.execution import runner
 
         out = []
         for spec, adapter, repro in self.specs():
@@ -130,7 +131,7 @@ class Session:
     def expectations(self):
         """The shipped expectation files (what `attnconf run` applies without --expectations)."""
         if self._expect is None:
-            from attnconf.conformance.expectations import Expectations
+            from attnconf.conformance.judging.expectations import Expectations
 
             self._expect = Expectations.load(None)
         return self._expect
@@ -145,7 +146,7 @@ class Session:
     def check(self, item: Item) -> dict:
         """Run and judge one item; record it; pytest outcome from its status."""
         __tracebackhide__ = True
-        from attnconf.conformance import runner
+        from attnconf.conformance.execution import runner
 
         adapter = self.adapter(item.spec)
         rec = runner.check_case(self._executor, item.spec, adapter, item.case, item.dtype, level=self.opt("level"),
@@ -163,7 +164,7 @@ class Session:
         return rec
 
     def write(self, path: Path) -> None:
-        from attnconf.conformance.results import ResultsWriter
+        from attnconf.conformance.results.files import ResultsWriter
 
         w = ResultsWriter(path, command=["pytest"] + list(self.config.invocation_params.args),
                           device=self.opt("device"), level=self.opt("level"))
@@ -270,7 +271,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 def _merge(config, s: Session | None, path: Path) -> None:
     import json
 
-    from attnconf.conformance.results import ResultsWriter
+    from attnconf.conformance.results.files import ResultsWriter
 
     parts = sorted(path.parent.glob(f"{path.name}.*.part")) if path.parent.exists() else []
     s = s or Session(config)

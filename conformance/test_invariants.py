@@ -14,7 +14,7 @@ ARG = "attnconf_invariant"
 
 
 def _clauses():
-    from attnconf.conformance.invariants import INVARIANTS
+    from attnconf.conformance.checks.invariants import INVARIANTS
 
     return [i.clause for i in INVARIANTS] + ["inv.determinism"]
 
@@ -38,7 +38,7 @@ def pytest_generate_tests(metafunc):
 def test_invariant(attnconf_invariant, attnconf_session):
     """The invariant holds on every example drawn (spec/invariants.md)."""
     __tracebackhide__ = True
-    from attnconf.conformance import invariants
+    from attnconf.conformance.checks import invariants
 
     spec, _, dtype, clause = attnconf_invariant
     adapter = attnconf_session.adapter(spec)

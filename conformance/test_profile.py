@@ -1,6 +1,6 @@
 """Conformance tests for the semantic profile: each canonical choice per adapter.
 
-The profile (conformance/profile.py) says which named alternative an implementation follows
+The profile (conformance/checks/profile/) says which named alternative an implementation follows
 (fully-masked rows, causal alignment, mask polarity, GQA order, default scale, dtypes, encoding
 variant…); a test here fails when it is not the canonical one, unless an expectation says the
 divergence is known. Parametrised over adapter x aspect by the attnconf plugin's adapters, ids
@@ -18,7 +18,7 @@ def pytest_generate_tests(metafunc):
     if ARG not in metafunc.fixturenames:
         return
     from attnconf.conformance.plugin import _session
-    from attnconf.conformance.profile import aspects_for
+    from attnconf.conformance.checks.profile import aspects_for
     from attnconf.errors import AttnconfError
 
     try:
@@ -32,7 +32,7 @@ def pytest_generate_tests(metafunc):
 def test_profile_aspect(attnconf_aspect, attnconf_session):
     """The implementation follows the spec's canonical choice for this aspect."""
     __tracebackhide__ = True
-    from attnconf.conformance import profile
+    from attnconf.conformance.checks import profile
 
     spec, name, aspect = attnconf_aspect
     adapter = attnconf_session.adapter(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from attnconf.adapters import registry
-from attnconf.conformance.engine import compute_outputs, judge
+from attnconf.conformance.judging.engine import compute_outputs, judge
 from attnconf.reference.golden import load_cases
 
 BAD = ("fail", "error", "crash")

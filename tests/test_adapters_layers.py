@@ -12,7 +12,7 @@ import pytest
 
 from attnconf import reference
 from bundled_adapters import bundled_or_skip as _adapter
-from attnconf.conformance.engine import compute_outputs
+from attnconf.conformance.judging.engine import compute_outputs
 from attnconf.errors import Unsupported
 from attnconf.reference.cases import Case
 

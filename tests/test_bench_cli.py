@@ -19,7 +19,7 @@ def quick_doc(tmp_path_factory):
 
 
 def test_quick_run_writes_a_valid_results_document(quick_doc):
-    from attnconf.conformance.results import validate
+    from attnconf.conformance.results.files import validate
 
     validate(quick_doc)
     bench = quick_doc["benchmarks"]

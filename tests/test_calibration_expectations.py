@@ -11,13 +11,13 @@ import pytest
 
 from attnconf.adapters import registry
 from attnconf.conformance import calibration
-from attnconf.conformance.expectations import Expectation, Expectations, read_file, shipped_paths
+from attnconf.conformance.judging.expectations import Expectation, Expectations, read_file, shipped_paths
 from attnconf.dtypes import DTYPE_NAMES
 
 
 @pytest.fixture(scope="module")
 def golden():
-    from attnconf.conformance.runner import load_cases
+    from attnconf.conformance.execution.runner import load_cases
 
     return load_cases(None, None)
 

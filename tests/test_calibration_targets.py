@@ -69,7 +69,7 @@ def test_documented_divergences_are_excluded_by_clause_and_counted():
     an entry without a clause documents golden cases only and excludes nothing."""
     from attnconf.conformance.known_bad.scale import ScaleOff1e5
 
-    from attnconf.conformance.expectations import Expectation, Expectations
+    from attnconf.conformance.judging.expectations import Expectation, Expectations
 
     name = "known-bad/scale-off-1e-5"
     bare = calibration.false_failures([ScaleOff1e5()], seeds=3, families=["sdpa"])[(name, "sdpa")]

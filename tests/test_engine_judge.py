@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from attnconf.adapters.base import Adapter, Capabilities
-from attnconf.conformance import engine, results, runner
+from attnconf.conformance.judging import engine
+from attnconf.conformance.results import files as results
+from attnconf.conformance.execution import runner
 from attnconf.dtypes import numpy_dtype
 from attnconf.errors import Unsupported
 
@@ -158,7 +160,7 @@ def test_crash_and_timeout_statuses_pass_through(cases):
 
 
 def test_strict_level_turns_a_default_pass_beyond_strict_into_a_fail(cases):
-    from attnconf.conformance.tolerance import rule_for
+    from attnconf.conformance.judging.tolerance import rule_for
 
     rule = rule_for("sdpa", "float32")
     off = (rule.strict_ulps + rule.floor_ulps) / 2   # inside the default floor, outside strict

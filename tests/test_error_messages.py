@@ -9,9 +9,9 @@ import pytest
 
 from attnconf import reference
 from attnconf.adapters.registry import AdapterSpec
-from attnconf.conformance import engine
-from attnconf.conformance.isolation import WorkerExecutor
-from attnconf.conformance.runner import InProcessExecutor
+from attnconf.conformance.judging import engine
+from attnconf.conformance.execution.isolation import WorkerExecutor
+from attnconf.conformance.execution.runner import InProcessExecutor
 from attnconf.errors import one_line
 from attnconf.reference.cases import catalogue
 

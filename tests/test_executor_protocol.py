@@ -7,9 +7,9 @@ import inspect
 
 import pytest
 
-from attnconf.conformance import runner
-from attnconf.conformance.isolation import WorkerExecutor
-from attnconf.conformance.runner import Executor, InProcessExecutor
+from attnconf.conformance.execution import runner
+from attnconf.conformance.execution.isolation import WorkerExecutor
+from attnconf.conformance.execution.runner import Executor, InProcessExecutor
 
 METHODS = ("run", "run_checks", "detect_profile", "close")
 
@@ -33,7 +33,9 @@ def test_executors_implement_the_protocol_with_its_signature(cls, method):
 def test_in_process_checks_and_profile_are_the_modules_own(monkeypatch):
     """InProcessExecutor.run_checks is invariants.check here ([] on Unsupported, as before),
     detect_profile is profile.detect of the spec's adapter."""
-    from attnconf.conformance import invariants, known_bad, profile
+    from attnconf.conformance import known_bad
+    from attnconf.conformance.checks import invariants
+    from attnconf.conformance.checks import profile
     from attnconf.errors import Unsupported
 
     adapter, ex = known_bad.control()(), InProcessExecutor()

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from attnconf.conformance import expectations as ex
+from attnconf.conformance.judging import expectations as ex
 from attnconf.errors import UsageError
 
 

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from attnconf.conformance.results import read_results
+from attnconf.conformance.results.files import read_results
 
 TESTS = Path(__file__).resolve().parent
 PLUGIN = "zoo.sdpa:nan_output"

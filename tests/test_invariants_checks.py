@@ -1,4 +1,4 @@
-"""Meta-tests of conformance/invariants.py: the control passes, each property fails the
+"""Meta-tests of conformance/checks/invariants/: the control passes, each property fails the
 known-bad implementation that breaks it, and a failure explains itself (shrunk example, repro)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from attnconf.adapters.base import Capabilities
-from attnconf.conformance import invariants as inv
+from attnconf.conformance.checks import invariants as inv
 from attnconf.dtypes import DTYPE_NAMES
 
 from attnconf.conformance import known_bad
@@ -130,7 +130,7 @@ def test_budget_bounds_the_time_of_a_slow_adapter():
 
 
 def test_tolerances_come_from_the_tolerance_table():
-    from attnconf.conformance.tolerance import rule_for
+    from attnconf.conformance.judging.tolerance import rule_for
 
     r = rule_for("sdpa", "float32")
     assert inv.inv_ulps("sdpa", "float32") == 2 * max(r.k * inv.INV_BASELINE_ULPS, r.floor_ulps)
@@ -142,7 +142,7 @@ def test_invariant_and_profile_records_follow_the_results_schema():
     import jsonschema
 
     from attnconf import spec
-    from attnconf.conformance import profile
+    from attnconf.conformance.checks import profile
 
     schema = json.loads(spec._read("results.schema.json"))
     record_schema = {**schema["$defs"]["record"], "$defs": schema["$defs"]}

@@ -1,6 +1,6 @@
 """Invariant verdicts do not depend on the machine: a fixed number of examples, never a time
 budget, and the examples where documented framework bugs show are fixed ones that always run
-(conformance/invariants.py: EXAMPLES, draws_for, Invariant.explicit).
+(conformance/checks/invariants/: EXAMPLES, draws_for, Invariant.explicit).
 
 The implementations are the NumPy control of the known-bad zoo with one framework's documented
 bug grafted on (tensorflow.json and jax.json describe the real ones), so every test is quick.
@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from attnconf.conformance import invariants as inv
+from attnconf.conformance.checks import invariants as inv
 from attnconf.conformance import known_bad
 
 Control = known_bad.control()

@@ -9,8 +9,8 @@ import pytest
 
 from attnconf import reference
 from attnconf.adapters.registry import AdapterSpec
-from attnconf.conformance import engine
-from attnconf.conformance.isolation import WorkerExecutor
+from attnconf.conformance.judging import engine
+from attnconf.conformance.execution.isolation import WorkerExecutor
 from attnconf.reference.cases import catalogue
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from attnconf.conformance.results import read_results
+from attnconf.conformance.results.files import read_results
 
 TESTS = Path(__file__).resolve().parent
 SELECT = "sdpa/size_l1_s1_e1"          # one tiny golden case keeps each run short

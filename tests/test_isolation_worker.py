@@ -1,4 +1,4 @@
-"""The worker process mechanics of conformance/isolation.py, driven with the zoo's plain functions.
+"""The worker process mechanics of conformance/execution/isolation.py, driven with the zoo's plain functions.
 
 Each test runs a misbehaving function in a Worker and checks the Outcome's status and message, and
 that the next call still works (the worker is replaced after a crash or a timeout).
@@ -17,7 +17,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from attnconf.conformance.isolation import Foreign, Worker
+from attnconf.conformance.execution.isolation import Foreign, Worker
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
@@ -161,7 +161,7 @@ def _state(pid):
 def test_worker_dies_with_a_killed_parent():
     script = textwrap.dedent(f"""
         import sys; sys.path.insert(0, {str(TESTS)!r})
-        from attnconf.conformance.isolation import Worker
+        from attnconf.conformance.execution.isolation import Worker
         w = Worker(); w._start(); print(w._proc.pid, flush=True)
         w.call("zoo.sdpa:hang", (None, None, None), timeout=120)
     """)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from attnconf.conformance import calibration
-from attnconf.conformance.runner import load_cases
+from attnconf.conformance.execution.runner import load_cases
 
 from attnconf.conformance import known_bad
 

@@ -54,7 +54,7 @@ def test_the_bundled_flags_stay(toy):
 
 def test_a_function_of_a_registered_operation_is_called_generically(toy):
     from attnconf.adapters import registry
-    from attnconf.conformance import repro
+    from attnconf.conformance.results import repro
 
     specs = registry.resolve(toy="toy_plugin_module:double", framework="numpy")
     assert [(s.kind, s.operation) for s in specs] == [("function", "toy_double")]

@@ -48,7 +48,7 @@ def test_wheel_ships_code_and_data(wheel, member):
 def test_checkout_maps_its_folders_without_an_install():
     # -S: no site-packages, so no editable-install finder; only numpy's folder is added by hand.
     numpy_parent = str(Path(np.__file__).resolve().parents[1])
-    code = (f"import sys; sys.path.append({numpy_parent!r}); import attnconf.conformance.tolerance, "
+    code = (f"import sys; sys.path.append({numpy_parent!r}); import attnconf.conformance.judging.tolerance, "
             "attnconf.reference.sdpa, attnconf.spec; print(attnconf.spec.__file__)")
     done = subprocess.run([sys.executable, "-S", "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})

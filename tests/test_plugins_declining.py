@@ -18,8 +18,9 @@ import pytest
 from attnconf.adapters.base import Adapter
 from attnconf.adapters.function import make_function_adapter
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
-from attnconf.conformance import engine, invariants
-from attnconf.conformance.results import read_results
+from attnconf.conformance.judging import engine
+from attnconf.conformance.checks import invariants
+from attnconf.conformance.results.files import read_results
 from attnconf.reference.golden import load_cases
 
 TESTS = Path(__file__).resolve().parent
@@ -67,8 +68,8 @@ def test_function_and_class_declining_float64_are_skips_with_the_reason(tmp_path
 
 def _checks(executor, spec, adapter, dtype):
     """(invariant records, profile) the way `attnconf run` gets them from this executor."""
-    from attnconf.conformance import profile
-    from attnconf.conformance.isolation import WorkerExecutor
+    from attnconf.conformance.checks import profile
+    from attnconf.conformance.execution.isolation import WorkerExecutor
 
     if executor == "in-process":
         return invariants.check(adapter, dtype), profile.detect(adapter)
@@ -216,7 +217,7 @@ class _NoConversion(NumpyReferenceAdapter):
 
 
 def test_a_conversion_the_adapter_never_wrote_is_an_error_not_a_decline():
-    from attnconf.conformance.runner import InProcessExecutor
+    from attnconf.conformance.execution.runner import InProcessExecutor
 
     out = InProcessExecutor().run(_NoConversion(), load_cases(CASE)[0], "float32")
     assert out.status == "error" and "should define from_numpy" in out.message, \

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from attnconf.adapters import registry
-from attnconf.conformance.engine import compute_outputs
+from attnconf.conformance.judging.engine import compute_outputs
 from attnconf.errors import UsageError
 from attnconf.reference.golden import load_cases
 

@@ -1,10 +1,10 @@
-"""Meta-tests of conformance/profile.py: the control's profile is canonical, and each known-bad
+"""Meta-tests of conformance/checks/profile/: the control's profile is canonical, and each known-bad
 implementation is described by the named alternative it follows."""
 from __future__ import annotations
 
 import pytest
 
-from attnconf.conformance import profile
+from attnconf.conformance.checks import profile
 
 from attnconf.conformance import known_bad
 from attnconf.conformance.known_bad import causal, encoding, gqa, mask, precision, scale

@@ -1,4 +1,4 @@
-"""conformance/record.py: the one record type, its statuses, and its JSON round trip."""
+"""conformance/results/record.py: the one record type, its statuses, and its JSON round trip."""
 import json
 import subprocess
 import sys
@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
-from attnconf.conformance import engine, isolation, results, runner
-from attnconf.conformance.record import FAILING, Record, Status
+from attnconf.conformance.judging import engine
+from attnconf.conformance.execution import isolation
+from attnconf.conformance.results import files as results
+from attnconf.conformance.execution import runner
+from attnconf.conformance.results.record import FAILING, Record, Status
 from attnconf.errors import UsageError
 
 
@@ -113,7 +116,8 @@ def test_the_constructor_takes_a_status_name_and_refuses_others():
 
 def test_every_failing_set_is_the_records():
     from attnconf.commands import verify_outputs as verify_command
-    from attnconf.conformance import calibration, expectations
+    from attnconf.conformance import calibration
+    from attnconf.conformance.judging import expectations
     from attnconf.conformance.report import model
 
     copies = {"runner.FAILING": runner.FAILING, "expectations.FAILING": expectations.FAILING,

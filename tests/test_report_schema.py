@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from attnconf.cli import main
-from attnconf.conformance import results
+from attnconf.conformance.results import files as results
 
 TESTS = Path(__file__).resolve().parent
 FIX = TESTS / "fixtures" / "report"

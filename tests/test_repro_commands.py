@@ -1,4 +1,4 @@
-"""Every record's repro command reruns exactly that record (conformance/repro.py).
+"""Every record's repro command reruns exactly that record (conformance/results/repro.py).
 
 One `attnconf run` makes a record of every kind: agreement on sdpa, on a gradient (sdpa_vjp) and
 on a multi-head layer, an invariant (one passing, one failing with its counterexample), a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from attnconf.conformance import repro
+from attnconf.conformance.results import repro
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTION = "tests.examples.example_numpy_sdpa:sdpa"

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from attnconf.conformance import results
+from attnconf.conformance.results import files as results
 from attnconf.errors import UsageError
 
 SLOW_ADAPTER = textwrap.dedent('''

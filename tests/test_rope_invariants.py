@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
-from attnconf.conformance import invariants as inv
+from attnconf.conformance.checks import invariants as inv
 from attnconf.conformance import known_bad
 from attnconf.dtypes import DTYPE_NAMES
 
@@ -36,7 +36,7 @@ def test_correct_implementations_pass_every_rope_invariant(make, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 def test_rope_tolerance_follows_the_table_row(dtype):
-    from attnconf.conformance.tolerance import rule_for
+    from attnconf.conformance.judging.tolerance import rule_for
 
     rule = rule_for("rotary_embedding", dtype)
     rec = inv.check(known_bad.control()(), dtype, select="inv.rope.norms", max_examples=1)[0]

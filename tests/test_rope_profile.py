@@ -1,4 +1,4 @@
-"""The RoPE profile aspects (conformance/profile.py): each is detected as canonical on the zoo's
+"""The RoPE profile aspects (conformance/checks/profile/): each is detected as canonical on the zoo's
 control and numpy-reference and as the spec's named alternative on the known-bad that changes it;
 an adapter without rotary_embedding gets no rope aspect."""
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 
 from attnconf import spec
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
-from attnconf.conformance import known_bad, profile
+from attnconf.conformance import known_bad
+from attnconf.conformance.checks import profile
 from attnconf.conformance.known_bad import rope
 
 CANONICAL = {"rope_layouts": {"interleaved": "interleaved", "half": "half"}, "rope_rotation": "by_theta",

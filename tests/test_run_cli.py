@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from attnconf import cli
-from attnconf.conformance import results
+from attnconf.conformance.results import files as results
 
 PLUGIN = textwrap.dedent('''
     import numpy as np

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from attnconf.conformance import results
+from attnconf.conformance.results import files as results
 
 pytestmark = pytest.mark.slow
 

@@ -57,7 +57,7 @@ def test_run(tmp_path, capsys):
 
 
 def test_verify_outputs_takes_commas_too():
-    from attnconf.conformance import verify_outputs
+    from attnconf.conformance.execution import verify_outputs
 
     cases = golden.load_cases(None)
     assert [c.id for c in verify_outputs.select_cases(cases, EXPR)] == expected_ids()
@@ -65,7 +65,8 @@ def test_verify_outputs_takes_commas_too():
 
 def test_invariant_and_profile_records():
     from attnconf.adapters import registry
-    from attnconf.conformance import invariants, repro
+    from attnconf.conformance.checks import invariants
+    from attnconf.conformance.results import repro
 
     assert repro.selects("profile/,inv.finite", "invariant/inv.finite")
     adapter = registry.instantiate(registry.resolve(names=["numpy-reference"])[0])

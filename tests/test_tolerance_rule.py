@@ -1,4 +1,4 @@
-"""The tolerance rule (conformance/tolerance.py, compare.py): units, baselines, floors, levels.
+"""The tolerance rule (conformance/judging/tolerance.py, compare.py): units, baselines, floors, levels.
 
 Expected values come from the reference (exact=True) or from arithmetic on the inputs, never
 from numbers typed in; every test here can fail if the rule changes meaning.
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from attnconf import reference
-from attnconf.conformance import compare, tolerance
+from attnconf.conformance.judging import compare
+from attnconf.conformance.judging import tolerance
 from attnconf.dtypes import DTYPE_NAMES, EPS, numpy_dtype
 
 
@@ -172,7 +173,7 @@ def _prescaled_sdpa(q, k, v, scale):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_argument_term_admits_prescaled_logits_but_not_a_scale_error(seed):
-    from attnconf.conformance import engine
+    from attnconf.conformance.judging import engine
     from attnconf.reference.cases import Case, representable
 
     rng = np.random.default_rng(seed)

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from attnconf import spec
-from attnconf.conformance.tolerance import TABLE
+from attnconf.conformance.judging.tolerance import TABLE
 
 _SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from attnconf import reference
-from attnconf.conformance import verify_outputs as vo
+from attnconf.conformance.execution import verify_outputs as vo
 from attnconf.errors import UsageError
 from attnconf.reference.cases import Case
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from attnconf.conformance.results import read_results
+from attnconf.conformance.results.files import read_results
 
 EXTERNAL = Path(__file__).resolve().parent / "zoo" / "external"
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")

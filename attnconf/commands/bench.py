@@ -97,7 +97,7 @@ def _check_args(args) -> None:
         if op not in known:
             raise UsageError(f"--operation should be one of {', '.join(known)}, but got {op!r}")
     if args.json:
-        from attnconf.conformance.results import check_writable
+        from attnconf.conformance.results.files import check_writable
 
         check_writable(args.json)
 
@@ -153,7 +153,7 @@ def _targets(args) -> tuple[dict, bool]:
 
 def _write(path, section, adapters, started):
     from attnconf.conformance.bench import checks
-    from attnconf.conformance.results import new_document, now, write_json_atomic
+    from attnconf.conformance.results.files import new_document, now, write_json_atomic
 
     doc = new_document(command=["attnconf"] + sys.argv[1:])
     doc["adapters"] = [a.describe() for a in adapters]

@@ -40,14 +40,14 @@ def _missing_action(args) -> int:
 
 
 def _default_results_path() -> str:
-    from attnconf.conformance.runner import DEFAULT_JSON
+    from attnconf.conformance.execution.runner import DEFAULT_JSON
 
     return str(DEFAULT_JSON)
 
 
 def update(args) -> int:
-    from attnconf.conformance import expectations as ex
-    from attnconf.conformance.results import read_results
+    from attnconf.conformance.judging import expectations as ex
+    from attnconf.conformance.results.files import read_results
 
     results_path = args.results or _default_results_path()
     doc = read_results(results_path)
@@ -61,7 +61,7 @@ def update(args) -> int:
 
 
 def list_entries(args) -> int:
-    from attnconf.conformance import expectations as ex
+    from attnconf.conformance.judging import expectations as ex
 
     paths = args.paths or ex.shipped_paths()
     for path in paths:

@@ -1,7 +1,7 @@
 """`attnconf run`: check implementations against the golden cases, invariants and profiles.
 
 Parses and validates the command line (mistakes are one-line UsageErrors, exit 2), resolves the
-adapters, hands the work to attnconf.conformance.runner and prints the summary and elapsed time.
+adapters, hands the work to attnconf.conformance.execution.runner and prints the summary and elapsed time.
 Exit 0: everything conforms or is expected; 1: a non-conformance was found; 2: usage or setup.
 Must not import any framework at module level (`attnconf --help` stays cheap).
 """
@@ -76,8 +76,8 @@ def _choice(what: str, value: str, choices) -> str:
 
 
 def _executor(name: str, timeout: float, memory_limit: int | None = None):
-    from attnconf.conformance.isolation import WorkerExecutor
-    from attnconf.conformance.runner import InProcessExecutor
+    from attnconf.conformance.execution.isolation import WorkerExecutor
+    from attnconf.conformance.execution.runner import InProcessExecutor
 
     if name == "in-process":
         return InProcessExecutor()
@@ -126,15 +126,15 @@ def _specs(args):
     third_party = functions or classes or any(n not in registry.BUNDLED for n in names)
     if executor_choice(args) == "worker" and third_party:
         # a third-party module is imported in a worker first: a crash at import is one line, exit 2
-        from attnconf.conformance.isolation import resolve_isolated
+        from attnconf.conformance.execution.isolation import resolve_isolated
 
         return resolve_isolated(timeout=args.timeout, **kwargs)
     return registry.resolve(**kwargs)
 
 
 def build_config(args):
-    from attnconf.conformance import results
-    from attnconf.conformance.runner import RunConfig
+    from attnconf.conformance.results import files as results
+    from attnconf.conformance.execution.runner import RunConfig
 
     _choice("--device", args.device, ("cpu", "cuda", "gpu"))
     _choice("--level", args.level, ("default", "strict"))
@@ -197,7 +197,7 @@ def single_thread_frameworks() -> None:
 
 
 def main(args) -> int:
-    from attnconf.conformance import runner
+    from attnconf.conformance.execution import runner
 
     started = time.perf_counter()
     single_thread_frameworks()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from attnconf import selection
-from attnconf.conformance.record import FAILING
+from attnconf.conformance.results.record import FAILING
 
 DEFAULT_JSON = "reports/verify-results.json"
 
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from attnconf.conformance import verify_outputs as vo
+    from attnconf.conformance.execution import verify_outputs as vo
     from attnconf.dtypes import DTYPE_NAMES
     from attnconf.errors import UsageError
     from attnconf.validation import check_choice
@@ -81,7 +81,7 @@ def _load_cases(golden_dir):
 
 def _writable(option: str, path: str, suffixes=(".json",)):
     """Refuse an output path that cannot be written before any work is done."""
-    from attnconf.conformance.results import check_writable
+    from attnconf.conformance.results.files import check_writable
     from attnconf.errors import UsageError
 
     if not str(path).endswith(suffixes):
@@ -90,7 +90,7 @@ def _writable(option: str, path: str, suffixes=(".json",)):
 
 
 def _write_results(records, json_path, args) -> None:
-    from attnconf.conformance import results
+    from attnconf.conformance.results import files as results
 
     writer = results.ResultsWriter(json_path, command=["attnconf", "verify-outputs"] + list(args.outputs))
     writer.add_adapter({"name": args.name, "framework": "external", "version": "", "device": "",

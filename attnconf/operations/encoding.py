@@ -64,6 +64,8 @@ def bench_grid(quick, Ls, dtypes, max_L, max_positions):
 
 
 OPERATION = Operation(
+    profile=("attnconf.conformance.checks.profile.encoding",),
+    invariants=("attnconf.conformance.checks.invariants.encoding",),
     name="sinusoidal_encoding", title="sinusoidal positional encoding", spec_file="encoding.md",
     inputs=(), options=OPTIONS, outputs=("output",),
     clauses=("enc.positions", "enc.target", "enc.dtype"), dtype_clause="enc.dtype",

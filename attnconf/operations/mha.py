@@ -58,6 +58,8 @@ def bench_grid(quick, Ls, dtypes, max_L, max_positions):
 
 
 OPERATION = Operation(
+    profile=("attnconf.conformance.checks.profile.mha",),
+    invariants=("attnconf.conformance.checks.invariants.mha",),
     name="multi_head_attention", title="multi-head attention layer", spec_file="mha.md",
     inputs=("query_input", "wq", "wk", "wv", "wo"),
     optional_inputs=("key_value_input", "bq", "bk", "bv", "bo", "attn_mask"), mask_inputs=("attn_mask",),

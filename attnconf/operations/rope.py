@@ -71,6 +71,8 @@ def bench_grid(quick, Ls, dtypes, max_L, max_positions):
 
 
 OPERATION = Operation(
+    profile=("attnconf.conformance.checks.profile.rope",),
+    invariants=("attnconf.conformance.checks.invariants.rope",),
     name="rotary_embedding", title="rotary position embedding", spec_file="rope.md",
     inputs=("x", "positions"), index_inputs=("positions",), options=OPTIONS, outputs=("output",),
     clauses=BASE_CLAUSES, dtype_clause="rope.dtype",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from attnconf.conformance.bench.scaling import fit_exponent
-from attnconf.conformance.record import Record
+from attnconf.conformance.results.record import Record
 
 REFERENCE_ADAPTER = "numpy-reference"
 

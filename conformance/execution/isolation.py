@@ -40,8 +40,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from attnconf.conformance.record import Record, Status
-from attnconf.conformance.runner import Outcome
+from attnconf.conformance.results.record import Record, Status
+from attnconf.conformance.execution.runner import Outcome
 from attnconf.errors import Unsupported, declined_reason, one_line
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -184,7 +184,7 @@ class Worker:
     def _start(self) -> None:
         self.close()
         self._stderr = tempfile.TemporaryFile(prefix="attnconf-worker-")
-        argv = [self.python, "-m", "attnconf.conformance.isolation", "--worker"]
+        argv = [self.python, "-m", "attnconf.conformance.execution.isolation", "--worker"]
         if self.memory_limit:
             argv += ["--memory-limit", str(int(self.memory_limit))]
         # A new session: the worker and anything it spawns form one process group we can kill,
@@ -479,7 +479,7 @@ def _batch_record(adapter, dtype: str, reply: Outcome, case: str, check: str, *,
                   select: str | None = None, repro_args: str | None = None) -> dict:
     """A schema-valid record standing for a batch of checks that did not come back; its repro
     reruns the batch (the run's --select, or `case`, a glob of the batch's record ids)."""
-    from attnconf.conformance import repro
+    from attnconf.conformance.results import repro
 
     args = repro_args if repro_args is not None else repro.adapter_args(adapter)
     status = Status(reply.status) if reply.status in (Status.CRASH, Status.TIMEOUT) else Status.ERROR
@@ -504,7 +504,7 @@ _ADAPTERS: dict[str, Any] = {}
 
 def _compute_in_worker(spec: dict, case, dtype: str):
     """Runs inside the worker: instantiate the adapter once, then compute one case."""
-    from attnconf.conformance import engine
+    from attnconf.conformance.judging import engine
 
     return engine.compute_outputs(_adapter_in_worker(spec), case, dtype)
 
@@ -520,14 +520,14 @@ def _adapter_in_worker(spec: dict):
 
 
 def _checks_in_worker(spec: dict, dtype: str, seed: int, max_examples: int | None, select=None, repro_args=None):
-    from attnconf.conformance import invariants
+    from attnconf.conformance.checks import invariants
 
     return invariants.check(_adapter_in_worker(spec), dtype, seed=seed, max_examples=max_examples,
                             select=select, repro_args=repro_args)
 
 
 def _profile_in_worker(spec: dict):
-    from attnconf.conformance import profile
+    from attnconf.conformance.checks import profile
 
     return profile.detect(_adapter_in_worker(spec))
 
@@ -626,5 +626,5 @@ def worker_main(argv: list[str]) -> int:
 if __name__ == "__main__":
     if "--worker" in sys.argv:
         raise SystemExit(worker_main(sys.argv[1:]))
-    sys.stderr.write("attnconf.conformance.isolation: internal worker entry point, run by attnconf itself\n")
+    sys.stderr.write("attnconf.conformance.execution.isolation: internal worker entry point, run by attnconf itself\n")
     raise SystemExit(2)

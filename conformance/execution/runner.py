@@ -1,7 +1,7 @@
 """The conformance run: adapters x golden cases x dtypes -> records, written as the run goes.
 
 `run(config)` drives everything `attnconf run` does: it asks an Executor to compute each case
-(`InProcessExecutor` here; `attnconf.conformance.isolation.WorkerExecutor` runs implementations in
+(`InProcessExecutor` here; `attnconf.conformance.execution.isolation.WorkerExecutor` runs implementations in
 worker processes), judges outcomes with `engine.judge`, calls the SUITE-CHECKS hooks
 (`invariants.check`, `profile.detect`), applies expectations, streams records to the results file, and returns
 the exit code (0 conform or expected, 1 non-conformance). Must not import a framework itself, nor decide tolerances or statuses
@@ -18,8 +18,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
-from attnconf.conformance import engine, repro
-from attnconf.conformance.record import FAILING
+from attnconf.conformance.judging import engine
+from attnconf.conformance.results import repro
+from attnconf.conformance.results.record import FAILING
 from attnconf.errors import Unsupported, declined_reason, one_line
 
 DEFAULT_JSON = Path("reports") / "results.json"
@@ -107,7 +108,7 @@ class InProcessExecutor:
                    timeout: float = DEFAULT_TIMEOUT_S, select: str | None = None,
                    repro_args: str | None = None) -> list[dict]:
         """invariants.check(adapter, dtype, …) here (timeout not enforced); [] on Unsupported."""
-        from attnconf.conformance import invariants
+        from attnconf.conformance.checks import invariants
 
         try:
             return invariants.check(adapter, dtype, seed=seed, max_examples=max_examples, select=select,
@@ -117,7 +118,7 @@ class InProcessExecutor:
 
     def detect_profile(self, adapter_spec, *, timeout: float = DEFAULT_TIMEOUT_S) -> dict | None:
         """profile.detect of the spec's adapter, here (timeout not enforced)."""
-        from attnconf.conformance import profile
+        from attnconf.conformance.checks import profile
 
         return profile.detect(self.adapter(adapter_spec))
 
@@ -208,7 +209,7 @@ def _expectations(config):
     """Expectations (shipped files unless config.expectations names files; False: none)."""
     if config.expectations is False:
         return None
-    from attnconf.conformance.expectations import Expectations
+    from attnconf.conformance.judging.expectations import Expectations
 
     return Expectations.load(config.expectations)
 
@@ -220,7 +221,7 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     run concurrently, each driven by its own executor (their implementations run in separate
     worker processes, so two cores work at once: JAX's per-shape compilation overlaps the others).
     """
-    from attnconf.conformance.results import ResultsWriter
+    from attnconf.conformance.results.files import ResultsWriter
 
     started = time.perf_counter()
     executor = executor or (executor_factory() if executor_factory else InProcessExecutor())
@@ -321,7 +322,7 @@ def _run_parallel(config, work, one, first_executor, factory) -> None:
 def _writer(config, expect):
     """(ResultsWriter, keys already measured). With config.resume, the existing results file is
     read back (schema-checked) and kept; its records count for expectations as if just run."""
-    from attnconf.conformance.results import ResultsWriter, read_results
+    from attnconf.conformance.results.files import ResultsWriter, read_results
 
     path = config.json_path
     if not (config.resume and path is not None and Path(path).exists()):
@@ -403,7 +404,7 @@ def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambd
 def _run_checks(config, adapter, *, executor: Executor, spec, done=frozenset()) -> list[dict]:
     if not config.checks:
         return []
-    from attnconf.conformance import invariants
+    from attnconf.conformance.checks import invariants
 
     if not _selected(config, invariants.record_ids, adapter):
         return []               # --select names no invariant: none runs
@@ -430,14 +431,15 @@ def checks_selected(config) -> bool:
     """Whether config.select selects any invariant or profile record (of any adapter)."""
     if not config.checks:
         return False
-    from attnconf.conformance import invariants, profile
+    from attnconf.conformance.checks import invariants
+    from attnconf.conformance.checks import profile
 
     ids = [invariants.record_ids(), profile.record_ids()]
     return any(repro.selects(config.select, c) for group in ids for c in group)
 
 
 def _profile(config, adapter, *, executor: Executor, spec):
-    from attnconf.conformance import profile
+    from attnconf.conformance.checks import profile
 
     if not config.checks or not _selected(config, profile.record_ids, adapter):
         return None
@@ -448,7 +450,7 @@ def _profile_records(config, adapter, profile, spec, done=frozenset()) -> list[d
     """With --select, the profile aspects it selects are records too, so that a profile
     record's repro (made by calibration or the pytest module) reruns it. A run without --select
     reports the profile as a description (results "profiles"), as it always has."""
-    from attnconf.conformance.profile import profile_records
+    from attnconf.conformance.checks.profile import profile_records
 
     if not config.select or profile is None:
         return []

@@ -26,7 +26,7 @@ from typing import Iterable
 import numpy as np
 
 from attnconf import selection
-from attnconf.conformance.record import Status
+from attnconf.conformance.results.record import Status
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import SetupError, UsageError
 
@@ -134,7 +134,7 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
 
     dtype: the precision the outputs claim; None infers it per case from the arrays' dtype.
     """
-    from attnconf.conformance import engine
+    from attnconf.conformance.judging import engine
 
     grouped, unknown = group_by_case(arrays, [c.id for c in cases])
     # A case without outputs is a skip at the precision the file is about.

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from attnconf.conformance import tolerance as tol
+from attnconf.conformance.judging import tolerance as tol
 
 
 @dataclasses.dataclass

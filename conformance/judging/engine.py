@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from attnconf.conformance import compare as cmp
-from attnconf.conformance.record import Record, Status
+from attnconf.conformance.judging import compare as cmp
+from attnconf.conformance.results.record import Record, Status
 from attnconf.dtypes import numpy_dtype
 from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
 
@@ -134,8 +134,8 @@ def _scales(case) -> dict[str, np.ndarray]:
 # Judging
 # ---------------------------------------------------------------------------------------------
 def repro_command(adapter_args: str, case_id: str, dtype: str) -> str:
-    """The command that reruns one record (spelled by conformance/repro.py, for every kind)."""
-    from attnconf.conformance import repro
+    """The command that reruns one record (spelled by conformance/results/repro.py, for every kind)."""
+    from attnconf.conformance.results import repro
 
     return repro.command(adapter_args, case_id, dtype)
 
@@ -143,7 +143,7 @@ def repro_command(adapter_args: str, case_id: str, dtype: str) -> str:
 def base_record(case, dtype: str, *, adapter_name: str, framework: str = "",
                 repro_args: str | None = None, check: str = "agreement", duration_s: float = 0.0) -> Record:
     """A passing record of `case` with nothing measured yet (judge fills in the verdict)."""
-    from attnconf.conformance import repro
+    from attnconf.conformance.results import repro
 
     args = repro_args if repro_args is not None else repro.adapter_args(adapter_name)
     return Record(adapter=adapter_name, framework=framework, operation=case.operation, case=case.id,

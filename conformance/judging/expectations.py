@@ -27,13 +27,13 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from attnconf.conformance.record import FAILING
+from attnconf.conformance.results.record import FAILING
 from attnconf.errors import UsageError
 
 FORMAT = "attnconf-expectations"
 VERSION = 1
 _KEYS = ("adapter", "dtype", "case", "clause", "check", "status", "reason")
-SHIPPED_DIR = Path(__file__).resolve().parent / "expectations"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "expectations"   # data beside the sub-packages (package-data)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The measurements behind tolerance.TABLE: `python -m attnconf.conformance.tolerance_evidence`.
+"""The measurements behind tolerance.TABLE: `python -m attnconf.conformance.judging.tolerance_evidence`.
 
 Prints, per adapter, operation and dtype, the worst error of a real kernel on random cases (in ulp
 of natural scale), the worst same-precision baseline error, the worst ratio error/baseline and the
@@ -18,7 +18,8 @@ import warnings
 import numpy as np
 
 from attnconf import reference
-from attnconf.conformance import compare, tolerance
+from attnconf.conformance.judging import compare
+from attnconf.conformance.judging import tolerance
 from attnconf.reference.cases import Case, representable
 
 
@@ -45,7 +46,8 @@ def _random_case(rng, op: str, t: int) -> Case:
 
 def kernels(adapters, ops, trials: int, seed: int) -> None:
     from attnconf.adapters import registry
-    from attnconf.conformance import engine, runner
+    from attnconf.conformance.judging import engine
+    from attnconf.conformance.execution import runner
 
     ex = runner.InProcessExecutor()
     specs = registry.resolve(adapters)

@@ -6,7 +6,7 @@ turns each file into a `Run` whose records always have the same keys and plain t
 renderer never has to guess. Unknown fields are ignored; missing optional fields get neutral
 defaults. A file that cannot be read becomes one line in `problems`, never an exception.
 
-A file is checked against the same schema as `attnconf.conformance.results.validate`
+A file is checked against the same schema as `attnconf.conformance.results.files.validate`
 (spec/results.schema.json): a document that does not match is a problem and is skipped; a record
 that does not match is a problem (with the schema's reason) and is never shown, while the file's
 valid records still are. Documents passed in memory (`render([doc])`, the suite's own from
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from attnconf.conformance.record import FAILING, Status
+from attnconf.conformance.results.record import FAILING, Status
 
 SCHEMA_MAJOR = 1  # the results schema major version this reader understands
 
@@ -137,7 +137,7 @@ def _validators():
     """(document validator, record validator) for the results schema `results.validate` uses."""
     import jsonschema
 
-    from attnconf.conformance.results import schema
+    from attnconf.conformance.results.files import schema
 
     full = schema()
     record = {"$schema": full.get("$schema"), "$defs": full["$defs"], "$ref": "#/$defs/record"}

@@ -116,7 +116,8 @@ def select_for(case_id: str) -> str:
 @functools.lru_cache(maxsize=1)
 def known_ids() -> tuple[str, ...]:
     """Every case id a record can have: the shipped golden cases, invariants, profile aspects."""
-    from attnconf.conformance import invariants, profile
+    from attnconf.conformance.checks import invariants
+    from attnconf.conformance.checks import profile
     from attnconf.errors import AttnconfError
     from attnconf.reference import golden
 
