@@ -17,7 +17,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from attnconf.conformance.execution.isolation import Foreign, Worker
+from attnconf.conformance.execution.isolation import Worker
+from attnconf.conformance.execution.wire import Foreign
 
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:

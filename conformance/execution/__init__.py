@@ -1,4 +1,5 @@
 """Execution: `runner` (the one check loop: plan the cases, call, judge, apply expectations,
-write), `isolation` (the in-process and worker executors of one executor protocol) and
+write), `isolation` (the worker executor: implementations run in child processes, `worker` being the child
+side and `wire` their framing) and
 `verify_outputs` (judging outputs an implementation in any language wrote to files).
 """

@@ -13,7 +13,7 @@ adapter's other cases, and replaced after a crash, a timeout or a memory exhaust
   attnconf.errors.Unsupported      -> "unsupported"
   NotImplementedError              -> "declined"  the plug-in declines the case (a skip)
 
-Protocol (private to this module): the parent sends length-prefixed pickles (the parent is the
+Protocol (private to this package: wire.py encodes, worker.py is the child side): the parent sends length-prefixed pickles (the parent is the
 trusted side); the worker answers with a JSON header followed by raw array bytes, so nothing the
 implementation produced is ever unpickled by the parent. The worker's stdout is redirected to
 its stderr (an implementation that prints must not corrupt the protocol), and its stderr goes to
@@ -24,130 +24,27 @@ Must not import any framework, and must not run implementation code in the calli
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import pickle
-import re
-import select
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 from attnconf.conformance.results.record import Record, Status
 from attnconf.conformance.execution.runner import Outcome
-from attnconf.errors import Unsupported, declined_reason, one_line
+from attnconf.conformance.execution.wire import _Dead, _HEADER, _decode_value, _write_all, _read_frame
 
 DEFAULT_TIMEOUT_S = 60.0
-# Allocator failures that frameworks report as ordinary exceptions (torch's DefaultCPUAllocator,
-# XLA's RESOURCE_EXHAUSTED, a C++ std::bad_alloc translated by pybind11).
-_MEMORY_WORDS = re.compile(r"out of memory|can't allocate memory|cannot allocate memory|"
-                           r"bad_alloc|RESOURCE_EXHAUSTED", re.IGNORECASE)
-_HEADER = struct.Struct(">Q")
 _STDERR_TAIL_BYTES = 4096
-
-
-# ---------------------------------------------------------------------------------------------
-# Values that cross the process border
-# ---------------------------------------------------------------------------------------------
-class Foreign:
-    """Stands in, in the parent, for an output the worker could not send as data (an object of
-    the implementation's own type, an object array). `Foreign.of("Opaque", "Opaque()")` is an
-    instance of a subclass named after the original type, so the judge's "but got Opaque …"
-    reads the same as when the implementation ran in-process."""
-
-    __slots__ = ("text",)
-    _classes: dict = {}
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-    @classmethod
-    def of(cls, type_name: str, text: str) -> "Foreign":
-        name = type_name if type_name.isidentifier() else "object"
-        sub = cls._classes.get(name)
-        if sub is None:
-            sub = cls._classes[name] = type(name, (cls,), {"__slots__": ()})
-        return sub(text)
-
-
-def _dtype_token(dtype: np.dtype) -> str:
-    # ml_dtypes' bfloat16 has no portable dtype.str; send its name instead.
-    return dtype.name if dtype.name == "bfloat16" else dtype.str
-
-
-def _dtype_from_token(token: str) -> np.dtype:
-    if token == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(token)
-
-
-def _encode_value(value: Any, blobs: list[bytes]) -> dict:
-    """Describe `value` as JSON, appending array bytes to `blobs`. Never raises."""
-    try:
-        if isinstance(value, np.generic) and not isinstance(value, np.ndarray):
-            return {"kind": "json", "value": value.item()}   # numpy scalars in records
-        if isinstance(value, np.ndarray):
-            if value.dtype.hasobject:
-                return {"kind": "foreign", "type": "ndarray", "text": _safe_repr(value)}
-            blobs.append(np.ascontiguousarray(value).tobytes())
-            return {"kind": "array", "dtype": _dtype_token(value.dtype), "shape": list(value.shape)}
-        if value is None:
-            return {"kind": "none"}
-        if isinstance(value, (bool, int, float, str)):
-            return {"kind": "json", "value": value}
-        if isinstance(value, (list, tuple)):
-            items = [_encode_value(v, blobs) for v in value]
-            return {"kind": type(value).__name__, "items": items}
-        if isinstance(value, dict):
-            return {"kind": "dict", "items": {str(k): _encode_value(v, blobs) for k, v in value.items()}}
-    except Exception:  # a hostile __len__/__iter__: fall through to a description
-        pass
-    return {"kind": "foreign", "type": type(value).__name__, "text": _safe_repr(value)}
-
-
-def _decode_value(desc: dict, blobs: list[bytes]) -> Any:
-    kind = desc["kind"]
-    if kind == "array":
-        dtype = _dtype_from_token(desc["dtype"])
-        return np.frombuffer(blobs.pop(0), dtype=dtype).reshape(desc["shape"]).copy()
-    if kind == "none":
-        return None
-    if kind == "json":
-        return desc["value"]
-    if kind in ("list", "tuple"):
-        items = [_decode_value(d, blobs) for d in desc["items"]]
-        return items if kind == "list" else tuple(items)
-    if kind == "dict":
-        return {k: _decode_value(d, blobs) for k, d in desc["items"].items()}
-    return Foreign.of(desc.get("type", "object"), desc.get("text", ""))
-
-
-def _safe_repr(value: Any, limit: int = 200) -> str:
-    try:
-        text = repr(value)
-    except Exception:
-        text = "<unrepresentable>"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------
 # The parent side
 # ---------------------------------------------------------------------------------------------
-class _Dead(Exception):
-    """The worker went away (EOF or broken pipe) before answering."""
 
 
 def signal_name(number: int) -> str:
@@ -184,7 +81,7 @@ class Worker:
     def _start(self) -> None:
         self.close()
         self._stderr = tempfile.TemporaryFile(prefix="attnconf-worker-")
-        argv = [self.python, "-m", "attnconf.conformance.execution.isolation", "--worker"]
+        argv = [self.python, "-m", "attnconf.conformance.execution.worker", "--worker"]
         if self.memory_limit:
             argv += ["--memory-limit", str(int(self.memory_limit))]
         # A new session: the worker and anything it spawns form one process group we can kill,
@@ -319,40 +216,6 @@ class Worker:
         return header, blobs
 
 
-def _write_all(fd: int, data: bytes, deadline: float) -> None:
-    view = memoryview(data)
-    while view:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        _, writable, _ = select.select([], [fd], [], remaining)
-        if writable:
-            n = os.write(fd, view[: 1 << 16])
-            view = view[n:]
-
-
-def _read_exact(fd: int, n: int, deadline: float) -> bytes:
-    chunks, need = [], n
-    while need:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        readable, _, _ = select.select([fd], [], [], remaining)
-        if not readable:
-            continue
-        chunk = os.read(fd, min(need, 1 << 20))
-        if not chunk:
-            raise _Dead
-        chunks.append(chunk)
-        need -= len(chunk)
-    return b"".join(chunks)
-
-
-def _read_frame(fd: int, deadline: float) -> bytes:
-    (length,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
-    return _read_exact(fd, length, deadline)
-
-
 # ---------------------------------------------------------------------------------------------
 # The Executor
 # ---------------------------------------------------------------------------------------------
@@ -387,7 +250,7 @@ class WorkerExecutor:
 
     def run(self, adapter_spec, case, dtype: str, timeout: float = DEFAULT_TIMEOUT_S) -> Outcome:
         spec, worker = self._worker_of(adapter_spec)
-        return worker.call(f"{__name__}:_compute_in_worker", (spec, case, dtype), timeout=timeout)
+        return worker.call(f"{_WORKER}:_compute_in_worker", (spec, case, dtype), timeout=timeout)
 
     def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None,
                    timeout: float = DEFAULT_TIMEOUT_S, select: str | None = None,
@@ -396,7 +259,7 @@ class WorkerExecutor:
         crash/timeout/error record for the whole batch (which runs many examples: the budget
         is CHECK_TIMEOUT_FACTOR times the per-case one). select and repro_args: as check's."""
         spec, worker = self._worker_of(adapter_spec)
-        reply = worker.call(f"{__name__}:_checks_in_worker", (spec, dtype, seed, max_examples, select, repro_args),
+        reply = worker.call(f"{_WORKER}:_checks_in_worker", (spec, dtype, seed, max_examples, select, repro_args),
                             timeout=timeout * CHECK_TIMEOUT_FACTOR)
         if reply.status == "ok" and isinstance(reply.outputs, list):
             return reply.outputs
@@ -409,7 +272,7 @@ class WorkerExecutor:
         """profile.detect(adapter) inside the worker; None when the worker could not answer
         (a profile is a description, not a verdict: the agreement records carry the crash)."""
         spec, worker = self._worker_of(adapter_spec)
-        reply = worker.call(f"{__name__}:_profile_in_worker", (spec,), timeout=timeout * CHECK_TIMEOUT_FACTOR)
+        reply = worker.call(f"{_WORKER}:_profile_in_worker", (spec,), timeout=timeout * CHECK_TIMEOUT_FACTOR)
         return reply.outputs if reply.status == "ok" and isinstance(reply.outputs, dict) else None
 
     def close(self) -> None:
@@ -424,7 +287,6 @@ class WorkerExecutor:
         self.close()
 
 
-
 def resolve_isolated(*, timeout: float = 300.0, **kwargs) -> list:
     """registry.resolve(**kwargs) run in a throw-away worker first, so that a plug-in that
     crashes or hangs while it is imported ends `attnconf run` with one line (exit 2) instead of
@@ -433,7 +295,7 @@ def resolve_isolated(*, timeout: float = 300.0, **kwargs) -> list:
     from attnconf.errors import SetupError, UsageError
 
     with Worker(label="resolve") as worker:
-        reply = worker.call(f"{__name__}:_resolve_in_worker", (kwargs,), timeout=timeout)
+        reply = worker.call(f"{_WORKER}:_resolve_in_worker", (kwargs,), timeout=timeout)
     if reply.status in ("crash", "timeout"):
         functions = registry.function_targets(kwargs.get("functions"), **{
             k: v for k, v in kwargs.items() if k not in ("names", "functions", "framework", "adapter_classes", "device")})
@@ -445,12 +307,6 @@ def resolve_isolated(*, timeout: float = 300.0, **kwargs) -> list:
         cls = UsageError if reply.error_type == "UsageError" else SetupError
         raise cls(reply.error_text or reply.message)
     return registry.resolve(**kwargs)
-
-
-def _resolve_in_worker(kwargs: dict) -> list:
-    from attnconf.adapters import registry
-
-    return [spec.to_json() for spec in registry.resolve(**kwargs)]
 
 
 def _worker_key(spec: dict) -> str:
@@ -473,6 +329,7 @@ def _spec_to_dict(spec) -> dict:
 
 
 CHECK_TIMEOUT_FACTOR = 10
+_WORKER = "attnconf.conformance.execution.worker"   # the module whose functions a worker runs
 
 
 def _batch_record(adapter, dtype: str, reply: Outcome, case: str, check: str, *, seed: int | None = None,
@@ -499,132 +356,3 @@ def _batch_operation(adapter) -> str:
     return first if first in offered or not offered else offered[0]
 
 
-_ADAPTERS: dict[str, Any] = {}
-
-
-def _compute_in_worker(spec: dict, case, dtype: str):
-    """Runs inside the worker: instantiate the adapter once, then compute one case."""
-    from attnconf.conformance.judging import engine
-
-    return engine.compute_outputs(_adapter_in_worker(spec), case, dtype)
-
-
-def _adapter_in_worker(spec: dict):
-    from attnconf.adapters import registry
-
-    key = json.dumps(spec, sort_keys=True)
-    adapter = _ADAPTERS.get(key)
-    if adapter is None:
-        adapter = _ADAPTERS[key] = registry.instantiate(registry.AdapterSpec.from_json(spec))
-    return adapter
-
-
-def _checks_in_worker(spec: dict, dtype: str, seed: int, max_examples: int | None, select=None, repro_args=None):
-    from attnconf.conformance.checks import invariants
-
-    return invariants.check(_adapter_in_worker(spec), dtype, seed=seed, max_examples=max_examples,
-                            select=select, repro_args=repro_args)
-
-
-def _profile_in_worker(spec: dict):
-    from attnconf.conformance.checks import profile
-
-    return profile.detect(_adapter_in_worker(spec))
-
-
-# ---------------------------------------------------------------------------------------------
-# The worker side
-# ---------------------------------------------------------------------------------------------
-def _resolve(target: str) -> Callable:
-    module_name, _, attr = target.partition(":")
-    obj = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _answer(out, header: dict, blobs: list[bytes]) -> None:
-    header = dict(header, blobs=len(blobs))
-    frames = [json.dumps(header).encode()] + blobs
-    out.write(b"".join(_HEADER.pack(len(f)) + f for f in frames))
-    out.flush()
-
-
-def _run_task(target: str, args: tuple) -> tuple[dict, list[bytes]]:
-    blobs: list[bytes] = []
-    started = time.perf_counter()
-    try:
-        value = _resolve(target)(*args)
-    except Unsupported as exc:
-        return {"status": "unsupported", "message": exc.reason}, blobs
-    except NotImplementedError as exc:   # the plug-in declines this case: skip, not error
-        return {"status": "declined", "message": declined_reason(exc)}, blobs
-    except MemoryError as exc:
-        detail = f": {exc}" if str(exc) else ""
-        return {"status": "crash", "message": f"memory exhausted (MemoryError{detail})"}, blobs
-    except Exception as exc:
-        if _MEMORY_WORDS.search(str(exc)):   # torch/XLA allocators raise ordinary exceptions
-            return {"status": "crash", "message": f"memory exhausted ({one_line(exc)})"}, blobs
-        return {"status": "error", "message": one_line(exc), "error_type": type(exc).__name__,
-                "error_text": str(exc)}, blobs
-    duration = time.perf_counter() - started
-    try:
-        desc = _encode_value(value, blobs)
-    except MemoryError:
-        return {"status": "crash", "message": "memory exhausted while sending the outputs"}, []
-    return {"status": "ok", "value": desc, "duration_s": duration}, blobs
-
-
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker when the parent dies (a hung kernel must not
-    outlive a killed run)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
-def worker_main(argv: list[str]) -> int:
-    import faulthandler
-
-    if "--memory-limit" in argv:
-        import resource
-
-        limit = int(argv[argv.index("--memory-limit") + 1])
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    _die_with_parent()
-    # The protocol owns the real stdout; anything the implementation prints goes to stderr.
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    faulthandler.enable(file=sys.__stderr__)
-    inp = os.fdopen(0, "rb")
-    while True:
-        raw = inp.read(_HEADER.size)
-        if len(raw) < _HEADER.size:
-            return 0                                  # parent closed the pipe: done
-        (length,) = _HEADER.unpack(raw)
-        message = pickle.loads(inp.read(length))
-        if message[0] == "init":
-            for entry in reversed(message[1]["sys_path"]):
-                if entry not in sys.path:
-                    sys.path.insert(0, entry)
-            continue
-        _, target, args = message
-        header, blobs = _run_task(target, args)
-        try:
-            _answer(out, header, blobs)
-        except MemoryError:
-            _answer(out, {"status": "crash", "message": "memory exhausted while sending the outputs"}, [])
-
-
-if __name__ == "__main__":
-    if "--worker" in sys.argv:
-        raise SystemExit(worker_main(sys.argv[1:]))
-    sys.stderr.write("attnconf.conformance.execution.isolation: internal worker entry point, run by attnconf itself\n")
-    raise SystemExit(2)

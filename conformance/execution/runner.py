@@ -164,7 +164,16 @@ def applicable(adapter, case) -> bool:
     return not ops or case.operation in ops
 
 
-def _dtype_skip(adapter, dtype) -> str:
+def _case_dtypes(case, run_dtypes) -> tuple[str, ...]:
+    """The dtypes `case` runs at (its operation's Operation.case_dtypes)."""
+    return engine.operation_of(case).case_dtypes(run_dtypes)
+
+
+def _dtype_skip(adapter, dtype, case=None) -> str:
+    """Why the adapter cannot run at `dtype` ("" if it can); an operation's fixed dtype (int64
+    outputs) is never one of the float dtypes an adapter declares, so it is not asked."""
+    if case is not None and dtype in engine.operation_of(case).dtypes:
+        return ""
     dtypes = tuple(getattr(adapter.capabilities, "dtypes", ()) or ())
     if dtypes and dtype not in dtypes:
         return f"{adapter.name} does not support dtype {dtype} (supports {', '.join(dtypes)})"
@@ -221,8 +230,6 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     run concurrently, each driven by its own executor (their implementations run in separate
     worker processes, so two cores work at once: JAX's per-shape compilation overlaps the others).
     """
-    from attnconf.conformance.results.files import ResultsWriter
-
     started = time.perf_counter()
     executor = executor or (executor_factory() if executor_factory else InProcessExecutor())
     local = executor if isinstance(executor, InProcessExecutor) else InProcessExecutor()
@@ -372,7 +379,7 @@ def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "defau
     and engine.judge judges the outcome at `level`; `expectations` (an Expectations) is applied
     last. repro_args: the record's repro options (None: `--adapter NAME`)."""
     common = dict(adapter_name=adapter.name, framework=adapter.framework, level=level, repro_args=repro_args)
-    reason = _dtype_skip(adapter, dtype)
+    reason = _dtype_skip(adapter, dtype, case)
     if reason:
         rec = engine.judge(case, dtype, None, error=Unsupported(reason), **common)
     else:
@@ -387,7 +394,7 @@ def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "defau
 
 def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list[dict]:
     recs: list[dict] = []
-    todo = [(c, d) for c in cases if applicable(adapter, c) for d in config.dtypes
+    todo = [(c, d) for c in cases if applicable(adapter, c) for d in _case_dtypes(c, config.dtypes)
             if (adapter.name, c.id, d, "agreement") not in done]
     counts: dict[str, int] = {}
     args = _repro_args(config, adapter, spec)
