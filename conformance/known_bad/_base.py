@@ -14,21 +14,20 @@ D model dim.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from attnconf.adapters.base import Adapter
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
 from attnconf.dtypes import dtype_name, numpy_dtype
 
+from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
+
 # The zoo claims everything the reference supports: a known-bad implementation must be caught on
 # the same clauses a correct one is judged on.
-# Not yet the kernel options of sdpa (sdpa.opt.*): the control does not implement them (issue 14).
-FULL_CAPS = dataclasses.replace(NumpyReferenceAdapter.capabilities, sdpa_options=())
+FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(Adapter):
+class ZooAdapter(OptionSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"
@@ -128,7 +127,11 @@ class ZooAdapter(Adapter):
         return name, q, k, v, s, logits, hkv
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
-             causal_alignment="top_left", scale=None, enable_gqa=False):
+             causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        if options:   # sdpa.opt.*: _sdpa_options.OptionSteps
+            return self.sdpa_options(query, key, value, attn_mask=attn_mask, is_causal=is_causal,
+                                     causal_alignment=causal_alignment, scale=scale,
+                                     enable_gqa=enable_gqa, **options)
         name, q, k, v, s, logits, _ = self._prepare(query, key, value, attn_mask, is_causal,
                                                     causal_alignment, scale, enable_gqa)
         p = self.post_softmax(self.softmax(logits), attn_mask)
