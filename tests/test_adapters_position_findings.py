@@ -2,8 +2,8 @@
 the formulas of test_adapters_position.py (slopes at 60 digits). Each test pins what the library does
 today with the numbers measured (transformers 5.24.0, keras-hub 0.32.0, torch 2.13, TF 2.21); a test
 that starts failing means the library changed. The same divergences ship as expectations in
-conformance/expectations/position.json. T5's buckets, RoBERTa's and OPT's position ids and OPT's
-lookup showed none (test_adapters_position.py holds them to the exact rule).
+conformance/expectations/position.json. RoBERTa's and OPT's position ids and OPT's lookup showed
+none (test_adapters_position.py holds them, and T5's default buckets, to the exact rule).
 """
 from __future__ import annotations
 
@@ -12,7 +12,27 @@ import pytest
 
 from attnconf.dtypes import EPS
 from tests.bundled_adapters import bundled_or_skip
-from tests.test_adapters_position import alibi, slopes
+from tests.test_adapters_position import alibi, bucket, slopes
+
+
+@pytest.mark.parametrize("num_buckets, max_distance, n, hf, exact", [
+    (48, 81, 54, 39, 40),    # ln(54/24)/ln(81/24)·24 = 16 exactly (2.25 = 3.375^(2/3)): one low
+    (36, 392, 84, 26, 27),   # = 9 exactly: one low
+    (46, 164, 107, 41, 40),  # = 17.9999982 (no boundary): float32 rounds it up to 18, one HIGH
+    (58, 282, 119, 47, 46),  # = 17.99999995: one high
+    (48, 81, 36, 32, 32),    # = 8 exactly (1.5 = 3.375^(1/3)): torch's float32 log happens to agree
+])
+def test_t5_float32_log_misses_the_exact_floor_near_integers(num_buckets, max_distance, n, hf, exact):
+    # _relative_position_bucket truncates torch.log(n.float() / max_exact) / math.log(D / max_exact)
+    # · (nb − max_exact) in float32: where the real value is an integer k or within ~1e-6 of one the
+    # float32 result falls on the other side (spec relpos.bucket.exact, alternative float32_log).
+    # Causal (query n keys after the key); the golden cases relpos/*exact_boundary* hit (48, 81, 54).
+    adapter = bundled_or_skip("hf-t5-bias")
+    got = adapter.to_numpy(adapter.relative_position_bucket(n + 1, 1, bidirectional=False,
+                                                            num_buckets=num_buckets, max_distance=max_distance,
+                                                            query_offset=0))
+    assert bucket(-n, False, num_buckets, max_distance) == exact
+    assert int(got[n, 0]) == hf
 
 
 def test_bloom_float64_slopes_are_float32_values():
