@@ -8,7 +8,7 @@ import pytest
 
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
 from attnconf.conformance.judging import engine
-from attnconf.conformance.execution import isolation
+from attnconf.conformance.execution import executor, isolation
 from attnconf.conformance.results import files as results
 from attnconf.conformance.execution import runner
 from attnconf.conformance.results.record import FAILING, Record, Status
@@ -64,7 +64,7 @@ def test_each_status_a_builder_writes_survives_the_round_trip():
             engine.judge(case, "float64", None, status="crash", error="SIGSEGV", **common),
             engine.judge(case, "float64", None, status="timeout", error="60 s", **common)]
     adapter = NumpyReferenceAdapter()
-    recs += [isolation._batch_record(adapter, "float64", runner.Outcome(st, message="gone", duration_s=1.0),
+    recs += [isolation._batch_record(adapter, "float64", executor.Outcome(st, message="gone", duration_s=1.0),
                                      "invariant/*", "invariant", seed=0) for st in ("crash", "timeout", "error")]
     statuses = ["pass", "fail", "error", "skip", "crash", "timeout", "crash", "timeout", "error"]
     assert [r["status"] for r in recs] == statuses

@@ -35,7 +35,7 @@ import time
 from typing import Any
 
 from attnconf.conformance.results.record import Record, Status
-from attnconf.conformance.execution.runner import Outcome
+from attnconf.conformance.execution.executor import Outcome
 from attnconf.conformance.execution.wire import _Dead, _HEADER, _decode_value, _write_all, _read_frame
 
 DEFAULT_TIMEOUT_S = 60.0
