@@ -1,6 +1,6 @@
 """`attnconf golden generate|verify|export|list`: the golden vectors from the command line.
 
-Thin layer over attnconf.reference.golden; must not hold golden logic of its own.
+Thin layer over attnconf.reference.golden (and golden_export); must not hold golden logic of its own.
 Exit codes: 0 ok; 1 verify found a mismatch; 2 usage error or a golden file that is missing,
 unreadable, truncated or has the wrong sha256 (one line naming the file).
 """
@@ -74,9 +74,9 @@ def _verify(args) -> int:
 
 
 def _export(args) -> int:
-    from attnconf.reference import golden
+    from attnconf.reference import golden_export
 
-    path = golden.export(args.dest, golden_dir=args.golden_dir, select=args.select)
+    path = golden_export.export(args.dest, golden_dir=args.golden_dir, select=args.select)
     print(f"exported to {path.parent} (index: {path})")
     return 0
 
