@@ -138,7 +138,7 @@ def bench_grid_to_2048(quick, Ls, dtypes, max_L, max_positions):
 
 
 OPERATION = Operation(
-    profile=("attnconf.conformance.checks.profile.sdpa",),
+    profile=("attnconf.conformance.checks.profile.sdpa", "attnconf.conformance.checks.profile.sdpa_options"),
     invariants=("attnconf.conformance.checks.invariants.sdpa", "attnconf.conformance.checks.invariants.sdpa_options"),
     name="sdpa", title="scaled dot-product attention", spec_file="sdpa.md",
     inputs=("query", "key", "value"), optional_inputs=("attn_mask",) + OPTION_INPUTS, mask_inputs=("attn_mask",),

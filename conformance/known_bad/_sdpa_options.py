@@ -57,7 +57,9 @@ class OptionSteps:
 
     # -- logits -------------------------------------------------------------------------------
     def cap(self, logits, c):
-        """sdpa.opt.softcap: c·tanh(s/c)."""
+        """sdpa.opt.softcap: c·tanh(s/c); c <= 0 is an error, not "off"."""
+        if not c > 0:
+            raise ValueError(f"softcap should be None (off) or a finite number > 0, but got {c!r}")
         c = logits.dtype.type(c)
         return c * np.tanh(logits / c)
 
