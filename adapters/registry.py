@@ -44,7 +44,17 @@ BUNDLED = {
     "hf-opt-positions": "attnconf.adapters.hf_opt_positions:HfOptPositionsAdapter",
     "keras-hub-alibi": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiAdapter",
     "keras-hub-alibi-jax": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiJaxAdapter",
+    "torch-flex": "attnconf.adapters.torch_flex:TorchFlexAdapter",
+    "hf-eager": "attnconf.adapters.hf_attention:HfEagerAdapter",
+    "hf-eager-sinks": "attnconf.adapters.hf_attention:HfEagerSinksAdapter",
+    "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
+    "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
 }
+# Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
+# torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.
+# (torch.compile'd FlexAttention, ~30 s per compile, is not bundled: --adapter
+# attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
+OPT_IN = ("torch-flex",)
 KINDS = ("bundled", "class", "function")
 
 
@@ -152,7 +162,8 @@ def function_targets(functions=None, **flags) -> dict:
 
 def resolve(names=None, *, functions=None, framework=None, adapter_classes=(), device="cpu",
             **flags) -> list[AdapterSpec]:
-    """The adapters a run asked for. No names, functions or classes: every available bundled adapter.
+    """The adapters a run asked for. No names, functions or classes: every available bundled adapter
+    but the OPT_IN ones.
 
     names: bundled or entry-point names; functions: {operation name: `PKG.MOD:FUNC`}, or by flag,
     sdpa=…, encoding=… (any registered plug-in flag, as `--sdpa` reads), with framework;
@@ -167,7 +178,7 @@ def resolve(names=None, *, functions=None, framework=None, adapter_classes=(), d
     specs: list[AdapterSpec] = []
     if not names and not targets and not adapter_classes:
         for name in BUNDLED:
-            if _bundled_class(name)(device=device).is_available()[0]:
+            if name not in OPT_IN and _bundled_class(name)(device=device).is_available()[0]:
                 specs.append(AdapterSpec("bundled", name, _bundled_class(name).framework, device=device))
         return specs
     eps = {ep.name: ep for ep in entry_points()}

@@ -38,7 +38,8 @@ def test_resolve_without_names_gives_every_available_bundled_adapter():
         assert adapter.is_available() == (True, "") and adapter.framework == spec.framework
     rows = {r["name"]: r for r in registry.discover()}
     assert set(rows) >= set(registry.BUNDLED)
-    unavailable = set(registry.BUNDLED) - set(names)
+    assert not set(registry.OPT_IN) & set(names)  # run only when named
+    unavailable = set(registry.BUNDLED) - set(names) - set(registry.OPT_IN)
     assert all(rows[n]["available"] is False and rows[n]["reason"] for n in unavailable)
 
 
