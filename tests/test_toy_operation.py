@@ -88,6 +88,16 @@ def test_attnconf_run_passes_the_correct_toy_and_fails_the_wrong_one(toy):
     assert [r["status"] for r in wrong] == ["fail"] * 12, [(r["case"], r["dtype"], r["status"]) for r in wrong]
     assert all(r["operation"] == "toy_axpy" and r["clauses"] == ["toy.axpy", "toy.dtype"] for r in wrong)
     assert "[TABLE[toy_axpy, float64]]" in next(r for r in wrong if r["dtype"] == "float64")["message"]
+    # its own invariant and profile aspect (Operation.invariants / .profile) run beside the bundled ones
+    checks = {(r["adapter"], r["case"], r["dtype"]): r["status"] for r in _records(root / "run.json")
+              if r["check"] in ("invariant", "profile") and r["operation"] == "toy_axpy"}
+    for dtype in ("float64", "float32", "float16", "bfloat16"):
+        assert checks[("toy-numpy", "invariant/toy.axpy", dtype)] == "pass", checks
+        if dtype in ("float64", "float32"):     # bfloat16's invariant allowance (32 ulp) covers a 25% alpha
+            assert checks[("toy-wrong", "invariant/toy.axpy", dtype)] == "fail", checks
+        assert checks[("toy-numpy", "invariant/inv.determinism", dtype)] == "pass", checks
+    assert checks[("toy-numpy", "profile/toy_alpha", "float64")] == "pass", checks
+    assert checks[("toy-wrong", "profile/toy_alpha", "float64")] == "fail", checks
 
 
 def test_a_toy_golden_without_its_plug_in_is_one_clear_error(toy):
