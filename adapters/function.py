@@ -9,8 +9,11 @@ bundled ones (arrays of the named framework, canonical layout, see docs/plugins.
     func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])
     func(x, positions, *, base=10000.0, rotary_dim=None, scaling=None)
 An operation this module has no wrapper for is called generically: positional arguments as the
-operation's `call` passes them, keywords whose value is None left out, any other keyword passed
-when the function accepts it (dtype= as the framework's dtype) and Unsupported when it does not.
+operation's `call` passes them, keywords whose value is None left out, and so is one the function
+does not accept whose value is the Adapter method's default (the function is taken to implement
+the default: ALiBi's mode="causal", T5's num_buckets=32, …); any other keyword passed when the
+function accepts it and Unsupported when it does not; dtype= passed as the framework's dtype when
+accepted, else the output's own dtype must be the case's (Unsupported otherwise).
 A keyword the function does not accept makes the cases that need it Unsupported; unless it
 declares otherwise (`attnconf.adapters.declare` or attributes) it claims the canonical spec.
 Conversion and gradients come from the framework's adapter module. Must not import a framework
@@ -193,17 +196,25 @@ class FunctionAdapter(Adapter):
 
     def _generic_call(self, *args, **keywords):
         """An operation without a wrapper here: see the module docstring."""
+        defaults = _method_defaults(self.operation)
         kwargs = {}
         for name, value in keywords.items():
-            if value is None:
-                continue
+            if value is None or name not in self.accepted and (
+                    name == "dtype" or (name in defaults and _same(value, defaults[name]))):
+                continue   # the documented default, or dtype= checked on the output below
             self._needs(name, f"the case sets {name}={value!r}")
             if name == "dtype":
                 value = importlib.import_module(CONVERSIONS[self.framework][0]).native_dtype(value)
             kwargs[name] = value
         dtype = keywords.get("dtype") or next((a.dtype for a in args if hasattr(a, "dtype")), None)
         with self._context(dtype):
-            return type(self).func(*args, **kwargs)
+            out = type(self).func(*args, **kwargs)
+        if keywords.get("dtype") and "dtype" not in self.accepted:
+            # without dtype= the function's own output dtype is the precision it can be tested at
+            got = str(self.to_numpy(out).dtype)
+            require(got == keywords["dtype"], f"{self.target} takes no dtype= keyword and returns {got}, "
+                    f"the case needs {keywords['dtype']}")
+        return out
 
     def _dtypeless_call(self, num_positions, dim, kwargs, dtype):
         """The function's table for a case, calling it once for all the case's dtypes.
@@ -233,6 +244,20 @@ class FunctionAdapter(Adapter):
         if error is not None:
             raise error
         return value
+
+
+def _method_defaults(operation: str) -> dict:
+    """The keyword defaults of the Adapter method of `operation` ({} for a plug-in's own)."""
+    method = getattr(Adapter, operations.get(operation).adapter_method or "", None)
+    if method is None:
+        return {}
+    return {p.name: p.default for p in inspect.signature(method).parameters.values()
+            if p.default is not p.empty}
+
+
+def _same(value, default) -> bool:
+    # 8 == 8.0 is the same default; True == 1 is not
+    return isinstance(value, bool) == isinstance(default, bool) and value == default
 
 
 def make_function_adapter(target: str, framework: str, operation: str = "sdpa", device: str = "cpu"):

@@ -7,6 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 DTYPE_NAMES = ("float64", "float32", "float16", "bfloat16")
+# The fixed output dtype of an integer-valued operation (its registry entry's `dtypes`): such an
+# operation runs once, at it, and is judged bit-exactly; `--dtype int64` selects its records.
+INDEX_DTYPES = ("int64",)
 
 # Unit in the last place at 1.0 (machine epsilon): the unit in which errors are measured.
 EPS = {
@@ -14,6 +17,7 @@ EPS = {
     "float32": 2.0 ** -23,
     "float16": 2.0 ** -10,
     "bfloat16": 2.0 ** -7,
+    "int64": 1.0,          # integers: errors counted in units (judged with k = 0: bit-exact)
 }
 
 
@@ -26,8 +30,8 @@ def parse_dtypes(text: str, *, option: str = "--dtype") -> tuple[str, ...]:
     if not names:
         raise UsageError(f"{option} should list one or more of {', '.join(DTYPE_NAMES)}, but got {text!r}")
     for n in names:
-        if n not in DTYPE_NAMES:
-            raise UsageError(f"{option} should be one of {', '.join(DTYPE_NAMES)}, but got {n!r}")
+        if n not in DTYPE_NAMES + INDEX_DTYPES:
+            raise UsageError(f"{option} should be one of {', '.join(DTYPE_NAMES + INDEX_DTYPES)}, but got {n!r}")
     return tuple(dict.fromkeys(names))
 
 
@@ -35,7 +39,7 @@ def numpy_dtype(name: str) -> np.dtype:
     """The NumPy dtype for a dtype name; bfloat16 comes from ml_dtypes."""
     from attnconf.validation import check_choice
 
-    check_choice("dtype", name, DTYPE_NAMES)
+    check_choice("dtype", name, DTYPE_NAMES + INDEX_DTYPES)
     if name == "bfloat16":
         import ml_dtypes
 

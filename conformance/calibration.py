@@ -145,6 +145,14 @@ def _scopes_for(scopes, adapter_name: str) -> list[Scope]:
 # ---------------------------------------------------------------------------------------------
 # Running one case on one adapter
 # ---------------------------------------------------------------------------------------------
+def _case_dtypes(case, dtypes) -> tuple[str, ...]:
+    """The dtypes `case` is judged at (its operation's Operation.case_dtypes: an integer-valued
+    operation once, at its fixed dtype)."""
+    from attnconf import operations
+
+    return operations.get(case.operation).case_dtypes(dtypes)
+
+
 def judge_one(adapter, case, dtype: str, expectations=None) -> dict:
     """The agreement record of `adapter` (an instance) on `case` at `dtype`: runner.check_case in
     this process at the default level, the loop `attnconf run` and pytest call."""
@@ -219,14 +227,15 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
     for family in families or _family_names():
         for seed in range(seeds):
             case = random_case(family, seed)
+            case_dtypes = _case_dtypes(case, dtypes)
             for adapter in adapters:
                 if case.operation not in adapter.capabilities.operations:
                     continue
                 tally = results.setdefault((adapter.name, family), Tally())
                 if not claims(adapter, case):
-                    tally.not_claimed += len(dtypes)
+                    tally.not_claimed += len(case_dtypes)
                     continue
-                for dtype in dtypes:
+                for dtype in case_dtypes:
                     tally.add(judge_one(adapter, case, dtype), per_adapter[adapter.name])
         if progress:
             progress(f"false failures: family {family} done")
@@ -294,7 +303,7 @@ def detect_one(adapter, *, golden, random_cases, dtypes=DTYPE_NAMES, seed=0, eno
                 break
             if case.operation not in adapter.capabilities.operations:
                 continue
-            for dtype in dtypes:
+            for dtype in _case_dtypes(case, dtypes):
                 rec = judge_one(adapter, case, dtype)
                 if rec["status"] in CAUGHT:
                     n += 1

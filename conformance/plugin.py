@@ -125,7 +125,8 @@ class Session:
         for spec, adapter, repro in self.specs():
             for case in self.cases():
                 if case.operation == operation and runner.applicable(adapter, case):
-                    out.extend(Item(spec, adapter.name, case, d, repro) for d in self.dtypes())
+                    dtypes = runner.engine.operation_of(case).case_dtypes(self.dtypes())
+                    out.extend(Item(spec, adapter.name, case, d, repro) for d in dtypes)
         return out
 
     def expectations(self):

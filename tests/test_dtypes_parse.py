@@ -16,7 +16,7 @@ def test_a_list_keeps_its_order_once_each():
 
 
 @pytest.mark.parametrize("text, option, message", [
-    ("float8", "--dtype", "--dtype should be one of float64, float32, float16, bfloat16, but got 'float8'"),
+    ("float8", "--dtype", "--dtype should be one of float64, float32, float16, bfloat16, int64, but got 'float8'"),
     (" , ", "--attnconf-dtype",
      "--attnconf-dtype should list one or more of float64, float32, float16, bfloat16, but got ' , '"),
 ])

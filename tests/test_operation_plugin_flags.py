@@ -81,7 +81,8 @@ def test_a_flag_needs_a_framework_and_an_unknown_flag_keyword_is_refused(toy):
 
     with pytest.raises(UsageError, match="--toy toy_plugin_module:double needs --framework"):
         registry.resolve(toy="toy_plugin_module:double")
-    with pytest.raises(UsageError, match="should be one of sdpa, encoding, rope, toy, but got 'tyo'"):
+    flags = ", ".join(op.plugin_flag.lstrip("-") for op in operations.operations() if op.plugin_flag)
+    with pytest.raises(UsageError, match=f"should be one of {flags}, but got 'tyo'"):
         registry.resolve(tyo="toy_plugin_module:double", framework="numpy")
 
 

@@ -25,7 +25,9 @@ from typing import Any, Callable
 from attnconf.errors import UsageError
 
 ENTRY_POINT_GROUP = "attnconf.operations"
-BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding", "rope")   # modules of this package, in catalogue order
+BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding", "rope",
+           "alibi_slopes", "alibi_bias", "relative_position_bucket", "relative_position_bias",
+           "relative_position_index", "position_ids", "position_embedding")   # modules of this package, in catalogue order
 
 
 def _load(path: str):
@@ -111,6 +113,14 @@ class Operation:
 
     def scales(self, inputs, options) -> dict:
         return self.resolve("natural_scale")(dict(inputs or {}), dict(options or {}))
+
+    def case_dtypes(self, run_dtypes) -> tuple[str, ...]:
+        """The dtypes its cases run at in a run asking for `run_dtypes`: its fixed `dtypes` (an
+        integer-valued operation: once, whatever float dtypes are asked for), else the run's
+        float dtypes (a run asking only for int64 runs no float operation)."""
+        from attnconf.dtypes import INDEX_DTYPES
+
+        return tuple(self.dtypes) or tuple(d for d in run_dtypes if d not in INDEX_DTYPES)
 
 
 @functools.lru_cache(maxsize=None)

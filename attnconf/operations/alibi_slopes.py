@@ -33,6 +33,9 @@ def argument_scale(case, positions=None):
 
 
 OPERATION = Operation(
+    # the checks of the whole family (one module each, named here only so they run once)
+    invariants=("attnconf.conformance.checks.invariants.alibi",),
+    profile=("attnconf.conformance.checks.profile.alibi",),
     name="alibi_slopes", title="ALiBi head slopes", spec_file="alibi.md",
     inputs=(), options=OPTIONS, outputs=("output",),
     clauses=("alibi.inputs", "alibi.slopes", "alibi.target", "alibi.dtype"), dtype_clause="alibi.dtype",

@@ -22,6 +22,9 @@ def call(adapter, x, options, dtype):
 
 
 OPERATION = Operation(
+    # the checks of the whole family (one module each, named here only so they run once)
+    invariants=("attnconf.conformance.checks.invariants.position_ids",),
+    profile=("attnconf.conformance.checks.profile.position_ids",),
     name="position_ids", title="learned-position ids", spec_file="position_ids.md",
     inputs=("attention_mask",), index_inputs=("attention_mask",), options=OPTIONS, outputs=("output",),
     dtypes=("int64",), clauses=("posids.inputs", "posids.dtype"), dtype_clause="posids.dtype",

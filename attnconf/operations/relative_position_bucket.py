@@ -36,6 +36,9 @@ def call(adapter, x, options, dtype):
 
 
 OPERATION = Operation(
+    # the checks of the whole family (one module each, named here only so they run once)
+    invariants=("attnconf.conformance.checks.invariants.relative_position",),
+    profile=("attnconf.conformance.checks.profile.relative_position",),
     name="relative_position_bucket", title="T5 relative-position buckets", spec_file="relative_position.md",
     inputs=(), options=OPTIONS, outputs=("output",), dtypes=("int64",),
     clauses=CLAUSES, dtype_clause="relpos.dtype",

@@ -351,12 +351,13 @@ def _profile(config, adapter, *, executor: Executor, spec):
 
 
 def _profile_records(config, adapter, profile, spec, done=frozenset()) -> list[dict]:
-    """With --select, the profile aspects it selects are records too, so that a profile
-    record's repro (made by calibration or the pytest module) reruns it. A run without --select
-    reports the profile as a description (results "profiles"), as it always has."""
+    """The profile's records (check="profile": each aspect with a canonical choice passes,
+    fails or skips), the ones --select selects: the same records the pytest plugin's profile
+    module judges, so the two front ends judge the same things. The profile itself is also kept
+    as a description (results "profiles")."""
     from attnconf.conformance.checks.profile import profile_records
 
-    if not config.select or profile is None:
+    if profile is None:
         return []
     return [r for r in profile_records(adapter, profile, repro_args=_repro_args(config, adapter, spec))
             if repro.selects(config.select, r["case"]) and r["dtype"] in config.dtypes

@@ -22,7 +22,7 @@ import numpy as np
 
 from attnconf.conformance.judging import compare as cmp
 from attnconf.conformance.results.record import Record, Status
-from attnconf.dtypes import numpy_dtype
+from attnconf.dtypes import INDEX_DTYPES, numpy_dtype
 from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
 
 
@@ -114,7 +114,8 @@ def baseline(case, dtype: str) -> dict[str, np.ndarray]:
     if hit is not None:
         _BASELINES.move_to_end(key)
         return hit
-    precision = None if dtype == "float64" else dtype
+    # float64 and an integer-valued operation's fixed dtype: the default path (integers are exact)
+    precision = None if dtype == "float64" or dtype in INDEX_DTYPES else dtype
     out = reference.compute(case.operation, case.inputs, case.options, precision=precision)
     _BASELINES[key] = out
     while len(_BASELINES) > _BASELINE_CACHE_SIZE:
@@ -174,6 +175,10 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_claus
     want = numpy_dtype(dtype)
     if value.shape != expected.shape:
         return f"{name} should have shape {tuple(expected.shape)}, but got {tuple(value.shape)}"
+    if dtype in INDEX_DTYPES:   # an integer-valued operation: any integer dtype, judged bit-exactly
+        clause = f" ({dtype_clause})" if dtype_clause else ""
+        return "" if value.dtype.kind in "iu" else \
+            f"{name} should be an integer array{clause}, but got dtype {value.dtype}"
     if value.dtype != want:
         clause = f", {dtype_clause}" if dtype_clause else ""
         return f"{name} should have dtype {dtype} (the precision under test{clause}), but got {value.dtype}"

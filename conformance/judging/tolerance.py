@@ -119,6 +119,21 @@ _ROPE_LOW_WHY = ("float16/bfloat16 RoPE: float32 angles, cos and sin rounded to 
                  "(then <= 0.57, at long positions); arg_ulps: four float32 roundings of the angle in the dtype's ulps "
                  "(4*2^-24/eps: 2^-12 float16, 2^-15 bfloat16).")
 
+_ALIBI_WHY = ("ALiBi slopes and biases, in ulps of each element's own magnitude |m|·max(|d|, 1): the "
+              "baseline (exp2 of the exponent, one product) errs <= 0.4 ulp (0 at float64), so the floor "
+              "decides; arg_ulps 0.5 per power k of the slope: a kernel forming m_k = base^k (the paper's "
+              "get_slopes start·ratio**i, HF BLOOM's torch.pow(base, k)) rounds the base once (0.5 ulp) "
+              "and carries it k times. Measured for n = 1 … 256 heads: the paper's float64 code up to 28.7 "
+              "ulp (n = 120), 0.48 of the tolerance; BLOOM's float32 torch.pow up to 5.7 ulp, 0.14 of it. "
+              "A wrong slope rule errs by >= 19 % (2^(1/4) − 1 at the first odd head).")
+_ALIBI_LOW_WHY = ("float16/bfloat16 ALiBi: slopes and products in float32, rounded once (BLOOM's "
+                  ".to(dtype)): <= 0.5 ulp; k=2, floor 1; arg_ulps: the float32 base's 0.5-ulp rounding "
+                  "carried k times, in the dtype's ulps (2^-24/eps: 2^-14 float16, 2^-17 bfloat16).")
+_EXACT_WHY = ("an exact result (integer buckets, indices and position ids, at their fixed int64; table "
+              "lookups at every float dtype, whose golden tables are exact in it): k=0, floor 0, so the "
+              "tolerance is 0 and any difference fails — there is no rounding for a correct "
+              "implementation to make (spec relpos.bias, posids.lookup).")
+
 TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float64"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
     ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
@@ -140,6 +155,16 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("rotary_embedding", "float32"): Rule(4.0, 2.0, 1.0, "position", _ROPE_WHY, arg_ulps=4.0),
     ("rotary_embedding", "float16"): Rule(2.0, 3.0, 1.0, "position", _ROPE_LOW_WHY, arg_ulps=2.0 ** -12),
     ("rotary_embedding", "bfloat16"): Rule(2.0, 3.0, 1.0, "position", _ROPE_LOW_WHY, arg_ulps=2.0 ** -15),
+    **{(op, "float64"): Rule(4.0, 4.0, 1.0, "case", _ALIBI_WHY, arg_ulps=0.5) for op in ("alibi_slopes", "alibi_bias")},
+    **{(op, "float32"): Rule(4.0, 2.0, 1.0, "case", _ALIBI_WHY, arg_ulps=0.5) for op in ("alibi_slopes", "alibi_bias")},
+    **{(op, "float16"): Rule(2.0, 1.0, 1.0, "case", _ALIBI_LOW_WHY, arg_ulps=2.0 ** -14)
+       for op in ("alibi_slopes", "alibi_bias")},
+    **{(op, "bfloat16"): Rule(2.0, 1.0, 1.0, "case", _ALIBI_LOW_WHY, arg_ulps=2.0 ** -17)
+       for op in ("alibi_slopes", "alibi_bias")},
+    **{(op, dt): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY) for op in ("relative_position_bias", "position_embedding")
+       for dt in ("float64", "float32", "float16", "bfloat16")},
+    **{(op, "int64"): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY)
+       for op in ("relative_position_bucket", "relative_position_index", "position_ids")},
 }
 
 
@@ -165,7 +190,8 @@ def rule_for(operation: str, dtype: str) -> Rule:
 
 # Smallest positive normal per dtype: guards a zero natural scale (an all-zero value row), so
 # that an exact 0 stays 0 ulp and anything visibly nonzero is a large error.
-_TINY = {"float64": 2.0 ** -1022, "float32": 2.0 ** -126, "float16": 2.0 ** -14, "bfloat16": 2.0 ** -126}
+_TINY = {"float64": 2.0 ** -1022, "float32": 2.0 ** -126, "float16": 2.0 ** -14, "bfloat16": 2.0 ** -126,
+         "int64": 1.0}
 
 
 def ulp_errors(actual: np.ndarray, exact: np.ndarray, scale: np.ndarray, dtype: str) -> np.ndarray:

@@ -63,7 +63,7 @@ class OptionSteps:
         c = logits.dtype.type(c)
         return c * np.tanh(logits / c)
 
-    def alibi_bias(self, slopes, pos, s, dt):
+    def option_alibi_bias(self, slopes, pos, s, dt):
         """−m·|p_i − j| (B or 1, H, L, S) (sdpa.opt.alibi)."""
         m = np.asarray(slopes).astype(dt)
         m = m[None, :, None, None] if m.ndim == 1 else m[:, :, None, None]
@@ -115,7 +115,7 @@ class OptionSteps:
         sk = k.shape[2]
         pos = self.query_positions(b, l, sk, causal_alignment, query_offset, key_lengths, query_lengths)
         vis = self.visible(pos, sk, is_causal, window, key_lengths)
-        bias = None if alibi_slopes is None else self.alibi_bias(alibi_slopes, pos, sk, logits.dtype)
+        bias = None if alibi_slopes is None else self.option_alibi_bias(alibi_slopes, pos, sk, logits.dtype)
         logits = self.option_logits(logits, attn_mask, vis, softcap, bias)
         p = self.sink_softmax(logits, sinks)
         out = self.sink_output(self.combine(p, v), p, v, sinks)

@@ -117,8 +117,8 @@ class AlibiSignFlipped(ZooAdapter):
     name = "known-bad/alibi-sign"
     bug_class = "ALiBi sign wrong"
 
-    def alibi_bias(self, slopes, pos, s, dt):
-        return -super().alibi_bias(slopes, pos, s, dt)
+    def option_alibi_bias(self, slopes, pos, s, dt):
+        return -super().option_alibi_bias(slopes, pos, s, dt)
 
 
 class AlibiTopLeft(ZooAdapter):
@@ -128,9 +128,9 @@ class AlibiTopLeft(ZooAdapter):
     name = "known-bad/alibi-top-left"
     bug_class = "ALiBi alignment wrong"
 
-    def alibi_bias(self, slopes, pos, s, dt):
+    def option_alibi_bias(self, slopes, pos, s, dt):
         b, l = pos.shape
-        return super().alibi_bias(slopes, np.broadcast_to(np.arange(l)[None, :], (b, l)), s, dt)
+        return super().option_alibi_bias(slopes, np.broadcast_to(np.arange(l)[None, :], (b, l)), s, dt)
 
 
 class DecodeFrontierTopLeft(ZooAdapter):
