@@ -20,28 +20,18 @@ import numpy as np
 from attnconf import reference
 from attnconf.conformance.judging import compare
 from attnconf.conformance.judging import tolerance
-from attnconf.reference.cases import Case, representable
+from attnconf.reference.cases import Case
 
 
 def _random_case(rng, op: str, t: int) -> Case:
-    L, S = int(rng.integers(1, 40)), int(rng.integers(1, 40))
-    E = int(rng.choice([4, 8, 16, 32]))
-    sd = float(rng.choice([0.3, 1, 3, 6]))   # logits up to ~40: where kernels differ most
-    causal = bool(rng.integers(2))
-    r = lambda *shape, s=1.0: representable(rng.standard_normal(shape) * s)  # noqa: E731
-    if op in ("sdpa", "sdpa_vjp"):
-        inputs = {"query": r(1, 2, L, E, s=sd), "key": r(1, 2, S, E, s=sd), "value": r(1, 2, S, E)}
-        opts = {"is_causal": causal and L <= S}
-        if op == "sdpa_vjp":
-            inputs["grad_output"] = r(1, 2, L, E)
-    else:
-        D = 16
-        inputs = {"query_input": r(1, L, D), **{w: r(D, D, s=0.3) for w in ("wq", "wk", "wv", "wo")}}
-        opts = {"num_heads": 2, "is_causal": causal}
-    c = Case(f"evidence/{op}/{t}", op, (), inputs, opts)
-    c.expected = reference.compute(op, inputs, opts, exact=True)
-    c.scale = reference.natural_scales(op, inputs, opts)
-    return c
+    """A random case of operation `op`: one of its registry families (the ones calibration
+    draws), chosen by `rng`, with exact expected values and natural scales."""
+    from attnconf.conformance import calibration
+
+    mine = [f for f, (entry, _) in calibration.families().items() if entry.name == op]
+    if not mine:
+        raise SystemExit(f"--ops: operation {op!r} should have random-case families (Operation.families), but has none")
+    return calibration.random_case(mine[int(rng.integers(len(mine)))], t)
 
 
 def kernels(adapters, ops, trials: int, seed: int) -> None:
