@@ -68,8 +68,8 @@ def _session(dtype: str, mask: str | None, cache: bool, nonpad: bool, is_causal:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     # a kernel's refusal is raised to the caller; its copy on stderr (the default logger's) is noise
-    options.log_severity_level = 3
-    ort.set_default_logger_severity(3)
+    options.log_severity_level = 4  # fatal only
+    ort.set_default_logger_severity(4)
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
