@@ -95,3 +95,14 @@ def test_keras_hub_float64_slopes_carry_the_python_products_rounding():
         got = adapter.to_numpy(adapter.alibi_slopes(heads, max_bias=8.0, dtype="float64"))
         measured = np.max(np.abs(got / slopes(heads) - 1)) / EPS["float64"]
         assert ulps - 1 < measured <= ulps + 0.5
+
+
+def test_keras_hub_bias_is_constant_down_columns_not_along_diagonals():
+    # The same row on every query: bias[i + 1, j + 1] − bias[i, j] = m (the spec's biases are
+    # translation-invariant along diagonals, inv.alibi.diagonal), bias[i + 1, j] = bias[i, j].
+    adapter = bundled_or_skip("keras-hub-alibi")
+    got = adapter.to_numpy(adapter.alibi_bias(4, 5, 5, max_bias=8.0, mode="causal", alignment="bottom_right",
+                                              dtype="float64"))
+    np.testing.assert_array_equal(got[:, 1:, :], got[:, :-1, :])
+    np.testing.assert_allclose(got[:, 1:, 1:] - got[:, :-1, :-1],
+                               np.broadcast_to(slopes(4)[:, None, None], (4, 4, 4)), rtol=4 * EPS["float64"])
