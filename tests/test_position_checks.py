@@ -168,3 +168,14 @@ def test_a_bare_position_id_function_runs_at_int64_and_declines_the_rest(tmp_pat
     by = {r["case"]: r for r in recs}
     assert by["posids/roberta_left_pad"]["status"] == "pass" and by["posids/past_decode_p100"]["status"] == "pass"
     assert by["posids/opt_left_pad"]["status"] == "skip" and "declined" in by["posids/opt_left_pad"]["message"]
+
+
+def test_verify_outputs_judges_integer_outputs_at_int64():
+    from attnconf import reference
+    from attnconf.conformance.execution import verify_outputs
+
+    cases = runner.load_cases("posids/*", None)
+    arrays = {f"{c.id}/output": np.asarray(reference.compute(c.operation, c.inputs, c.options)["output"]).astype(np.int32)
+              for c in cases}
+    recs, unknown = verify_outputs.verify(cases, arrays)
+    assert not unknown and {(r["dtype"], r["status"]) for r in recs if r["operation"] == "position_ids"} == {("int64", "pass")}

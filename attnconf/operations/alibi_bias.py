@@ -39,6 +39,7 @@ def argument_scale(case, positions=None):
     return slopes(case)[:, None, None]
 
 
+# its invariants and profile aspects live in its family's modules, named once by alibi_slopes.py
 OPERATION = Operation(
     name="alibi_bias", title="ALiBi linear bias", spec_file="alibi.md",
     inputs=(), options=OPTIONS, outputs=("output",),

@@ -21,6 +21,7 @@ def call(adapter, x, options, dtype):
     return adapter.position_embedding(x["table"], x["position_ids"])
 
 
+# its invariants and profile aspects live in its family's modules, named once by position_ids.py
 OPERATION = Operation(
     name="position_embedding", title="learned-position table lookup", spec_file="position_ids.md",
     inputs=("table", "position_ids"), index_inputs=("position_ids",), options=(), outputs=("output",),

@@ -23,6 +23,7 @@ def call(adapter, x, options, dtype):
     return adapter.relative_position_bias(x["table"], opts.pop("query_length"), opts.pop("key_length"), **opts)
 
 
+# its invariants and profile aspects live in its family's modules, named once by relative_position_bucket.py
 OPERATION = Operation(
     name="relative_position_bias", title="T5 relative-position bias", spec_file="relative_position.md",
     inputs=("table",), options=OPTIONS, outputs=("output",),

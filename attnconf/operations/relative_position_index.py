@@ -22,6 +22,7 @@ def call(adapter, x, options, dtype):
     return adapter.relative_position_index(opts.pop("query_length"), opts.pop("key_length"), **opts)
 
 
+# its invariants and profile aspects live in its family's modules, named once by relative_position_bucket.py
 OPERATION = Operation(
     name="relative_position_index", title="Shaw relative-position index", spec_file="relative_position.md",
     inputs=(), options=OPTIONS, outputs=("output",), dtypes=("int64",),

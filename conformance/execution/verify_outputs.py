@@ -143,12 +143,13 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
     records = []
     for case in cases:
         outputs = grouped.get(case.id)
+        fixed = engine.operation_of(case).dtypes[:1]   # an integer-valued operation: its int64, always
         if outputs is None:
-            rec = engine.judge_record(case, skip_dtype, None, adapter_name=name, framework="external",
+            rec = engine.judge_record(case, fixed[0] if fixed else skip_dtype, None, adapter_name=name, framework="external",
                                       status="unsupported", error=f"no outputs for this case in {outputs_label}")
         else:
             outputs = {k: _as_dtype(v, dtype) for k, v in outputs.items()}
-            case_dtype = dtype or infer_dtype(outputs)
+            case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs)
             if case_dtype is None:
                 found = ", ".join(f"{k}: {v.dtype}" for k, v in sorted(outputs.items()))
                 rec = engine.judge_record(case, "float64", outputs, adapter_name=name, framework="external")
