@@ -132,7 +132,7 @@ class TorchSdpaAdapter(TorchArrays, Adapter):
         operations=("sdpa", "sdpa_vjp"), dtypes=DTYPE_NAMES,
         causal_alignments=("top_left", "bottom_right"),
         mask_and_causal=False,  # the MATH path raises "Explicit attn_mask should not be set when is_causal=True"
-        gradients=True,
+        gradients=True, sdpa_options=("query_offset",),  # as causal_lower_right (a decode step)
     )
 
     def device_status(self):
@@ -169,16 +169,30 @@ class TorchSdpaAdapter(TorchArrays, Adapter):
             return F.scaled_dot_product_attention(query, key, value, **kwargs)
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
-             causal_alignment="top_left", scale=None, enable_gqa=False):
+             causal_alignment="top_left", scale=None, enable_gqa=False, query_offset=None):
         import torch
 
+        causal_alignment = _decode_alignment(query, key, causal_alignment, query_offset)
         with torch.no_grad():
             return self._call(query, key, value, attn_mask, is_causal, causal_alignment, scale, enable_gqa)
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
+                 causal_alignment="top_left", scale=None, enable_gqa=False, query_offset=None):
+        causal_alignment = _decode_alignment(query, key, causal_alignment, query_offset)
         return vjp(lambda q, k, v: self._call(q, k, v, attn_mask, is_causal, causal_alignment,
                                               scale, enable_gqa), (query, key, value), grad_output)
+
+
+def _decode_alignment(query, key, causal_alignment, query_offset):
+    """A decode step's past length P (query i at P + i) as torch says it: causal_lower_right, the
+    frontier j <= i + S - L, which is the step's only when every P_b = S - L (the cache ends at S)."""
+    if query_offset is None:
+        return causal_alignment
+    past = key.shape[-2] - query.shape[-2]
+    require(bool((query_offset == past).all()),
+            f"torch expresses a decode step only as causal_lower_right (past length S - L = {past} "
+            "for every sequence)")
+    return "bottom_right"
 
 
 class TorchMathAdapter(TorchSdpaAdapter):
@@ -196,7 +210,7 @@ class TorchFlashAdapter(TorchSdpaAdapter):
     capabilities = Capabilities(
         operations=("sdpa", "sdpa_vjp"), dtypes=DTYPE_NAMES,
         causal_alignments=("top_left", "bottom_right"), mask_and_causal=True,
-        value_dim_differs=False, gradients=True,
+        value_dim_differs=False, gradients=True, sdpa_options=("query_offset",),
     )
 
 
@@ -209,6 +223,7 @@ class TorchDefaultAdapter(TorchSdpaAdapter):
     capabilities = Capabilities(
         operations=("sdpa", "sdpa_vjp"), dtypes=DTYPE_NAMES,
         causal_alignments=("top_left", "bottom_right"), mask_and_causal=True, gradients=True,
+        sdpa_options=("query_offset",),
     )
 
 
@@ -229,7 +244,7 @@ class TorchCudnnAdapter(TorchSdpaAdapter):
     capabilities = Capabilities(
         operations=("sdpa", "sdpa_vjp"), dtypes=("float16", "bfloat16"),  # cuDNN attention: half types only
         causal_alignments=("top_left", "bottom_right"), mask_and_causal=False,
-        value_dim_differs=False, gradients=True,
+        value_dim_differs=False, gradients=True, sdpa_options=("query_offset",),
     )
 
 
