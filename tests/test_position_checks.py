@@ -92,7 +92,7 @@ def test_invariants_pass_on_the_reference_and_the_control():
 
 
 @pytest.mark.parametrize("bug, clause", [
-    (bugs.AlibiNaiveSlopes, "inv.alibi.geometric"), (bugs.AlibiSignFlipped, "inv.alibi.diagonal"),
+    (bugs.AlibiNaiveSlopes, "inv.alibi.geometric"), (bugs.AlibiBiasSignFlipped, "inv.alibi.diagonal"),
     (bugs.BucketNoHalving, "inv.relpos.monotone"), (bugs.ShawAlignmentSwapped, "inv.relpos.index"),
     (bugs.PastLengthIgnored, "inv.posids.past_shift"), (bugs.LookupWraps, None),
 ])

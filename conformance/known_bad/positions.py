@@ -25,7 +25,7 @@ class AlibiNaiveSlopes(ZooAdapter):
         return [(k, n) for k in range(1, n + 1)]
 
 
-class AlibiSignFlipped(ZooAdapter):
+class AlibiBiasSignFlipped(ZooAdapter):
     """+m·(i' − j): attention-gym's `alibi_mod` before its PR #86. Bug class: ALiBi sign flip."""
 
     name = "known-bad/alibi-sign-flipped"
