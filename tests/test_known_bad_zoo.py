@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attnconf.conformance import calibration
+from attnconf.conformance import calibration, detection
 from attnconf.conformance.execution.runner import load_cases
 
 from attnconf.conformance import known_bad
@@ -50,11 +50,11 @@ def test_zoo_covers_the_issue_bug_classes():
 
 
 def test_control_is_not_caught(golden, randoms):
-    hits = calibration.detect_one(known_bad.control()(), golden=golden, random_cases=randoms)
+    hits = detection.detect_one(known_bad.control()(), golden=golden, random_cases=randoms)
     assert hits == []
 
 
 @pytest.mark.parametrize("cls", BAD, ids=[c.__name__ for c in BAD])
 def test_known_bad_is_caught(cls, golden, randoms):
-    hits = calibration.detect_one(cls(), golden=golden, random_cases=randoms, first_only=True)
+    hits = detection.detect_one(cls(), golden=golden, random_cases=randoms, first_only=True)
     assert hits, f"{cls.name} ({cls.bug_class}) is not caught by any check"

@@ -116,12 +116,12 @@ def test_the_constructor_takes_a_status_name_and_refuses_others():
 
 def test_every_failing_set_is_the_records():
     from attnconf.commands import verify_outputs as verify_command
-    from attnconf.conformance import calibration
+    from attnconf.conformance import detection
     from attnconf.conformance.judging import expectations
     from attnconf.conformance.report import model
 
     copies = {"runner.FAILING": runner.FAILING, "expectations.FAILING": expectations.FAILING,
-              "calibration.CAUGHT": calibration.CAUGHT, "report.model.BAD_STATUSES": model.BAD_STATUSES,
+              "detection.CAUGHT": detection.CAUGHT, "report.model.BAD_STATUSES": model.BAD_STATUSES,
               "commands.verify_outputs.FAILING": verify_command.FAILING}
     for name, value in copies.items():
         assert value is FAILING, f"{name} should be record.FAILING, but got its own {value!r}"
