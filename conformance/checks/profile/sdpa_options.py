@@ -134,7 +134,9 @@ def _softcap_zero(adapter, dtype):
     out, how = _run(adapter, dtype, q, k, v, softcap=0.0)
     if out is None:
         return {"value": "rejects", "evidence": f"softcap=0.0: {how}"}
-    value, dist = match(out, {_named("opt_softcap_zero", "zero_off"): _ref(q, k, v)}, float(np.abs(v).max()))
+    cands = {_named("opt_softcap_zero", "zero_off"): _ref(q, k, v),
+             _named("opt_softcap_zero", "collapse"): np.broadcast_to(v.mean(axis=2, keepdims=True), out.shape)}
+    value, dist = match(out, cands, float(np.abs(v).max()))
     return {"value": value, "evidence": f"softcap=0.0 accepted: distance to {_fmt(dist)}"}
 
 
