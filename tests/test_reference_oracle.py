@@ -173,19 +173,24 @@ def test_exact_falls_back_to_the_oracle_without_80_bit_long_double(monkeypatch):
 
 def _small_catalogue_cases():
     """The golden catalogue's cases small enough for the oracle (most of them)."""
+    from attnconf.operations.sdpa import OPTION_NAMES
     from attnconf.reference import cases
 
     keep = []
     for c in cases.catalogue():
         i, o = c.inputs, c.options
+        if set(OPTION_NAMES) & (set(i) | set(o)):
+            continue    # the kernel options: tests/test_sdpa_options_reference.py checks them with oracle.sdpa_options
         if c.operation in ("sdpa", "sdpa_vjp"):
             cost = i["query"].size * i["key"].shape[2] * (1 if c.operation == "sdpa" else 3)
         elif c.operation == "multi_head_attention":
             cost = 2 * i["query_input"].size * i["wq"].shape[1]
         elif c.operation == "rotary_embedding":
             cost = 4 * i["x"].size
-        else:
+        elif c.operation == "sinusoidal_encoding":
             cost = 10 * o["num_positions"] * o["dim"]
+        else:   # the position operations: tests/test_position_reference.py checks them exactly
+            continue
         if cost <= 40000:
             keep.append(c)
     return keep
