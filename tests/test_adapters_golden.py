@@ -43,6 +43,24 @@ FINDINGS = {
     "keras-hub-dynamic-is-linear": (("keras-hub-rope", "keras-hub-rope-jax"), ("float32",),
                                     lambda c: c.id.startswith("rope/dynamic_"),
                                     "keras-hub's rope_type dynamic is linear scaling by f^(r/(r-2)) at every length"),
+    # issue 14's adapters (pinned in tests/test_adapters_sdpa_options_findings.py)
+    "hf-eager-float32-softmax": (("hf-eager",), ("float64",), lambda c: c.operation == "sdpa",
+                                 "Gemma 2's eager_attention_forward computes its softmax in float32"),
+    "hf-finfo-min-empty-rows": (("hf-eager", "hf-eager-sinks"), ("float64", "float32"),
+                                lambda c: "sdpa.fully_masked" in c.clauses,
+                                "eager_mask's finite finfo.min: rows with no visible key give mean(V) or NaN"),
+    "hf-sdpa-single-query": (("hf-sdpa",), ("float64", "float32"), lambda c: c.id == "sdpa/causal_tl_l1_s33",
+                             "sdpa_mask skips the mask for q_length == 1: one top-left query sees every key"),
+    "ort-mask-needs-l-rows": (("onnx-attention",), ("float32",),
+                              lambda c: "attn_mask" in c.inputs and (c.inputs["attn_mask"].ndim < 2 or
+                                        c.inputs["attn_mask"].shape[-2] != c.inputs["query"].shape[-2]),
+                              "onnxruntime's CPU Attention refuses a mask without the query rows"),
+    "flex-lse-sink-nan": (("torch-flex",), ("float64", "float32"),
+                          lambda c: c.id == "sdpa/opt_sinks_fully_masked_rows",
+                          "the LSE sink recipe gives NaN for a row with no visible key and a -inf sink"),
+    "jax-option-empty-rows": (("jax-xla",), ("float64", "float32"),
+                              lambda c: c.id.startswith("sdpa/opt_") and "sdpa.fully_masked" in c.clauses,
+                              "local_window_size / key_value_seq_lengths rows with no key give mean(V)"),
 }
 ADAPTERS = [n for n in registry.BUNDLED if n != "numpy-reference"]
 
