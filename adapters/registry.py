@@ -44,6 +44,7 @@ BUNDLED = {
     "hf-opt-positions": "attnconf.adapters.hf_opt_positions:HfOptPositionsAdapter",
     "keras-hub-alibi": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiAdapter",
     "keras-hub-alibi-jax": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiJaxAdapter",
+    "hf-speecht5-relpos": "attnconf.adapters.hf_speecht5_relpos:HfSpeechT5RelposAdapter",
     "torch-flex": "attnconf.adapters.torch_flex:TorchFlexAdapter",
     "hf-eager": "attnconf.adapters.hf_attention:HfEagerAdapter",
     "hf-eager-sinks": "attnconf.adapters.hf_attention:HfEagerSinksAdapter",

@@ -1,8 +1,8 @@
 """Bundled position-bias and position-id adapters (issue 13: hf-t5-bias, hf-bloom-alibi,
-hf-roberta-positions, hf-opt-positions, keras-hub-alibi, keras-hub-alibi-jax) against formulas
-written here from the spec's text (spec/alibi.md, spec/relative_position.md, spec/position_ids.md),
-independent of attnconf.reference: integer outputs bit-exact, lookups exact, ALiBi within the
-rounding of the dtype each library computes in. Their divergences are pinned with numbers in
+hf-roberta-positions, hf-opt-positions, keras-hub-alibi, keras-hub-alibi-jax, hf-speecht5-relpos)
+against formulas written here from the spec's text (spec/alibi.md, spec/relative_position.md,
+spec/position_ids.md), independent of attnconf.reference: integer outputs bit-exact, lookups exact,
+ALiBi within the rounding of the dtype each library computes in. Their divergences are pinned with numbers in
 test_adapters_position_findings.py. keras-hub-alibi-jax needs keras on the JAX backend, so it runs in
 a subprocess of its own.
 """
@@ -236,6 +236,12 @@ def test_opt_position_embedding_raises_out_of_range(bad):
     table = adapter.from_numpy(np.zeros((12, 5)), "float32")
     with pytest.raises(IndexError):
         adapter.position_embedding(table, adapter.index_from_numpy(np.array([[0, bad]])))
+
+
+def test_speecht5_relative_index_declines_two_lengths():
+    adapter = bundled_or_skip("hf-speecht5-relpos")
+    with pytest.raises(Unsupported):
+        adapter.relative_position_index(3, 10, max_relative_position=4, alignment="bottom_right")
 
 
 # -- keras-hub-alibi on the JAX backend --------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Divergences of the wrapped ALiBi implementations from the spec's exact values, measured against
-the formulas of test_adapters_position.py (slopes at 60 digits). Each test pins what the library does
+"""Divergences of the wrapped position-bias implementations from the spec's exact values, measured
+against the formulas of test_adapters_position.py (slopes at 60 digits). Each test pins what the library does
 today with the numbers measured (transformers 5.24.0, keras-hub 0.32.0, torch 2.13, TF 2.21); a test
 that starts failing means the library changed. The same divergences ship as expectations in
 conformance/expectations/position.json. RoBERTa's and OPT's position ids and OPT's lookup showed
@@ -106,3 +106,16 @@ def test_keras_hub_bias_is_constant_down_columns_not_along_diagonals():
     np.testing.assert_array_equal(got[:, 1:, :], got[:, :-1, :])
     np.testing.assert_allclose(got[:, 1:, 1:] - got[:, :-1, :-1],
                                np.broadcast_to(slopes(4)[:, None, None], (4, 4, 4)), rtol=4 * EPS["float64"])
+
+
+@pytest.mark.parametrize("K, L", [(2, 6), (16, 8), (1, 5)])
+def test_speecht5_relative_index_is_query_minus_key_clipped_to_2k_rows(K, L):
+    # SpeechT5RelativePositionalEncoding: pos = i − j, clipped to [−K, K − 1], + K (pe_k has 2K rows):
+    # the opposite sign of the spec's clip(j − i, −K, K) + K, and one short at the top; equal only on
+    # the diagonal (30 of 36 entries differ at K = 2, L = 6).
+    adapter = bundled_or_skip("hf-speecht5-relpos")
+    got = adapter.to_numpy(adapter.relative_position_index(L, L, max_relative_position=K, alignment="top_left"))
+    i, j = np.arange(L)[:, None], np.arange(L)[None, :]
+    np.testing.assert_array_equal(got, np.clip(i - j, -K, K - 1) + K)
+    spec = np.clip(j - i, -K, K) + K
+    np.testing.assert_array_equal(got == spec, np.eye(L, dtype=bool))
