@@ -294,16 +294,17 @@ def sdpa_bias_cases() -> list[Case]:
     from attnconf.reference.relative_position import relative_position_bias
 
     causal = alibi_bias(8, 8, 256, mode="causal", alignment="bottom_right", exact=True)
+    causal[:, np.arange(256)[None, :] > np.arange(8)[:, None] + 248] = -np.inf   # and the causal mask
     symmetric = alibi_bias(8, 4, 256, mode="symmetric", alignment="bottom_right", exact=True)
     table = _normal(np.random.default_rng(_seed("sdpa/t5_bias_table")), (32, 4), 128.0)
     t5 = relative_position_bias(table, 16, 160, bidirectional=True)
     return [
         sdpa_case("sdpa/alibi_causal_br_h8_s256", ["alibi.attention"],
-                  H=8, L=8, S=256, E=8, mask="float", mask_shape=(1, 8, 8, 256), is_causal=True,
-                  alignment="bottom_right", tweak=_with_mask(causal[None]),
-                  description="attn_mask = alibi_bias(8, 8, 256, causal, bottom_right) with is_causal"),
+                  H=8, L=8, S=256, E=8, mask="float", mask_shape=(1, 8, 8, 256), tweak=_with_mask(causal[None]),
+                  description="attn_mask = alibi_bias(8, 8, 256, causal, bottom_right), −inf where j > i + 248 "
+                              "(BLOOM/MPT fold the causal mask into the bias: no is_causal)"),
         sdpa_case("sdpa/alibi_symmetric_h8_s256", ["alibi.attention"],
-                  H=8, L=4, S=256, E=8, mask="float", mask_shape=(8, 4, 256), tweak=_with_mask(symmetric),
+                  H=8, L=4, S=256, E=8, mask="float", mask_shape=(1, 8, 4, 256), tweak=_with_mask(symmetric[None]),
                   description="FlashAttention-style −m·|i + S − L − j|, no causal mask"),
         sdpa_case("sdpa/t5_bias_h4_s160", ["relpos.attention"],
                   H=4, L=16, S=160, E=8, mask="float", mask_shape=(1, 4, 16, 160), scale=1.0,
