@@ -128,8 +128,6 @@ def _bucket_examples(lookup=False):
 def _flatten(ex):
     ex = dict(ex)
     ex["num_buckets"], ex["max_distance"] = ex.pop("config")
-    if ex["num_buckets"] == 10:
-        ex["bidirectional"] = False   # 10 // 2 = 5 buckets, max_exact 2 < 20: fine either way, kept causal
     return ex
 
 
