@@ -124,7 +124,9 @@ _ALIBI_WHY = ("ALiBi slopes and biases, in ulps of each element's own magnitude 
               "decides; arg_ulps 0.5 per power k of the slope: a kernel forming m_k = base^k (the paper's "
               "get_slopes start·ratio**i, HF BLOOM's torch.pow(base, k)) rounds the base once (0.5 ulp) "
               "and carries it k times. Measured for n = 1 … 256 heads: the paper's float64 code up to 28.7 "
-              "ulp (n = 120), 0.48 of the tolerance; BLOOM's float32 torch.pow up to 5.7 ulp, 0.14 of it. "
+              "ulp (n = 120), 0.48 of the tolerance; BLOOM's float32 torch.pow up to 5.7 ulp, 0.14 of it; "
+              "through the adapters on 60 random cases per family: hf-bloom-alibi <= 0.35 (slopes) and "
+              "<= 0.47 (bias) of it at float32, keras-hub-alibi <= 0.13 (slopes), every dtype <= 0.47. "
               "A wrong slope rule errs by >= 19 % (2^(1/4) − 1 at the first odd head).")
 _ALIBI_LOW_WHY = ("float16/bfloat16 ALiBi: slopes and products in float32, rounded once (BLOOM's "
                   ".to(dtype)): <= 0.5 ulp; k=2, floor 1; arg_ulps: the float32 base's 0.5-ulp rounding "
