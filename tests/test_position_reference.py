@@ -228,3 +228,17 @@ def test_lookup_reads_rows_and_rejects_ids_outside_the_table():
     for bad, shown in ((4, "4"), (-1, "-1")):
         with pytest.raises(IndexError, match=rf"position_ids should be within \[0, 4\) \(the table's rows\), but got {shown}"):
             pid.position_embedding(table, np.array([[0, bad]]))
+
+
+@pytest.mark.parametrize("nb, max_distance, n, integer", [(36, 392, 84, True), (46, 164, 107, False),
+                                                          (58, 282, 119, False), (48, 81, 54, True)])
+def test_buckets_next_to_an_integer_take_the_exact_floor(nb, max_distance, n, integer):
+    # causal buckets (nb after no halving), the real number from mpmath at 40 digits
+    e = nb // 2
+    with mpmath.workdps(40):
+        x = mpmath.log(mpmath.mpf(n) / e) / mpmath.log(mpmath.mpf(max_distance) / e) * (nb - e)
+        near = mpmath.nint(x)
+        assert (abs(x - near) < mpmath.mpf(10) ** -30) == integer   # exactly an integer, or just below one
+        want = e + int(near if integer else mpmath.floor(x))
+    got = rp.relative_position_bucket(n + 1, 1, bidirectional=False, num_buckets=nb, max_distance=max_distance)
+    assert got[n, 0] == min(want, nb - 1)
