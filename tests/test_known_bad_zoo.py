@@ -45,7 +45,12 @@ def test_zoo_covers_the_issue_bug_classes():
                    "rope positions ignored", "rope partial rotary on the wrong channels",
                    "rope partial rotary with frequencies from E", "rope bf16 angles",
                    "rope cos/sin rounded below the input dtype", "rope linear scaling applied to the base",
-                   "rope YaRN without its attention factor", "rope llama3 bands swapped"):
+                   "rope YaRN without its attention factor", "rope llama3 bands swapped",
+                   # issue 14: the sdpa kernel options
+                   "window off by one on the left", "window off by one on the right",
+                   "window ignoring the alignment", "softcap after the mask", "softcap as clamp",
+                   "sinks adding a value row", "sinks ignored", "ALiBi sign wrong", "ALiBi alignment wrong",
+                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored"):
         assert needed in classes, needed
 
 
