@@ -1,6 +1,7 @@
 """HF transformers' attention functions (torch), called the way a transformers model calls them:
 `hf-eager` (Gemma 2's `eager_attention_forward`: Llama's eager path plus `softcap`),
-`hf-eager-sinks` (gpt-oss's `eager_attention_forward`: a learned sink logit per head) and
+`hf-eager-sinks` (gpt-oss's `eager_attention_forward`: a learned sink logit per head; it declines
+the cases without sinks, which hf-eager's path covers) and
 `hf-sdpa` (`integrations.sdpa_attention.sdpa_attention_forward`, which calls torch's SDPA).
 
 One file, three classes: they share everything but the forward function: the stand-in module
@@ -183,10 +184,11 @@ class HfEagerSinksAdapter(_HfAttention):
         return E ** -0.5 if scale is None else scale  # gpt-oss passes its self.scaling = head_dim**-0.5
 
     def sdpa(self, query, key, value, *, sinks=None, **kwargs):
-        import torch
-
-        if sinks is None:  # gpt-oss's function always reads module.sinks: no sink is a −inf logit
-            sinks = torch.full((query.shape[1],), float("-inf"), dtype=query.dtype, device=query.device)
+        # Only where a case sets sinks: without them this is the eager path hf-eager already runs
+        # (a −inf sink logit), and declining keeps the default run within its time (a skip, not a pass).
+        if sinks is None:
+            raise NotImplementedError("hf-eager-sinks runs gpt-oss's eager path only where a case sets "
+                                      "sinks; hf-eager covers the eager path without them")
         return super().sdpa(query, key, value, sinks=sinks, **kwargs)
 
 

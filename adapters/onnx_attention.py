@@ -15,7 +15,8 @@ decomposition; the window (opset 25) is not claimed for the same reason.
 Border translations (none repairs onnxruntime's numerics):
 - canonical (B, H, L, E) is ONNX's 4-D layout; GQA is native (Hkv divides H), Ev may differ;
 - bool attn_mask True = takes part, as ONNX's; a float one is added, as ONNX's;
-- softcap: the `softcap` attribute (ONNX's 0 means off; the spec's off is None, so 0 is never sent);
+- softcap: the `softcap` attribute as given (None: no attribute; ONNX reads 0 as off, which the
+  profile's opt_softcap_zero reports, the spec rejecting 0);
 - query_offset P (one per call: ONNX's internal cache has one past length): the first P keys and
   values are `past_key` / `past_value`, the rest `K` / `V`; the causal frontier is then j <= P + i;
 - bottom_right without key_lengths: the same cache split at P = S − L (ONNX's decode step);

@@ -47,7 +47,7 @@ FINDINGS = {
     # issue 14's adapters (pinned in tests/test_adapters_sdpa_options_findings.py)
     "hf-eager-float32-softmax": (("hf-eager",), ("float64",), lambda c: c.operation == "sdpa",
                                  "Gemma 2's eager_attention_forward computes its softmax in float32"),
-    "hf-finfo-min-empty-rows": (("hf-eager", "hf-eager-sinks"), ("float64", "float32"),
+    "hf-finfo-min-empty-rows": (("hf-eager",), ("float64", "float32"),
                                 lambda c: "sdpa.fully_masked" in c.clauses,
                                 "eager_mask's finite finfo.min: rows with no visible key give mean(V) or NaN"),
     "hf-sdpa-single-query": (("hf-sdpa",), ("float64", "float32"), lambda c: c.id == "sdpa/causal_tl_l1_s33",

@@ -40,6 +40,13 @@ CASES = {
     "softcap_mask_causal": dict(softcap=1.0, mask="float", is_causal=True),
     "sinks": dict(sinks="normal"),
     "sinks_neg_inf_window": dict(sinks="one_neg_inf", window=(2, 0), is_causal=True),
+    "sinks_window_sym": dict(sinks="normal", window=(1, 1)),
+    "sinks_window_none_r1": dict(sinks="normal", window=(None, 1)),
+    "sinks_decode": dict(sinks="normal", L=2, query_offset=[7, 7], is_causal=True),
+    "sinks_decode_ragged": dict(sinks="normal", L=2, query_offset=[7, 3], is_causal=True),
+    "sinks_key_lengths_causal_br": dict(sinks="normal", key_lengths=[9, 6], is_causal=True,
+                                        alignment="bottom_right"),
+    "sinks_key_lengths": dict(sinks="normal", key_lengths=[9, 3]),
     "alibi_h": dict(alibi="h"),
     "alibi_bh_causal_br": dict(alibi="bh", is_causal=True, alignment="bottom_right"),
     "decode_l1_p8": dict(L=1, query_offset=[8, 8], is_causal=True),
@@ -59,10 +66,11 @@ PLAN = {
                   "softcap_mask", "decode_l1_p8", "decode_l2_uniform", "key_lengths"],
                  {"softcap_mask_causal": "never combined", "window_none_r1": "causal sliding windows", "window_l2_r1_br": "causal sliding windows",
                   "decode_ragged": "one past length", "key_lengths_causal_br": "left-pads"}),
+    # declines every case without sinks (hf-eager runs that path)
     "hf-eager-sinks": (("float64", "float32"),
-                       ["window_l2_r0_causal", "window_sym_1", "window_causal_br", "sinks",
-                        "sinks_neg_inf_window", "decode_l1_p8", "decode_l2_uniform", "key_lengths"],
-                       {"window_none_r1": "causal sliding windows", "decode_ragged": "one past length"}),
+                       ["sinks", "sinks_neg_inf_window", "sinks_window_sym", "sinks_decode", "sinks_key_lengths"],
+                       {"sinks_window_none_r1": "causal sliding windows", "sinks_decode_ragged": "one past length",
+                        "sinks_key_lengths_causal_br": "left-pads"}),
     "hf-sdpa": (("float64", "float32"),
                 ["window_l2_r0_causal", "window_l2_r0", "window_sym_1", "window_causal_br", "decode_l1_p8",
                  "decode_l2_uniform", "key_lengths"],
@@ -108,6 +116,11 @@ def test_inexpressible_option_is_unsupported(name, case_id, dtype):
     record = _judged(name, case_id, dtype)
     assert record["status"] == "skip" and record["message"].startswith("unsupported"), record["message"]
     assert PLAN[name][2][case_id] in record["message"]
+
+
+def test_hf_eager_sinks_declines_cases_without_sinks():
+    record = _judged("hf-eager-sinks", "window_l2_r0_causal", "float32")
+    assert record["status"] == "skip" and "declined" in record["message"], record["message"]
 
 
 def test_plan_claims_match_capabilities():
