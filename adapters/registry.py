@@ -53,9 +53,10 @@ BUNDLED = {
 }
 # Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.
-# (torch.compile'd FlexAttention, ~30 s per compile, is not bundled: --adapter
-# attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
-OPT_IN = ("torch-flex",)
+# hf-eager-sinks, hf-sdpa: ~12 and ~11 CPU-s each, mostly their worker's transformers import
+# (hf-eager, kept, costs ~15; onnx-attention ~2). (torch.compile'd FlexAttention, ~30 s per
+# compile, is not bundled: --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
+OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa")
 KINDS = ("bundled", "class", "function")
 
 
