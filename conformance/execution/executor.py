@@ -69,8 +69,10 @@ class InProcessExecutor:
 
     def adapter(self, spec):
         """The (cached) adapter instance for a spec; an Adapter instance passes through."""
-        if not hasattr(spec, "kind") and hasattr(spec, "capabilities"):   # an Adapter instance
-            return spec
+        from attnconf.adapters.registry import AdapterSpec
+
+        if not isinstance(spec, AdapterSpec) and hasattr(spec, "capabilities"):   # an Adapter instance
+            return spec                # (its own `kind`, if it has one, is not a spec's: hf-eager's is)
         key = _spec_key(spec)
         if key not in self._adapters:
             from attnconf.adapters import registry

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from attnconf.adapters.registry import AdapterSpec
 from attnconf.conformance.execution.executor import DEFAULT_TIMEOUT_S, Executor, InProcessExecutor
 from attnconf.conformance.judging import engine
 from attnconf.conformance.results import repro
@@ -260,7 +261,7 @@ def _counts(records) -> dict:
 
 def _repro_args(config: RunConfig, adapter, spec) -> str:
     """What every record of this adapter's repro needs besides --seed/--select/--dtype."""
-    return repro.run_args(repro.adapter_args(adapter, spec if hasattr(spec, "kind") else None),
+    return repro.run_args(repro.adapter_args(adapter, spec if isinstance(spec, AdapterSpec) else None),
                           level=config.level, golden_dir=config.golden_dir,
                           expectations=config.expectations, timeout=config.timeout)
 

@@ -40,7 +40,9 @@ def selects(select: str | None, case_id: str) -> bool:
 def remember_spec(adapter, spec) -> None:
     """Note on `adapter` the spec it was built from, so records made from the instance alone
     (pytest's invariant and profile modules) still name a bare function by --sdpa/--framework."""
-    if hasattr(spec, "kind"):
+    from attnconf.adapters.registry import AdapterSpec
+
+    if isinstance(spec, AdapterSpec):
         try:
             setattr(adapter, SPEC_ATTR, spec)
         except (AttributeError, TypeError):   # __slots__ or a frozen instance: name it by its name
@@ -54,7 +56,11 @@ def adapter_args(adapter, spec=None) -> str:
     (default: the one remember_spec noted on the instance, else `--adapter NAME`).
     """
     name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
+    from attnconf.adapters.registry import AdapterSpec
+
     spec = spec if spec is not None else getattr(adapter, SPEC_ATTR, None)
+    if not isinstance(spec, AdapterSpec):    # an adapter's own attributes are not a spec (hf-eager has a `kind`)
+        spec = None
     kind, target = getattr(spec, "kind", "bundled"), getattr(spec, "target", name)
     if kind == "function":
         from attnconf import operations
