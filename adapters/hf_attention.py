@@ -103,7 +103,7 @@ def hf_mask(kind, query, key, attn_mask, is_causal, causal_alignment, window, qu
 
 
 class _HfAttention(TorchArrays, Adapter):
-    kind = "eager"
+    mask_kind = "eager"
     capabilities = Capabilities(
         operations=("sdpa",), dtypes=DTYPE_NAMES, causal_alignments=("top_left", "bottom_right"),
         value_dim_differs=True, sdpa_options=("window", "query_offset", "key_lengths"),
@@ -133,7 +133,7 @@ class _HfAttention(TorchArrays, Adapter):
         import torch
 
         E = query.shape[-1]
-        mask, causal = hf_mask(self.kind, query, key, attn_mask, is_causal, causal_alignment, window,
+        mask, causal = hf_mask(self.mask_kind, query, key, attn_mask, is_causal, causal_alignment, window,
                                query_offset, key_lengths)
         module = types.SimpleNamespace(num_key_value_groups=query.shape[1] // key.shape[1], head_dim=E,
                                        is_causal=causal, training=False, sinks=sinks)
@@ -194,7 +194,7 @@ class HfEagerSinksAdapter(_HfAttention):
 
 class HfSdpaAdapter(_HfAttention):
     name = "hf-sdpa"
-    kind = "sdpa"
+    mask_kind = "sdpa"
     description = ("transformers integrations.sdpa_attention.sdpa_attention_forward (torch SDPA) with "
                    "masking_utils.sdpa_mask")
 
