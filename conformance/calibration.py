@@ -263,6 +263,9 @@ def bundled_adapters() -> tuple[list, list[tuple[str, str]]]:
     for name in registry.BUNDLED:
         if name == "numpy-reference":
             continue
+        if name in registry.OPT_IN:     # as in attnconf run: judged when named (attnconf run --adapter NAME)
+            unavailable.append((name, "opt-in (not in the default run: slow); run it by name"))
+            continue
         try:
             adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
             available, reason = adapter.is_available()
