@@ -17,7 +17,12 @@ import pytest
 from attnconf.adapters.registry import BUNDLED
 
 ROOT = Path(__file__).resolve().parents[1]
-FRAMEWORK_ENVS = {"reference": "numpy", "torch": "torch", "jax": "jax", "tensorflow": "tensorflow"}
+# env -> (the framework of its adapters, its extras)
+FRAMEWORK_ENVS = {"reference": ("numpy", ""), "torch": ("torch", "torch"), "jax": ("jax", "jax"),
+                  "tensorflow": ("tensorflow", "tensorflow"), "hf": ("torch", "torch, hf"),
+                  "keras-hub": ("tensorflow", "tensorflow"), "keras-hub-jax": ("jax", "jax, tensorflow"),
+                  "onnx": ("onnxruntime", "onnx")}
+GPU_ONLY = ("torch-efficient", "torch-cudnn", "jax-cudnn")
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +55,12 @@ def test_every_install_is_constrained(tox):
     assert "torch==" in (ROOT / "constraints.txt").read_text()
 
 
-@pytest.mark.parametrize("env, framework", FRAMEWORK_ENVS.items())
-def test_framework_env_writes_its_results_with_its_own_adapters(tox, env, framework):
+@pytest.mark.parametrize("env", FRAMEWORK_ENVS)
+def test_framework_env_writes_its_results_with_its_own_adapters(tox, env):
+    framework, extras = FRAMEWORK_ENVS[env]
     section = tox[f"testenv:{env}"]
     if framework != "numpy":
-        assert section["extras"].strip() == env
+        assert section["extras"].strip() == extras
     cmd = _command(tox, env)
     assert cmd[:2] == ["attnconf", "run"]
     assert cmd[cmd.index("--json") + 1] == "{[testenv]results}"
@@ -65,6 +71,14 @@ def test_framework_env_writes_its_results_with_its_own_adapters(tox, env, framew
         assert name in BUNDLED, f"tox env {env} names unknown adapter {name}"
         module, _, cls = BUNDLED[name].partition(":")
         assert getattr(importlib.import_module(module), cls).framework == framework, name
+
+
+def test_every_cpu_adapter_of_the_default_run_has_a_framework_env(tox):
+    from attnconf.adapters.registry import OPT_IN
+
+    named = {a for env in FRAMEWORK_ENVS for i, a in enumerate(_command(tox, env)) if i and _command(tox, env)[i - 1] == "--adapter"}
+    missing = set(BUNDLED) - named - set(GPU_ONLY) - set(OPT_IN)
+    assert not missing, f"bundled adapters no tox env runs: {sorted(missing)}"
 
 
 def test_report_env_reads_the_reports_folder(tox):

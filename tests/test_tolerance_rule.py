@@ -13,10 +13,15 @@ from attnconf.dtypes import DTYPE_NAMES, EPS, numpy_dtype
 
 
 def test_table_has_every_operation_and_dtype_with_a_reason():
-    for op in reference.OPERATIONS:
-        for dt in DTYPE_NAMES:
-            rule = tolerance.rule_for(op, dt)
-            assert rule.k >= 1 and rule.floor_ulps > 0 and rule.strict_ulps > 0
+    from attnconf import operations
+
+    for op in operations.operations():
+        for dt in op.dtypes or DTYPE_NAMES:
+            rule = tolerance.rule_for(op.name, dt)
+            if rule.k == 0:     # bit-exact rows (integer results, exact lookups): nothing else allowed
+                assert rule.floor_ulps == 0 and rule.strict_ulps == 0, (op.name, dt)
+            else:
+                assert rule.k >= 1 and rule.floor_ulps > 0 and rule.strict_ulps > 0, (op.name, dt)
             assert rule.baseline in ("case", "position")
             assert len(rule.why) > 40
     with pytest.raises(KeyError, match="should be"):
