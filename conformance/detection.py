@@ -76,7 +76,7 @@ def detect_one(adapter, *, golden, random_cases, dtypes=DTYPE_NAMES, seed=0, eno
                     break
         if hits and first_only:
             return hits[:1]
-    for dtype in dtypes:
+    for dtype in invariants.check_dtypes(adapter, dtypes):
         # A fixed draw count, not a time budget: what is caught must not depend on the load.
         for rec in invariants.check(adapter, dtype, seed=seed, shrink=False, max_examples=1):
             if rec["status"] in CAUGHT:

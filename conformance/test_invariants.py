@@ -13,10 +13,13 @@ import pytest
 ARG = "attnconf_invariant"
 
 
-def _clauses():
-    from attnconf.conformance.checks.invariants import INVARIANTS
+def _clauses(dtype):
+    """The invariants that run at `dtype` (an integer-valued operation's at its own dtype only)."""
+    from attnconf.conformance.checks import invariants
+    from attnconf.dtypes import INDEX_DTYPES
 
-    return [i.clause for i in INVARIANTS] + ["inv.determinism"]
+    return [i.clause for i in invariants.invariants() if invariants.runs_at(i, dtype)] + (
+        [] if dtype in INDEX_DTYPES else ["inv.determinism"])
 
 
 def pytest_generate_tests(metafunc):
@@ -25,11 +28,13 @@ def pytest_generate_tests(metafunc):
     from attnconf.conformance.plugin import _session
     from attnconf.errors import AttnconfError
 
+    from attnconf.conformance.checks.invariants import check_dtypes
+
     session = _session(metafunc.config)
     try:
         items = [(spec, adapter.name, dtype, clause)
-                 for spec, adapter, _ in session.specs() for dtype in session.dtypes()
-                 for clause in _clauses()]
+                 for spec, adapter, _ in session.specs() for dtype in check_dtypes(adapter, session.dtypes())
+                 for clause in _clauses(dtype)]
     except AttnconfError as exc:
         raise pytest.UsageError(f"attnconf: {exc}") from None
     metafunc.parametrize(ARG, items, ids=[f"{a}-{d}-{c}" for _, a, d, c in items])

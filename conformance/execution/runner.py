@@ -317,8 +317,10 @@ def _run_checks(config, adapter, *, executor: Executor, spec, done=frozenset()) 
     measured = {(a, d) for a, _c, d, k in done if k == "invariant"}
     common = dict(seed=config.seed, max_examples=config.invariant_examples, select=config.select,
                   repro_args=_repro_args(config, adapter, spec))
-    for dtype in config.dtypes:
-        if _dtype_skip(adapter, dtype) or (adapter.name, dtype) in measured:
+    from attnconf.dtypes import INDEX_DTYPES
+
+    for dtype in invariants.check_dtypes(adapter, config.dtypes):
+        if (dtype not in INDEX_DTYPES and _dtype_skip(adapter, dtype)) or (adapter.name, dtype) in measured:
             continue
         # in a worker (WorkerExecutor), a crash costs this batch only
         recs.extend(executor.run_checks(spec, adapter, dtype, timeout=config.timeout, **common))

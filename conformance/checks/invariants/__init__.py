@@ -297,11 +297,37 @@ def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, ma
     ).to_json()
 
 
+def runs_at(inv: Invariant, dtype: str) -> bool:
+    """Whether the invariant runs at `dtype`: an integer-valued operation's (Operation.dtypes,
+    e.g. int64) once at that dtype, every other at the run's float dtypes."""
+    from attnconf import operations
+    from attnconf.dtypes import INDEX_DTYPES
+
+    fixed = operations.get(inv.operation).dtypes
+    return dtype in fixed if fixed else dtype not in INDEX_DTYPES
+
+
+def check_dtypes(adapter, run_dtypes) -> tuple[str, ...]:
+    """The dtypes `check` is called at for a run asking for `run_dtypes`: those, then the fixed
+    dtype of every operation with invariants that the adapter offers (once, as its cases run)."""
+    from attnconf.dtypes import INDEX_DTYPES
+
+    ops = adapter.capabilities.operations
+    fixed = [d for inv in invariants() if inv.operation in ops for d in _fixed(inv.operation)]
+    return tuple(d for d in run_dtypes if d not in INDEX_DTYPES) + tuple(dict.fromkeys(fixed))
+
+
+def _fixed(operation: str) -> tuple[str, ...]:
+    from attnconf import operations
+
+    return tuple(operations.get(operation).dtypes)
+
+
 def applicable(inv: Invariant, caps, dtype: str) -> str:
     """"" when the invariant can run on these capabilities, else the reason it is skipped."""
     if inv.operation not in caps.operations:
         return f"{inv.operation} is not implemented"
-    if dtype not in caps.dtypes:
+    if dtype not in caps.dtypes and dtype not in _fixed(inv.operation):
         return f"dtype {dtype} is not supported"
     return inv.requires(caps, dtype)
 
@@ -326,7 +352,7 @@ def check(adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None
     ctx = Context(adapter, dtype)
     records = []
     max_examples = draws_for(adapter, max_examples)
-    chosen = [inv for inv in invariants() if repro_cmd.selects(select, f"invariant/{inv.clause}")]
+    chosen = [inv for inv in invariants() if runs_at(inv, dtype) and repro_cmd.selects(select, f"invariant/{inv.clause}")]
     runnable = [inv for inv in chosen if not applicable(inv, adapter.capabilities, dtype)]
     share = None if budget_s is None else budget_s / max(len(runnable), 1)
     for inv in chosen:
@@ -343,7 +369,9 @@ def check(adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None
                        f"{message}")
         records.append(_record(ctx, inv, status=status, message=message, seed=seed, examples=ran,
                                duration=time.perf_counter() - t0, max_examples=max_examples, example=ex))
-    if repro_cmd.selects(select, "invariant/inv.determinism"):
+    from attnconf.dtypes import INDEX_DTYPES
+
+    if dtype not in INDEX_DTYPES and repro_cmd.selects(select, "invariant/inv.determinism"):
         records.append(check_determinism(adapter, dtype, seed=seed))
     if repro_args is not None:
         records = [dict(r, repro=repro_cmd.command(repro_args, r["case"], dtype, seed=seed)) for r in records]
