@@ -47,12 +47,6 @@ def families() -> dict:
 
 
 def __getattr__(name: str):
-    # The zoo's detection lives in detection.py (it imports this module); its entry points are
-    # reachable from here too, calibration being their front end.
-    if name in ("detect_one", "detection", "load_zoo", "interleave_by_operation"):
-        from attnconf.conformance import detection
-
-        return getattr(detection, name)
     # FAMILIES (the family names, in order) is read from the registry when asked for.
     if name == "FAMILIES":
         return {family: build for family, (_, build) in families().items()}

@@ -14,7 +14,7 @@ import pytest
 
 from attnconf import operations
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
-from attnconf.conformance import calibration, known_bad
+from attnconf.conformance import calibration, detection, known_bad
 from attnconf.conformance.checks import invariants, profile
 from attnconf.conformance.execution import runner
 from attnconf.conformance.known_bad import positions as bugs
@@ -141,7 +141,7 @@ def test_the_zoo_has_its_position_bugs_and_each_is_caught(cases):
         assert any(text in c.bug_class for c in mine), text
     randoms = [calibration.random_case(f, 0) for f, (op, _) in calibration.families().items() if op.name in MINE]
     for cls in mine:
-        assert calibration.detect_one(cls(), golden=cases, random_cases=randoms, first_only=True), cls.name
+        assert detection.detect_one(cls(), golden=cases, random_cases=randoms, first_only=True), cls.name
 
 
 def _run(*args, tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
-from attnconf.conformance import calibration, known_bad
+from attnconf.conformance import detection, known_bad
 from attnconf.conformance.checks import invariants, profile
 from attnconf.conformance.execution.runner import load_cases
 from attnconf.conformance.known_bad import sdpa_options as zoo
@@ -61,7 +61,7 @@ def option_goldens():
 
 @pytest.mark.parametrize("cls", list(EXPECTED), ids=lambda c: c.__name__)
 def test_each_option_bug_is_caught_by_a_golden_case(cls, option_goldens):
-    hits = calibration.detect_one(cls(), golden=option_goldens, random_cases=[], dtypes=("float64",))
+    hits = detection.detect_one(cls(), golden=option_goldens, random_cases=[], dtypes=("float64",))
     assert any(h.startswith("agreement (golden) sdpa/opt_") for h in hits), hits
 
 
