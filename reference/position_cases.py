@@ -290,7 +290,7 @@ def sdpa_bias_cases() -> list[Case]:
     bias below its logits' precision shows. Every ALiBi entry m·d (m a power of two, d < 256) and
     every table entry is a golden value, so the mask IS the bias at every dtype."""
     from attnconf.reference.alibi import alibi_bias
-    from attnconf.reference.cases import sdpa_case
+    from attnconf.reference.sdpa_cases import sdpa_case
     from attnconf.reference.relative_position import relative_position_bias
 
     causal = alibi_bias(8, 8, 256, mode="causal", alignment="bottom_right", exact=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnconf.reference import cases as _cases
+from attnconf.reference import sdpa_cases as _sdpa_cases
 
 FAMILY = {"window": "sdpa-window", "softcap": "sdpa-softcap", "sinks": "sdpa-sinks",
           "alibi": "sdpa-alibi", "decode": "sdpa-decode", "ragged": "sdpa-ragged"}
@@ -36,7 +37,7 @@ def option_case(case_id: str, clauses=(), *, family: str, window=None, softcap=N
     alibi: None | "h" (slopes (H,)) | "bh" (slopes (B, H), per batch); window: (left, right);
     query_offset / key_lengths / query_lengths: one integer per batch entry.
     """
-    base = _cases.sdpa_case(case_id, family=family, description=description, **sdpa_kw)
+    base = _sdpa_cases.sdpa_case(case_id, family=family, description=description, **sdpa_kw)
     rng = np.random.default_rng(base.seed + 1)   # option values: their own stream, same seed rule
     B, H, L, _ = base.inputs["query"].shape
     inputs, options, cited = dict(base.inputs), dict(base.options), list(clauses)
@@ -167,7 +168,7 @@ def option_cases() -> list:
 
 def sdpa_cases() -> list:
     """The sdpa golden catalogue: the catalogue's own cases, then the kernel options'."""
-    return _cases.sdpa_cases() + option_cases()
+    return _sdpa_cases.sdpa_cases() + option_cases()
 
 
 # --- random families (calibration) -------------------------------------------------------------
@@ -233,4 +234,4 @@ OPTION_FAMILIES = {
     FAMILY["ragged"]: _family(FAMILY["ragged"], _fam_ragged),
 }
 # what the sdpa entry's `families` names: the catalogue's families, then the options'
-FAMILIES = {**_cases.SDPA_FAMILIES, **OPTION_FAMILIES}
+FAMILIES = {**_sdpa_cases.SDPA_FAMILIES, **OPTION_FAMILIES}

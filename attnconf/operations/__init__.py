@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-from typing import Any, Callable
+from typing import Callable
 
 from attnconf.errors import UsageError
 

@@ -72,7 +72,7 @@ OPERATION = Operation(
     reference="attnconf.operations.encoding:compute", natural_scale="attnconf.operations.encoding:natural_scale",
     positions=positions, argument_scale=argument_scale,
     case_prefix="enc", golden_file="encoding.npz",
-    cases="attnconf.reference.cases:encoding_cases", families="attnconf.reference.cases:ENCODING_FAMILIES",
+    cases="attnconf.reference.encoding_cases:encoding_cases", families="attnconf.reference.encoding_cases:ENCODING_FAMILIES",
     adapter_method="sinusoidal_encoding", call=call, plugin_flag="--encoding",
     function_keywords=("base", "offset", "dtype"),
     function_signature="func(num_positions, dim, *, base=10000.0, offset=0[, dtype=...])",

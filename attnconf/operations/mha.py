@@ -67,7 +67,7 @@ OPERATION = Operation(
     clauses=("mha.weights", "mha.projection", "mha.heads", "mha.output"), dtype_clause="mha.output",
     reference="attnconf.operations.mha:compute", natural_scale="attnconf.operations.mha:natural_scale",
     case_prefix="mha", golden_file="mha.npz",
-    cases="attnconf.reference.cases:mha_cases", families="attnconf.reference.cases:MHA_FAMILIES",
+    cases="attnconf.reference.mha_cases:mha_cases", families="attnconf.reference.mha_cases:MHA_FAMILIES",
     adapter_method="multi_head_attention", call=call,
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=bench_grid,
     report={"plot": "attention", "length": ("query_input", 1), "label": "mha"},

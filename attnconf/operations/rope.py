@@ -79,7 +79,7 @@ OPERATION = Operation(
     reference="attnconf.operations.rope:compute", natural_scale="attnconf.operations.rope:natural_scale",
     positions=positions, argument_scale=argument_scale,
     case_prefix="rope", golden_file="rope.npz",
-    cases="attnconf.reference.cases:rope_cases", families="attnconf.reference.cases:ROPE_FAMILIES",
+    cases="attnconf.reference.rope_cases:rope_cases", families="attnconf.reference.rope_cases:ROPE_FAMILIES",
     adapter_method="rotary_embedding", call=call, plugin_flag="--rope",
     function_keywords=("base", "rotary_dim", "scaling"),
     function_signature="func(x, positions, *, base=10000.0, rotary_dim=None, scaling=None)",

@@ -56,7 +56,7 @@ OPERATION = Operation(
     reference="attnconf.operations.sdpa_vjp:compute", natural_scale="attnconf.operations.sdpa_vjp:natural_scale",
     argument_scale=_sdpa.argument_scale,
     case_prefix="sdpa_vjp", golden_file="sdpa_vjp.npz",
-    cases="attnconf.reference.cases:sdpa_vjp_cases", families="attnconf.reference.cases:SDPA_VJP_FAMILIES",
+    cases="attnconf.reference.sdpa_cases:sdpa_vjp_cases", families="attnconf.reference.sdpa_cases:SDPA_VJP_FAMILIES",
     adapter_method="sdpa_vjp", call=call, needs=needs,
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=_sdpa.bench_grid_to_2048,
     report={"plot": "attention", "length": ("query", -2), "label": "vjp"},
