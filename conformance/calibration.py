@@ -1,5 +1,8 @@
 """Calibration of the tolerance rule: false-failure rate on correct code, detection on known-bad code.
 
+Size (~400 lines): families, claims, documented scopes, the tally and the report of (a); the
+zoo's detection, (b), is conformance/detection.py.
+
 (a) False failures: random cases of every case family of reference/cases.py (sdpa, sdpa-mask,
     sdpa-causal, sdpa-fully-masked, sdpa-gqa, sdpa-large-logits, sdpa-long, sdpa-vjp, mha, enc,
     enc-long), expected values from reference.compute(exact=True), run on correct implementations

@@ -1,5 +1,8 @@
 """Blocked (online-softmax) float64 evaluation of sdpa and its gradients, for large inputs.
 
+Size (~460 lines): the forward and backward passes share the tiling, the per-block masks and the
+running max/sum state; BLAS thread control is attnconf/blas.py.
+
 For what: `attnconf.reference` dispatches here when the (B, H, L, S) logits would not fit in
 memory or would be slow to evaluate at once, so that a 64k-token kernel can still be validated
 against the reference. Memory is O(threads · block_l · block_s) beyond the inputs and outputs.

@@ -1,5 +1,9 @@
 """Scaled dot-product attention (spec section `sdpa`): the canonical reference evaluation.
 
+Size (~440 lines): the three evaluation paths (default, exact double-double, same-precision
+baseline) share one argument check and one preparation of masks and options; split apart they
+would each re-derive them. The kernel options' own arithmetic is reference/sdpa_options.py.
+
 For what: the numbers every implementation is judged against, in three flavours —
   * default (precision=None): float64, the straightforward algorithm (logits by one matrix
     product, max-subtracted softmax, P·V); <= 8 ulp of natural scale for moderate logits;

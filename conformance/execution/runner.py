@@ -1,5 +1,7 @@
 """The conformance run: adapters x golden cases x dtypes -> records, written as the run goes.
 
+Size (~400 lines): the one check loop, its configuration, progress lines, resume and summary.
+
 `run(config)` drives everything `attnconf run` does: it asks an Executor to compute each case
 (`InProcessExecutor` here; `attnconf.conformance.execution.isolation.WorkerExecutor` runs implementations in
 worker processes), judges outcomes with `engine.judge`, calls the SUITE-CHECKS hooks

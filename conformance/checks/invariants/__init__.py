@@ -2,7 +2,8 @@
 the core. Each operation's properties live in a module its registry entry names
 (`Operation.invariants`: checks/invariants/sdpa.py, mha.py, encoding.py, rope.py, or a third
 party's), holding INVARIANTS and optionally DETERMINISM; `invariants()` collects them in
-registry order, and nothing here names an operation.
+registry order, and nothing here names an operation. Size (~450 lines): most of it is the
+docstring's tolerance rationale and the hypothesis driver (run_property), which belong together.
 
 `check(adapter, dtype, seed=0)` returns one results record per invariant (check="invariant",
 status pass / fail / error / skip). Each property is run by hypothesis with a fixed seed, no
