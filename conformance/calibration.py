@@ -3,9 +3,8 @@
 Size (~400 lines): families, claims, documented scopes, the tally and the report of (a); the
 zoo's detection, (b), is conformance/detection.py.
 
-(a) False failures: random cases of every case family of reference/cases.py (sdpa, sdpa-mask,
-    sdpa-causal, sdpa-fully-masked, sdpa-gqa, sdpa-large-logits, sdpa-long, sdpa-vjp, mha, enc,
-    enc-long), expected values from reference.compute(exact=True), run on correct implementations
+(a) False failures: random cases of every case family of every registered operation (its
+    entry's `families=`: sdpa-mask, sdpa-window, rope-long, relpos-bucket, …), expected values from reference.compute(exact=True), run on correct implementations
     — the reference in every precision (numpy-reference), the zoo's control and every available
     bundled adapter on the clauses it claims — and judged by the engine's tolerance rule
     (engine.judge, the same code `attnconf run` uses). Every non-pass that is not a declared
