@@ -82,6 +82,27 @@ def test_an_integer_output_is_judged_bit_exactly_in_any_integer_dtype(cases):
     rec = calibration.judge_one(_OneOff(), case, "int64")
     assert rec["status"] == "fail" and rec["metrics"]["mismatches"] == 1 and rec["metrics"]["max_abs_error"] == 1.0
     assert rec["repro"].endswith("--dtype int64")
+    # the message names the wrong element (a bit-exact row's 0/0 once pointed at a right one)
+    L = case.expected["output"].shape[0]
+    want = case.expected["output"][0, -1]
+    assert f"worst at (0, {case.expected['output'].shape[1] - 1}): got {want + 1:.17g}, expected {want:.17g}" in rec["message"], (L, rec["message"])
+
+
+def test_output_dtype_is_no_verdict_when_the_probe_call_is_not_offered():
+    from attnconf.adapters.base import Capabilities
+    from attnconf.conformance.checks import profile
+
+    class IdsOnly(NumpyReferenceAdapter):      # position_ids only: the probe's position_embedding is not offered
+        name = "ids-only"
+        capabilities = Capabilities(operations=("position_ids",), dtypes=("float64", "float32"))
+
+        def position_embedding(self, *args, **kwargs):
+            from attnconf.errors import Unsupported
+            raise Unsupported("ids-only does not implement position_embedding")
+
+    found = profile.detect(IdsOnly())["output_dtype"]
+    rec = next(r for r in profile.profile_records(IdsOnly(), {"output_dtype": found}))
+    assert rec["status"] == "skip" and rec["message"].startswith("unsupported: "), rec
 
 
 def test_invariants_pass_on_the_reference_and_the_control():

@@ -74,7 +74,10 @@ def compare(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray, dtype: 
         return Comparison(True, True, 0.0, 0.0, 0.0, float(rule.floor_ulps), "empty output", [],
                           0.0, 0.0, 0, 0, 0, "")
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(np.isfinite(err), err / limit, np.inf)
+        # a bit-exact row (limit 0): an exact element has ratio 0, a wrong one inf (0/0 would be
+        # NaN, which argmax takes for the worst and names an element that is right)
+        safe = np.where(limit > 0, limit, 1.0)
+        ratio = np.where(np.isfinite(err), np.where(limit > 0, err / safe, np.where(err > 0, np.inf, 0.0)), np.inf)
     flat = int(np.argmax(ratio))
     worst = np.unravel_index(flat, err.shape)
     base_max = float(np.max(np.where(np.isfinite(base_err), base_err, 0.0)))

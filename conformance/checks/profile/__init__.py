@@ -195,6 +195,9 @@ def _judge_output_dtypes(adapter, found):
     bad = {d: o for d, o in value.items() if o != d and not o.startswith(("unsupported", "declined"))}
     op = _dtype_probe_operation(adapter)
     clause = op.dtype_clause if op is not None and op.dtype_clause else "sdpa.dtype"
+    if value and all(o.startswith(("unsupported", "declined")) for o in value.values()):
+        # nothing was measured (the probe's call is one the adapter does not offer): no verdict
+        return [("", clause, "skip", f"unsupported: {next(iter(value.values()))}", value, ())]
     return [("", clause, "fail" if bad else "pass", evidence if bad else "", value, ())]
 
 
