@@ -26,7 +26,7 @@ from __future__ import annotations
 import types
 
 from attnconf.adapters.base import Adapter, Capabilities, require
-from attnconf.adapters.pytorch import TorchArrays
+from attnconf.adapters.hf_base import HfTransformers
 from attnconf.dtypes import DTYPE_NAMES
 
 
@@ -102,30 +102,18 @@ def hf_mask(kind, query, key, attn_mask, is_causal, causal_alignment, window, qu
                         not options, **common), causal
 
 
-class _HfAttention(TorchArrays, Adapter):
+class _HfAttention(HfTransformers, Adapter):
     mask_kind = "eager"
     capabilities = Capabilities(
         operations=("sdpa",), dtypes=DTYPE_NAMES, causal_alignments=("top_left", "bottom_right"),
         value_dim_differs=True, sdpa_options=("window", "query_offset", "key_lengths"),
     )
 
+    hf_modules = ("transformers.masking_utils",)
+
     @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            import transformers.masking_utils  # noqa: F401
-            cls._forward()
-        except Exception as exc:
-            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
-                           "install it with `pip install -e .[hf]`")
-        return True, ""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"
+    def _hf_check(cls):
+        cls._forward()          # the model module's forward function exists in this version
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
              causal_alignment="top_left", scale=None, enable_gqa=False, window=None, softcap=None,

@@ -16,32 +16,18 @@ Border translations (none repairs BLOOM's float32 slopes):
 from __future__ import annotations
 
 from attnconf.adapters.base import Adapter, Capabilities, require
-from attnconf.adapters.pytorch import TorchArrays, native_dtype
+from attnconf.adapters.hf_base import HfTransformers
+from attnconf.adapters.pytorch import native_dtype
 from attnconf.dtypes import DTYPE_NAMES
 
 
-class HfBloomAlibiAdapter(TorchArrays, Adapter):
+class HfBloomAlibiAdapter(HfTransformers, Adapter):
     name = "hf-bloom-alibi"
     description = "transformers BLOOM build_alibi_tensor (row-constant ALiBi m·j, max_bias 8)"
     capabilities = Capabilities(operations=("alibi_slopes", "alibi_bias"), dtypes=DTYPE_NAMES,
                                 alibi_modes=("row_constant",), alibi_alignments=("top_left", "bottom_right"))
 
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from transformers.models.bloom import modeling_bloom  # noqa: F401
-        except Exception as exc:
-            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
-                           "install it with `pip install -e .[hf]`")
-        return True, ""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"
+    hf_modules = ("transformers.models.bloom.modeling_bloom",)
 
     def _alibi(self, num_heads, key_length, max_bias, dtype):
         """build_alibi_tensor over S keys of one unpadded sequence: (H, 1, S)."""

@@ -15,33 +15,18 @@ Border translations (none repairs OPT's rule):
 from __future__ import annotations
 
 from attnconf.adapters.base import Adapter, Capabilities, require, shape_of
-from attnconf.adapters.pytorch import TorchArrays
+from attnconf.adapters.hf_base import HfTransformers
 from attnconf.dtypes import DTYPE_NAMES
 
 
-class HfOptPositionsAdapter(TorchArrays, Adapter):
+class HfOptPositionsAdapter(HfTransformers, Adapter):
     name = "hf-opt-positions"
     description = ("transformers OPTLearnedPositionalEmbedding (positions cumsum(mask)·mask − 1 "
                    "after the past, read at offset 2)")
     capabilities = Capabilities(operations=("position_ids", "position_embedding"), dtypes=DTYPE_NAMES,
                                 position_id_schemes=("opt",))
 
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from transformers.models.opt import modeling_opt  # noqa: F401
-        except Exception as exc:
-            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
-                           "install it with `pip install -e .[hf]`")
-        return True, ""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"
+    hf_modules = ("transformers.models.opt.modeling_opt",)
 
     def _module(self, table):
         import torch

@@ -14,33 +14,18 @@ Only the `roberta` scheme is RoBERTa's; the others are unsupported.
 from __future__ import annotations
 
 from attnconf.adapters.base import Adapter, Capabilities, require
-from attnconf.adapters.pytorch import TorchArrays
+from attnconf.adapters.hf_base import HfTransformers
 from attnconf.dtypes import DTYPE_NAMES
 
 
-class HfRobertaPositionsAdapter(TorchArrays, Adapter):
+class HfRobertaPositionsAdapter(HfTransformers, Adapter):
     name = "hf-roberta-positions"
     description = ("transformers RobertaEmbeddings.create_position_ids_from_input_ids "
                    "(position ids from padding_idx + 1; past_length = cache_length)")
     capabilities = Capabilities(operations=("position_ids",), dtypes=DTYPE_NAMES,
                                 position_id_schemes=("roberta",))
 
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from transformers.models.roberta import modeling_roberta  # noqa: F401
-        except Exception as exc:
-            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
-                           "install it with `pip install -e .[hf]`")
-        return True, ""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"
+    hf_modules = ("transformers.models.roberta.modeling_roberta",)
 
     def position_ids(self, attention_mask, *, scheme, past_length=0, padding_idx=1):
         import torch

@@ -19,7 +19,7 @@ Border translations (none repairs HF's numerics):
 from __future__ import annotations
 
 from attnconf.adapters.base import Adapter, Capabilities, require, shape_of
-from attnconf.adapters.pytorch import TorchArrays
+from attnconf.adapters.hf_base import HfTransformers
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.operations.rope import ROPE_TYPES
 
@@ -55,29 +55,14 @@ def rope_parameters(base, scaling):
     return params, max_positions
 
 
-class HfRopeAdapter(TorchArrays, Adapter):
+class HfRopeAdapter(HfTransformers, Adapter):
     name = "hf-rope"
     description = ("transformers LlamaRotaryEmbedding + apply_rotary_pos_emb (rotate_half: layout half; "
                    "rope_type linear, dynamic, yarn, llama3)")
     capabilities = Capabilities(operations=("rotary_embedding",), dtypes=DTYPE_NAMES,
                                 rope_layouts=("half",), rope_scaling=_RULES)
 
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from transformers.models.llama import modeling_llama  # noqa: F401
-        except Exception as exc:
-            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
-                           "install it with `pip install -e .[hf]`")
-        return True, ""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"
+    hf_modules = ("transformers.models.llama.modeling_llama",)
 
     def rotary_embedding(self, x, positions, *, base=10000.0, rotary_dim=None, scaling=None,
                          layout="interleaved"):

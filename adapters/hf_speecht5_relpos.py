@@ -15,33 +15,18 @@ Border translations (none repairs SpeechT5's convention):
 from __future__ import annotations
 
 from attnconf.adapters.base import Adapter, Capabilities, require
-from attnconf.adapters.pytorch import TorchArrays
+from attnconf.adapters.hf_base import HfTransformers
 from attnconf.dtypes import DTYPE_NAMES
 
 
-class HfSpeechT5RelposAdapter(TorchArrays, Adapter):
+class HfSpeechT5RelposAdapter(HfTransformers, Adapter):
     name = "hf-speecht5-relpos"
     description = ("transformers SpeechT5RelativePositionalEncoding (clip(i − j, −K, K − 1) + K, "
                    "a sequence against itself)")
     capabilities = Capabilities(operations=("relative_position_index",), dtypes=DTYPE_NAMES,
                                 relative_index_alignments=("top_left", "bottom_right"))
 
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from transformers.models.speecht5 import modeling_speecht5  # noqa: F401
-        except Exception as exc:
-            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
-                           "install it with `pip install -e .[hf]`")
-        return True, ""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"
+    hf_modules = ("transformers.models.speecht5.modeling_speecht5",)
 
     def relative_position_index(self, query_length, key_length, *, max_relative_position, alignment="top_left"):
         import torch

@@ -16,11 +16,11 @@ Border translations (none repairs T5's numerics or its float32 log):
 from __future__ import annotations
 
 from attnconf.adapters.base import Adapter, Capabilities, shape_of
-from attnconf.adapters.pytorch import TorchArrays
+from attnconf.adapters.hf_base import HfTransformers
 from attnconf.dtypes import DTYPE_NAMES
 
 
-class HfT5BiasAdapter(TorchArrays, Adapter):
+class HfT5BiasAdapter(HfTransformers, Adapter):
     name = "hf-t5-bias"
     description = ("transformers T5Attention._relative_position_bucket and compute_bias "
                    "(bidirectional = encoder, causal = decoder; query_offset = past_seen_tokens)")
@@ -31,22 +31,7 @@ class HfT5BiasAdapter(TorchArrays, Adapter):
         super().__init__(device)
         self._modules = {}  # (H, num_buckets, max_distance, bidirectional, dtype) -> T5Attention
 
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from transformers.models.t5 import modeling_t5  # noqa: F401
-        except Exception as exc:
-            return False, (f"transformers is not importable ({type(exc).__name__}: {exc}); "
-                           "install it with `pip install -e .[hf]`")
-        return True, ""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"
+    hf_modules = ("transformers.models.t5.modeling_t5",)
 
     def relative_position_bucket(self, query_length, key_length, *, bidirectional=True, num_buckets=32,
                                  max_distance=128, query_offset=0):
