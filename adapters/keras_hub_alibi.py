@@ -18,42 +18,20 @@ Border translations (none repairs the layer):
 """
 from __future__ import annotations
 
-import sys
 
 from attnconf.adapters.base import Adapter, Capabilities, require
 from attnconf.adapters.jax_nn import JaxArrays
+from attnconf.adapters.keras_hub_base import KerasHubLayer
 from attnconf.adapters.keras_tf import TfArrays, import_keras
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import SetupError
 
 
-class _KerasHubAlibi:
+class _KerasHubAlibi(KerasHubLayer):
     """The layer call, shared by both rows (a mixin before the conversion mixin and Adapter)."""
 
-    backend = ""
     capabilities = Capabilities(operations=("alibi_slopes", "alibi_bias"), dtypes=DTYPE_NAMES,
                                 alibi_modes=("causal",), alibi_alignments=("bottom_right",))
-
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        if "keras" in sys.modules and sys.modules["keras"].backend.backend() != cls.backend:
-            return False, (f"keras was imported with the {sys.modules['keras'].backend.backend()!r} backend "
-                           f"before {cls.name} (it needs {cls.backend!r}; keras fixes its backend at first import)")
-        try:
-            import_keras(cls.backend)
-            import keras_hub  # noqa: F401
-        except Exception as exc:
-            return False, (f"keras_hub is not importable ({type(exc).__name__}: {exc}); install it with "
-                           "`pip install --no-deps keras-hub` to avoid a second TensorFlow (docs/plugins.md)")
-        return True, ""
-
-    def version(self) -> str:
-        import keras_hub
-
-        return f"keras-hub {keras_hub.__version__}, {self.backend} {super().version()}"
 
     def _bias(self, num_heads, query_length, key_length, max_bias, dtype):
         """The layer's output on zero scores (1, H, L, S): its bias, (H, L, S)."""

@@ -19,10 +19,10 @@ Border translations (none repairs the layer's numerics):
 """
 from __future__ import annotations
 
-import sys
 
 from attnconf.adapters.base import Adapter, Capabilities, require, shape_of
 from attnconf.adapters.jax_nn import JaxArrays
+from attnconf.adapters.keras_hub_base import KerasHubLayer
 from attnconf.adapters.keras_tf import TfArrays, import_keras
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import SetupError
@@ -51,35 +51,11 @@ def layer_options(base, scaling) -> dict:
     return options
 
 
-class _KerasHubRope:
+class _KerasHubRope(KerasHubLayer):
     """The layer call, shared by both rows (a mixin before the conversion mixin and Adapter)."""
 
-    backend = ""
     capabilities = Capabilities(operations=("rotary_embedding",), dtypes=DTYPE_NAMES,
                                 rope_layouts=("half",), rope_scaling=("linear", "dynamic", "yarn"))
-
-    @classmethod
-    def availability(cls):
-        available, reason = super().availability()
-        if not available:
-            return available, reason
-        if "keras" in sys.modules and sys.modules["keras"].backend.backend() != cls.backend:
-            # keras cannot switch backend within a process: name the adapter alone (`--adapter`) so that
-            # this process's first keras import is ours
-            return False, (f"keras was imported with the {sys.modules['keras'].backend.backend()!r} backend "
-                           f"before {cls.name} (it needs {cls.backend!r}; keras fixes its backend at first import)")
-        try:
-            import_keras(cls.backend)
-            import keras_hub  # noqa: F401
-        except Exception as exc:
-            return False, (f"keras_hub is not importable ({type(exc).__name__}: {exc}); install it with "
-                           "`pip install --no-deps keras-hub` to avoid a second TensorFlow (docs/plugins.md)")
-        return True, ""
-
-    def version(self) -> str:
-        import keras_hub
-
-        return f"keras-hub {keras_hub.__version__}, {self.backend} {super().version()}"
 
     def _layer(self, base, scaling, dtype):
         keras = import_keras(self.backend)
