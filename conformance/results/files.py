@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attnconf.conformance.results.metadata import operations_metadata
 from attnconf.errors import UsageError
 
 SCHEMA_VERSION = "1.0"
@@ -86,6 +87,7 @@ def new_document(*, command: list[str] | None = None, device: str = "cpu", level
         "adapters": [],
         "results": [],
         "profiles": {},
+        "operations": operations_metadata(),  # what the report renders from, instead of the registry
     }
 
 
