@@ -15,18 +15,22 @@ them with their denominators, never as one score across implementations.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import os
 import shlex
 from pathlib import Path
+from collections import Counter, defaultdict
 from typing import Any, Iterable
 
 import jinja2
+from jinja2.utils import htmlsafe_json_dumps
+from markupsafe import Markup
 
 from . import plots
 from .diff import diff as diff_runs, profile_value
 from .merge import count_cell, merge
-from .model import Run, as_runs, load_results, number, status_class, text
+from .model import SEVERITY, Run, as_runs, load_results, number, operations_of, plot_hints, status_class, text
 from .spec_text import load_spec
 
 __all__ = ["render", "render_html", "load_results", "Run"]
@@ -113,50 +117,193 @@ def _cap(message: str) -> str:
     return message[:_MAX_MESSAGE] + f"\n… ({len(message) - _MAX_MESSAGE} more characters in the results file)"
 
 
-def _record_view(rec: dict, n: int) -> dict:
-    metrics = rec["metrics"]
-    others = sorted((text(k) for k in metrics if k not in _METRIC_ORDER and k not in _WORST))
+# The records travel as data (issue: a report that scales): global tables in the report-data
+# block, then chunks of CHUNK records, each with its own string table, that the page's script
+# reads as they arrive (the page answers filters before the last chunk is parsed).
+CHUNK = 10_000
+PAGE_SIZE = 100   # records listed to a page
+# one record, in this order (indexes into the global tables "status", "impl", "dtype", "check",
+# "operation"; "s:" fields index the chunk's own string table; the rest are display strings)
+RECORD_FIELDS = ("status", "impl", "s:case", "dtype", "check", "operation", "s:clauses", "s:message",
+                 "s:repro", "ulp", "tol", "metric_items", "worst", "s:other_metrics", "s:options",
+                 "s:shapes", "duration", "s:conflict")
+
+
+def _metric_parts(metrics: dict) -> tuple[list[str], str, str]:
+    """(flat [name, value, …] of the metrics with a row of their own, the worst element, the
+    other metrics on one line)."""
+    items: list[str] = []
+    for k in _METRIC_ORDER:
+        if k in metrics:
+            items += [k, _fmt(metrics[k])]
     worst = ""
     if "worst_index" in metrics:
         worst = f"at {_fmt(metrics['worst_index'])}"
         if "worst_actual" in metrics or "worst_expected" in metrics:
             worst += f": got {_fmt(metrics.get('worst_actual'))}, expected {_fmt(metrics.get('worst_expected'))}"
-    return {
-        **rec, "id": f"rec-{n}", "status_class": status_class(rec["status"]),
-        "metric_items": [(k, _fmt(metrics[k])) for k in _METRIC_ORDER if k in metrics],
-        "worst": worst,
-        "other_metrics": " · ".join(f"{k}={_fmt(metrics[k])}" for k in others),
-        "ulp": _fmt(metrics.get("max_ulp_error")) if "max_ulp_error" in metrics else "",
-        "tol": _fmt(metrics.get("tolerance_ulps")) if "tolerance_ulps" in metrics else "",
-        "options_items": [(text(k), text(v, "null")) for k, v in sorted(rec["options"].items(), key=lambda kv: text(kv[0]))],
-        "shape_items": [(text(k), text(v)) for k, v in sorted(rec["shapes"].items(), key=lambda kv: text(kv[0]))],
-        "clauses_text": " ".join(rec["clauses"]),
-        "short_message": rec["message"].splitlines()[0][:160] if rec["message"] else "",
-        "message": _cap(rec["message"]),
-    }
+    others = sorted(text(k) for k in metrics if k not in _METRIC_ORDER and k not in _WORST)
+    return items, worst, " · ".join(f"{k}={_fmt(metrics[k])}" for k in others)
 
 
-def _declined(merged) -> list[dict]:
-    """The coverage view: per implementation, what its plug-in declined (NotImplementedError)
-    and why, from the records whose message reads "declined: <reason>" (skips, and invariant
-    passes that declined some examples). One row per case, check, status and reason; the dtypes
-    it covers joined."""
+class _Tables:
+    """Global string tables (a value -> its index)."""
+
+    def __init__(self):
+        self.index: dict[str, dict[str, int]] = {}
+        self.values: dict[str, list] = {}
+
+    def id(self, table: str, value) -> int:
+        idx = self.index.setdefault(table, {})
+        key = value if isinstance(value, str) else json.dumps(value)
+        if key not in idx:
+            idx[key] = len(idx)
+            self.values.setdefault(table, []).append(value)
+        return idx[key]
+
+
+def _records_data(records: list[dict], impl_index: dict[str, int]) -> tuple[dict, list[Markup]]:
+    """(global tables, the record chunks as escaped JSON ready for a <script type="application/json">)."""
+    tables = _Tables()
+    for s in SEVERITY:   # status classes are fixed; raw statuses join as met
+        tables.id("status", s)
+    chunks: list[Markup] = []
+    for start in range(0, len(records), CHUNK):
+        strings: dict[str, int] = {}
+
+        def sid(value: str) -> int:
+            n = strings.get(value)
+            if n is None:
+                n = strings[value] = len(strings)
+            return n
+
+        rows = []
+        for rec in records[start:start + CHUNK]:
+            metrics = rec["metrics"]
+            items, worst, others = _metric_parts(metrics)
+            options = ", ".join(f"{text(k)}={text(v, 'null')}" for k, v in
+                                sorted(rec["options"].items(), key=lambda kv: text(kv[0])))
+            shapes = "; ".join(f"{text(k)} {text(v)}" for k, v in sorted(rec["shapes"].items(), key=lambda kv: text(kv[0])))
+            conflict = rec.get("conflict")
+            rows.append([
+                tables.id("status", rec["status"]), impl_index[rec["impl"]], sid(rec["case"]),
+                tables.id("dtype", rec["dtype"]), tables.id("check", rec["check"]),
+                tables.id("operation", rec["operation"]), sid(" ".join(rec["clauses"])), sid(_cap(rec["message"])),
+                sid(rec["repro"]),
+                _fmt(metrics["max_ulp_error"]) if "max_ulp_error" in metrics else "",
+                _fmt(metrics["tolerance_ulps"]) if "tolerance_ulps" in metrics else "",
+                items, worst, sid(others), sid(options), sid(shapes),
+                _fmt(rec["duration_s"]) if rec["duration_s"] is not None else "",
+                sid("; ".join(conflict) if conflict else ""),
+            ])
+        chunks.append(_json_markup({"s": list(strings), "r": rows}))
+    return {k: v for k, v in tables.values.items()}, chunks
+
+
+def _json_markup(value: Any) -> Markup:
+    """JSON for a <script type="application/json"> block: <, >, & and ' escaped as \\u00XX, so
+    no string can close the element (what Jinja's `tojson` does), compact separators."""
+    return htmlsafe_json_dumps(value, dumps=_compact_dumps)
+
+
+def _compact_dumps(value: Any, **kw) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str, **kw)
+
+
+def _skips_by_reason(merged) -> list[dict]:
+    """The coverage view of skips: per implementation, its skips (and the passes of invariants
+    that declined some examples) counted by reason — the first line of the message ("declined:
+    <why>" when the plug-in raised NotImplementedError, "unsupported: <why>" outside what it
+    declares) — with the checks, dtypes and a few of the cases each reason covers."""
     from attnconf.errors import declined_message
 
     prefix = declined_message("")
-    groups: dict[str, dict[tuple, list[str]]] = {}
+    groups: dict[str, dict[tuple, dict]] = {}
     for r in merged.records:
-        if not r["message"].startswith(prefix):
+        st = status_class(r["status"])
+        if st != "skip" and not r["message"].startswith(prefix):
             continue
-        reason = r["message"][len(prefix):].splitlines()[0][:300]
-        key = (r["case"], r["check"], status_class(r["status"]), reason)
-        dtypes = groups.setdefault(r["impl"], {}).setdefault(key, [])
-        if r["dtype"] not in dtypes:
-            dtypes.append(r["dtype"])
-    return [{"impl": i.name, "n": sum(len(d) for d in groups[i.name].values()),
-             "rows": [{"case": c, "check": k, "status": st, "reason": why, "dtypes": ", ".join(d)}
-                      for (c, k, st, why), d in sorted(groups[i.name].items())]}
-            for i in merged.implementations if i.name in groups]
+        reason = (r["message"].splitlines() or [""])[0][:300] or "(no reason given)"
+        g = groups.setdefault(r["impl"], {}).setdefault((reason, st), {"n": 0, "checks": [], "dtypes": [], "cases": []})
+        g["n"] += 1
+        for key, value in (("checks", r["check"]), ("dtypes", r["dtype"])):
+            if value not in g[key]:
+                g[key].append(value)
+        if len(g["cases"]) < _EXAMPLE_CASES and r["case"] not in g["cases"]:
+            g["cases"].append(r["case"])
+        elif r["case"] not in g["cases"]:
+            g["more"] = True
+    out = []
+    for i in merged.implementations:
+        if i.name not in groups:
+            continue
+        rows = [{"reason": why, "status": st, "n": g["n"], "checks": ", ".join(g["checks"]),
+                 "dtypes": ", ".join(g["dtypes"]), "cases": ", ".join(g["cases"]) + (", …" if g.get("more") else "")}
+                for (why, st), g in sorted(groups[i.name].items(), key=lambda kv: (-kv[1]["n"], kv[0]))]
+        out.append({"impl": i.name, "n": sum(r["n"] for r in rows), "rows": rows})
+    return out
+
+
+_EXAMPLE_CASES = 3
+
+
+def _coverage(runs: list[Run], merged, ops: dict) -> dict:
+    """Implementation × operation: implemented or not (the runs' "coverage" entries), and the
+    clauses judged (any status but skip) out of the clauses cited by any implementation's records
+    of that operation, so that thin coverage shows; plus the adapters the runs did not run."""
+    names = {i.key: i.name for i in merged.implementations}
+    several: dict[str, set] = defaultdict(set)
+    for run in runs:
+        for e in run.entries("coverage"):
+            several[text(e.get("adapter"))].add(run.label)
+    entries: dict[tuple[str, str], dict] = {}
+    rows_order: list[str] = [i.name for i in merged.implementations]
+    for run in runs:
+        for e in run.entries("coverage"):
+            adapter, op = text(e.get("adapter")), text(e.get("operation"))
+            name = names.get((run.label, adapter)) or (f"{adapter} [{run.label}]" if len(several[adapter]) > 1 else adapter)
+            if name not in rows_order:
+                rows_order.append(name)
+            entries[(name, op)] = {"implemented": e.get("implemented") is True, "reason": text(e.get("reason"))}
+    judged: dict[tuple[str, str], set] = defaultdict(set)
+    cited: dict[str, set] = defaultdict(set)
+    counts: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    judged_all: dict[str, set] = defaultdict(set)
+    cited_all: dict[str, set] = defaultdict(set)
+    for r in merged.records:
+        op, st = r["operation"], status_class(r["status"])
+        counts[(r["impl"], op)][st] += 1
+        cited[op].update(r["clauses"])
+        cited_all[r["impl"]].update(r["clauses"])
+        if st != "skip":
+            judged[(r["impl"], op)].update(r["clauses"])
+            judged_all[r["impl"]].update(r["clauses"])
+    seen_ops = {op for (_, op) in entries} | {op for (_, op) in counts}
+    order = {name: (meta.get("order") if isinstance(meta.get("order"), int) else 10_000) for name, meta in ops.items()}
+    op_names = sorted(seen_ops, key=lambda o: (order.get(o, 10_000), o))
+    rows = []
+    for name in rows_order:
+        cells = []
+        for op in op_names:
+            e, c = entries.get((name, op)), counts.get((name, op))
+            if e is None and not c:
+                cells.append(None)
+                continue
+            cells.append({
+                "implemented": True if e is None else e["implemented"], "reason": "" if e is None else e["reason"],
+                "judged": len(judged.get((name, op), ())), "cited": len(cited.get(op, ())),
+                "records": sum(c.values()) if c else 0, "skips": c.get("skip", 0) if c else 0,
+                "thin": bool(c) and len(judged.get((name, op), ())) * 2 < len(cited.get(op, ())),
+            })
+        rows.append({"impl": name, "cells": cells, "judged": len(judged_all.get(name, ())),
+                     "cited": len(cited_all.get(name, ()))})
+    titles = {o: text((ops.get(o) or {}).get("title")) for o in op_names}
+    not_run = []
+    for run in runs:
+        for e in run.entries("not_run"):
+            not_run.append({"adapter": text(e.get("adapter")), "reason": text(e.get("reason")),
+                            "command": text(e.get("command")), "run": run.label})
+    return {"operations": [{"name": o, "title": titles[o]} for o in op_names], "rows": rows,
+            "has_entries": bool(entries), "not_run": not_run, "several_runs": len(runs) > 1}
 
 
 def _profile_table(runs: list[Run], impl_names: dict[tuple[str, str], str]) -> dict:
@@ -250,16 +397,14 @@ def _kv(value: Any) -> str:
     return text(value)
 
 
-def _glance_speed(rows: list[dict], adapter: str) -> str:
+def _glance_speed(rows: list[dict], adapter: str, ops: dict) -> str:
     """One phrase for the at-a-glance table: throughput at the largest L (float32 preferred)."""
     mine = [r for r in rows if r["adapter"] == adapter]
     if not mine:
         return ""
-    # the headline figure: plain (non-causal) speed of the operation whose registry entry says so
+    # the headline figure: plain (non-causal) speed of the operation whose metadata says so
     # (report "headline"), in float32 when measured
-    from attnconf import operations
-
-    headline = {op.name for op in operations.operations() if op.report.get("headline")}
+    headline = {name for name in ops if plot_hints(ops, name).get("headline") is True}
     prefs = (lambda r: r["operation"] in headline and r["dtype"] == "float32", lambda r: r["dtype"] == "float32",
              lambda r: bool(r["gflops"]))
     r = next((r for pref in prefs for r in mine if pref(r)), mine[0])
@@ -267,7 +412,7 @@ def _glance_speed(rows: list[dict], adapter: str) -> str:
     return f"{r['operation']}: {r['gflops']} GFLOP/s{pct} at L={r['L']} ({r['dtype']})"
 
 
-def _impl_rows(merged, profiles: dict, speed_rows: list[dict]) -> list[dict]:
+def _impl_rows(merged, profiles: dict, speed_rows: list[dict], ops: dict) -> list[dict]:
     """The at-a-glance and by-section rows, one per implementation."""
     rows = []
     for i in merged.implementations:
@@ -280,7 +425,7 @@ def _impl_rows(merged, profiles: dict, speed_rows: list[dict]) -> list[dict]:
             "divergences": [] if col is None else [
                 (row["aspect"], row["cells"][col]["value"]) for row in profiles["rows"]
                 if row["cells"][col] is not None and row["cells"][col]["differs"]],
-            "speed": _glance_speed(speed_rows, i.adapter),
+            "speed": _glance_speed(speed_rows, i.adapter, ops),
         })
     return rows
 
@@ -304,16 +449,22 @@ def _matrix_rows(merged, spec: dict, clause_sections: dict[str, str]) -> list[di
 def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problems: Iterable[str] = ()) -> dict:
     """Everything the template shows, from normalised runs (and an optional baseline)."""
     spec = load_spec()
+    ops = operations_of(runs)
     clause_sections = {str(c["id"]): str(c.get("section") or str(c["id"]).split(".")[0]) for c in spec["clauses"]}
     merged = merge(runs, clause_sections, [str(c["id"]) for c in spec["clauses"]],
-                   [s["id"] for s in spec["sections"] if s.get("id")] or None)
+                   [s["id"] for s in spec["sections"] if s.get("id")] or None, ops)
     profiles = _profile_table(runs, {i.key: i.name for i in merged.implementations})
     speed_rows = _speed_summary(runs, len(runs) > 1)
-    impls = _impl_rows(merged, profiles, speed_rows)
+    impls = _impl_rows(merged, profiles, speed_rows, ops)
     section_titles = {s["id"]: s["title"] for s in spec["sections"]}
     all_problems = list(problems) + spec["problems"]
     all_problems += [f"{r.label}: the run did not finish (complete=false); the records it wrote before "
                      f"stopping are shown" for r in runs if r.data.get("complete") is False]
+    if merged.conflicts:
+        all_problems.append(f"{len(merged.conflicts)} measurement(s) have different statuses in the merged files; "
+                            "see Conflicts")
+    impl_index = {i.name: n for n, i in enumerate(merged.implementations)}
+    tables, chunks = _records_data(merged.records, impl_index)
     ctx = {
         "title": "attnconf conformance report",
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
@@ -323,14 +474,17 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         "impls": impls,
         "sections": [{"id": s, "title": section_titles.get(s, s)} for s in merged.sections],
         "matrix": _matrix_rows(merged, spec, clause_sections),
-        "declined": _declined(merged),
+        "skips": _skips_by_reason(merged),
+        "coverage": _coverage(runs, merged, ops),
+        "conflicts": merged.conflicts[:_MAX_CONFLICT_ROWS], "n_conflicts": len(merged.conflicts),
         "profiles": profiles,
-        "records": [_record_view(r, n) for n, r in enumerate(merged.records)],
+        "n_records": len(merged.records),
+        "record_chunks": chunks, "page_size": PAGE_SIZE,
         "frameworks": merged.frameworks, "dtypes": merged.dtypes, "statuses": merged.statuses,
         "impl_names": [i.name for i in merged.implementations],
         "spec": spec,
-        "attention_plots": plots.attention_error_plots(merged.records),
-        "encoding_plots": plots.encoding_error_plots(merged.records),
+        "attention_plots": plots.attention_error_plots(merged.records, ops),
+        "encoding_plots": plots.encoding_error_plots(merged.records, ops),
         "speed_plots": plots.speed_plots(runs),
         "speed_rows": speed_rows,
         "speed_statements": _speed_statements(runs),
@@ -341,8 +495,15 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
         "implementations": [{"name": i["name"], "framework": i["framework"], "verdict": i["verdict"],
                              "counts": i["raw_counts"]} for i in impls],
         "problems": all_problems,
+        # what the page's script needs to list the records (see RECORD_FIELDS)
+        "n_records": len(merged.records), "n_chunks": len(chunks), "record_fields": list(RECORD_FIELDS),
+        "tables": {**tables, "impl": [[i.name, i.framework, i.run] for i in merged.implementations],
+                   "status_class": [status_class(s) for s in tables.get("status", [])]},
     }
     return ctx
+
+
+_MAX_CONFLICT_ROWS = 2_000   # the page lists this many; the count says how many there are
 
 
 def _suite_version() -> str:

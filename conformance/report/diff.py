@@ -86,6 +86,8 @@ def profile_value(entry) -> str:
         if same:
             lines.append("each as itself: " + ", ".join(same))
         return "\n".join(lines)
+    if value in ({}, []):   # an empty mapping or list: nothing to show, not a literal "{}"
+        return "none"
     return text(value, "—")
 
 

@@ -55,18 +55,18 @@ def section_of(clause_id: str, clause_sections: dict[str, str]) -> str:
     return clause_sections.get(clause_id) or clause_id.split(".", 1)[0] or "other"
 
 
-def record_sections(rec: dict, clause_sections: dict[str, str]) -> list[str]:
+def record_sections(rec: dict, clause_sections: dict[str, str], ops: dict | None = None) -> list[str]:
     """The spec sections a record counts in (once each); records without clauses go by operation."""
     secs = []
     for c in rec["clauses"]:
         s = section_of(c, clause_sections)
         if s not in secs:
             secs.append(s)
-    if not secs:   # the section of the operation's own clauses (attnconf.operations), if registered
-        from attnconf import operations
-
-        op = next((o for o in operations.operations() if o.name == rec["operation"]), None)
-        secs = [section_of(op.clauses[0], clause_sections) if op is not None and op.clauses else "other"]
+    if not secs:   # the section of the operation's own clauses, as the results file names it
+        meta = (ops or {}).get(rec["operation"]) or {}
+        clauses = meta.get("clauses") if isinstance(meta.get("clauses"), list) else []
+        sec = meta.get("section") if isinstance(meta.get("section"), str) else ""
+        secs = [sec or (section_of(str(clauses[0]), clause_sections) if clauses else "other")]
     return secs
 
 
@@ -89,6 +89,7 @@ class Merged:
     frameworks: list[str]
     dtypes: list[str]
     statuses: list[str]
+    conflicts: list[dict] = field(default_factory=list)
 
 
 def _implementations(runs: list[Run]) -> dict[tuple[str, str], Implementation]:
@@ -123,10 +124,33 @@ def _count(impl: Implementation, rec: dict, secs: list[str], clause_cells: dict)
         impl.strict_pass += strict
 
 
+def conflicts(runs: list[Run]) -> list[dict]:
+    """Where the merged files disagree with themselves or each other: one row per (adapter, case,
+    dtype, check, clauses) measured with different statuses, within one file (a repeated record)
+    or across files (the same adapter in two runs), with every (run, status) seen. Never resolved
+    by keeping one of them."""
+    seen: dict[tuple, list[tuple[str, str]]] = defaultdict(list)
+    for run in runs:
+        for key, statuses in run.conflicts.items():
+            seen[key[1:]].extend((run.label, s) for s in statuses[:-1])
+        for rec in run.records:
+            seen[(rec["adapter"], rec["case"], rec["dtype"], rec["check"], tuple(rec["clauses"]))].append(
+                (run.label, rec["status"]))
+    out = []
+    for (adapter, case, dtype, check, _clauses), pairs in seen.items():
+        if len({s for _, s in pairs}) > 1:
+            out.append({"adapter": adapter, "case": case, "dtype": dtype, "check": check,
+                        "statuses": [f"{s} ({label})" for label, s in pairs]})
+    out.sort(key=lambda c: (c["adapter"], c["case"], c["dtype"], c["check"]))
+    return out
+
+
 def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
-          clause_order: list[str] | None = None, section_order: list[str] | None = None) -> Merged:
+          clause_order: list[str] | None = None, section_order: list[str] | None = None,
+          ops: dict | None = None) -> Merged:
     """All runs' records counted per implementation, spec section and clause; records annotated
-    with "impl" (display name) and "sections", sorted worst first."""
+    with "impl" (display name) and "sections", sorted worst first. `ops`: the runs' operation
+    metadata (model.operations_of), for records without clauses."""
     clause_sections = clause_sections or {}
     impls = _implementations(runs)
     clause_cells: dict[tuple[str, tuple], Counter] = defaultdict(Counter)
@@ -136,7 +160,7 @@ def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
     for run in runs:
         for rec in run.records:
             impl = impls[(run.label, rec["adapter"])]
-            rec["sections"] = record_sections(rec, clause_sections)
+            rec["sections"] = record_sections(rec, clause_sections, ops)
             rec["impl"] = impl.name
             _count(impl, rec, rec["sections"], clause_cells)
             seen_sections.update(rec["sections"])
@@ -158,6 +182,7 @@ def merge(runs: list[Run], clause_sections: dict[str, str] | None = None,
         frameworks=sorted({i.framework for i in impls.values()}),
         dtypes=sorted({r["dtype"] for r in records if r["dtype"]}),
         statuses=[s for s in (*STATUSES, "other") if s in present],
+        conflicts=conflicts(runs),
     )
 
 

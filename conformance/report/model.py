@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ class Run:
     data: dict
     records: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # records of this file that repeat a key with another status: {key: [status, …]} in file order
+    conflicts: dict = field(default_factory=dict)
 
     @property
     def environment(self) -> dict:
@@ -60,6 +63,57 @@ class Run:
     def benchmarks(self) -> dict | None:
         bench = self.data.get("benchmarks")
         return bench if isinstance(bench, dict) else None
+
+    @property
+    def operations(self) -> dict:
+        """{operation: {"title", "section", "order", "clauses", "report"}} as the file says (only
+        well-formed entries); {} for a file written before results carried it."""
+        ops = self.data.get("operations")
+        if not isinstance(ops, dict):
+            return {}
+        return {text(k): v for k, v in ops.items() if isinstance(v, dict)}
+
+    def entries(self, key: str) -> list[dict]:
+        """The objects of a top-level list ("coverage", "not_run"); [] when absent or malformed."""
+        items = self.data.get(key)
+        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+# The plot hints of the operations results files named before they carried "operations" (schema
+# 1.0 files of attnconf ≤ 0.x): used only for a file without that key, so that an older file keeps
+# its plots. Titles and sections of unknown operations come from the records and the spec index.
+LEGACY_OPERATIONS = {
+    "sdpa": {"title": "scaled dot-product attention", "section": "sdpa", "order": 0,
+             "report": {"plot": "attention", "length": ["query", -2], "headline": True}},
+    "sdpa_vjp": {"title": "gradients of scaled dot-product attention", "section": "sdpa", "order": 1,
+                 "report": {"plot": "attention", "length": ["query", -2], "label": "vjp"}},
+    "multi_head_attention": {"title": "multi-head attention layer", "section": "mha", "order": 2,
+                             "report": {"plot": "attention", "length": ["query_input", 1], "label": "mha"}},
+    "sinusoidal_encoding": {"title": "sinusoidal positional encoding", "section": "enc", "order": 3,
+                            "report": {"plot": "encoding"}},
+}
+
+
+def operations_of(runs: list["Run"]) -> dict:
+    """The operation metadata of all runs together: each file's own "operations" (the first file
+    naming an operation wins), then the legacy hints for files written before the key existed."""
+    out: dict = {}
+    legacy = False
+    for run in runs:
+        ops = run.operations
+        legacy = legacy or not ops
+        for name, meta in ops.items():
+            out.setdefault(name, meta)
+    if legacy:
+        for name, meta in LEGACY_OPERATIONS.items():
+            out.setdefault(name, meta)
+    return out
+
+
+def plot_hints(ops: dict, name: str) -> dict:
+    """The report hints of one operation ({} when none or malformed)."""
+    rep = (ops.get(name) or {}).get("report")
+    return rep if isinstance(rep, dict) else {}
 
 
 def text(value: Any, default: str = "") -> str:
@@ -204,13 +258,23 @@ def make_run(data: dict, label: str, source: str, *, check_schema: bool = False)
         if rec is None:
             skipped += 1
             continue
-        by_key[record_key(rec)] = rec  # a resumed run may repeat a case: the last record wins
+        key = record_key(rec)
+        prev = by_key.get(key)
+        if prev is not None and prev["status"] != rec["status"]:
+            # the same measurement twice with two verdicts: shown as a conflict, never last-wins
+            seen = run.conflicts.setdefault(key, [prev["status"]])
+            seen.append(rec["status"])
+            rec["conflict"] = list(seen)
+        by_key[key] = rec  # a repeat with the same status is the same record
     if skipped:
         run.problems.append(f"{source}: {skipped} result record(s) are not JSON objects; ignored")
     if invalid > _MAX_RECORD_PROBLEMS:
         run.problems.append(f"{source}: {invalid - _MAX_RECORD_PROBLEMS} more result record(s) do not match "
                             "the results schema; not shown")
     run.records = list(by_key.values())
+    if run.conflicts:
+        run.problems.append(f"{source}: {len(run.conflicts)} record(s) appear more than once with different "
+                            "statuses; each is marked as a conflict (the statuses in file order)")
     return run
 
 
@@ -269,10 +333,22 @@ def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[st
     problems: list[str] = []
     taken: set[str] = set()
     expanded = _expand(paths)
+    seen: dict[object, str] = {}   # real path, then content digest -> the path read
     for path in expanded:
+        real = os.path.realpath(path)
+        if real in seen:
+            problems.append(f"{path}: given more than once (as {seen[real]}); read once")
+            continue
         try:
-            with open(path, encoding="utf-8") as fh:
-                data = json.load(fh)
+            with open(path, "rb") as fh:
+                raw = fh.read()
+            digest = hashlib.sha256(raw).hexdigest()
+            if digest in seen:
+                problems.append(f"{path}: the same content as {seen[digest]}; read once")
+                continue
+            seen[real] = seen[digest] = path
+            data = json.loads(raw.decode("utf-8"))
+            del raw
         except FileNotFoundError:
             problems.append(f"{path}: results file not found; skipped")
             continue
@@ -281,6 +357,9 @@ def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[st
             continue
         except json.JSONDecodeError as exc:
             problems.append(f"{path}: not valid JSON (truncated or corrupt: {exc}); skipped")
+            continue
+        except RecursionError:
+            problems.append(f"{path}: nested too deeply to be an attnconf results file; skipped")
             continue
         why = _check_document(data, path) or document_problem(data, path)
         if why:

@@ -163,19 +163,27 @@ def _ulp(rec: dict) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
-def _in_plot(plot: str) -> dict[str, dict]:
-    """{operation: its registry entry's `report`} for the registered operations drawn in `plot`
-    (a record of an operation this process has not registered is drawn in none)."""
-    from attnconf import operations
+def _in_plot(plot: str, ops: dict) -> dict[str, dict]:
+    """{operation: its `report` hints} for the operations the results files' metadata (`ops`,
+    model.operations_of) draws in `plot`; an operation the files do not describe is drawn in none."""
+    out = {}
+    for name, meta in ops.items():
+        hints = meta.get("report") if isinstance(meta, dict) else None
+        if isinstance(hints, dict) and hints.get("plot") == plot:
+            if plot == "attention":
+                length = hints.get("length")
+                if not (isinstance(length, (list, tuple)) and len(length) == 2 and isinstance(length[0], str)
+                        and isinstance(length[1], int) and not isinstance(length[1], bool)):
+                    continue   # a malformed hint draws nothing rather than breaking the page
+            out[name] = hints
+    return out
 
-    return {op.name: op.report for op in operations.operations() if op.report.get("plot") == plot}
 
-
-def attention_error_plots(records: list[dict]) -> list[Markup]:
+def attention_error_plots(records: list[dict], ops: dict) -> list[Markup]:
     """Max error (ulps of natural scale) vs L, one plot per dtype, one series per implementation
     (and operation: a series' name carries the entry's label, "impl (vjp)")."""
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    entries = _in_plot("attention")
+    entries = _in_plot("attention", ops)
     for rec in records:
         entry = entries.get(rec["operation"]) if rec["check"] == "agreement" else None
         if entry is None:
@@ -185,21 +193,21 @@ def attention_error_plots(records: list[dict]) -> list[Markup]:
         L = _dim(rec["shapes"], (length,), axis)
         if err is None or L is None:
             continue
-        name = rec["impl"] + (f" ({entry['label']})" if entry.get("label") else "")
+        name = rec["impl"] + (f" ({text(entry['label'])})" if entry.get("label") else "")
         groups[rec["dtype"]][name].append((L, err, is_bad(rec["status"])))
     return [svg_plot(f"Attention: max error vs L — {dtype}", _series(by_name, line=False), xlabel="L (queries)",
                      ylabel="max error (ulp of natural scale)", y_floor=ERROR_FLOOR_ULP)
             for dtype, by_name in sorted(groups.items())]
 
 
-def encoding_error_plots(records: list[dict]) -> list[Markup]:
+def encoding_error_plots(records: list[dict], ops: dict) -> list[Markup]:
     """Max error vs the largest position of the case (offset + num_positions − 1), per dtype.
 
     A record may carry `metrics.error_by_position` ([[position, ulp], …]); those points are used
     instead of the one summary point when present.
     """
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    entries = _in_plot("encoding")
+    entries = _in_plot("encoding", ops)
     for rec in records:
         if rec["check"] != "agreement" or rec["operation"] not in entries:
             continue
