@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attnconf.conformance.report import load_results, render_html
+from attnconf.conformance.report import embedded_records, load_results, render_html
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -133,8 +133,10 @@ def test_hostile_strings_are_escaped_everywhere(i, benign, tmp_path):
             assert name not in ("src", "srcset", "autofocus", "formaction"), (tag, name)
             if name == "href":
                 assert value.startswith("#"), value
-    # exactly the template's two scripts: the static code (unchanged) and the JSON data block
+    # exactly the template's scripts: the JSON data block, the static code (unchanged), and the
+    # records' JSON chunks
     assert [a for a, _ in page.scripts] == [a for a, _ in benign.scripts]
+    assert [a.get("type") for a, _ in page.scripts] == ["application/json", None, "application/json"]
     assert page.scripts[1][1] == benign.scripts[1][1]
     data = json.loads(page.scripts[0][1])
     assert data["implementations"][0]["name"] == "adapter" + HOSTILE[i]
@@ -142,7 +144,10 @@ def test_hostile_strings_are_escaped_everywhere(i, benign, tmp_path):
     # the strings are still shown to the reader, as text
     text = "".join(page.text)
     assert "adapter" + HOSTILE[i] in text
-    assert "failed: " + HOSTILE[(i + 5) % len(HOSTILE)] in text
+    # the records reach the page as data the script sets as text (test_browser_report.py opens them)
+    shown = embedded_records(html)
+    assert any(("failed: " + HOSTILE[(i + 5) % len(HOSTILE)]) in r["message"] for r in shown)
+    assert any(r["case"] == "case/" + HOSTILE[(i + 2) % len(HOSTILE)] for r in shown)
 
 
 def test_json_block_cannot_be_closed_early():

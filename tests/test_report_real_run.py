@@ -3,10 +3,11 @@ plug-in whose exception message tries to close the page's script — end to end 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 from attnconf.cli import main
-from attnconf.conformance.report import load_results
+from attnconf.conformance.report import embedded_records, load_results
 from attnconf.conformance.report.merge import merge
 
 
@@ -35,7 +36,10 @@ def test_report_of_a_real_reference_run(tmp_path, capsys):
     assert impl.adapter == "numpy-reference"
     assert impl.counts == Counter(r["status"] for r in doc["results"]) and impl.total > 0
     html = out_html.read_text()
-    assert html.count('<details class="rec"') == len(doc["results"])
+    shown = embedded_records(html)
+    assert len(shown) == len(doc["results"])
+    assert sorted((r["case"], r["dtype"], r["status"], r["repro"]) for r in shown) == sorted(
+        (r["case"], r["dtype"], r["status"], r["repro"]) for r in doc["results"])
     assert f"{impl.counts['pass']}/{impl.total}" in html
 
 
@@ -53,5 +57,10 @@ def test_hostile_plugin_message_is_escaped_end_to_end(tmp_path, monkeypatch, cap
     assert any("</script><script>alert(1)</script>" in m for m in messages)
     html = out_html.read_text()
     assert "<script>alert" not in html and "<img src=x" not in html
-    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert html.count("<script") == 2  # the page's own data block and code, nothing more
+    # the message travels as data (every <, >, & escaped as \u00XX) and reaches the page as text
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in html
+    assert any("</script><script>alert(1)</script>" in r["message"] for r in embedded_records(html))
+    scripts = re.findall(r"<script([^>]*)>", html)
+    # the page's own data blocks and its one code block, nothing more
+    assert scripts.count("") == 1 and set(scripts) == {"", ' type="application/json" id="report-data"',
+                                                      ' type="application/json" class="rec-chunk"'}, scripts

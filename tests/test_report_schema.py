@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from attnconf.cli import main
+from attnconf.conformance.report import embedded_records
 from attnconf.conformance.results import files as results
 
 TESTS = Path(__file__).resolve().parent
@@ -42,7 +43,8 @@ def test_a_schema_invalid_record_is_an_input_problem_and_not_rendered(tmp_path, 
     html = out.read_text()
     data = _page_data(html)
     assert any(BAD_CASE in p and "status" in p for p in data["problems"]), data["problems"]
-    assert BAD_CASE not in _section(html, "records"), "the invalid record should not be rendered, but it is"
+    assert BAD_CASE not in [r["case"] for r in embedded_records(html)], "the invalid record should not be rendered, but it is"
+    assert len(embedded_records(html)) == valid
     shown = sum(sum(i["counts"].values()) for i in data["implementations"])
     assert shown == valid, f"the page should count the {valid} valid records, but counts {shown}"
     problems = html.split('<div class="problems" id="problems">', 1)[1].split("</div>", 1)[0]
@@ -68,7 +70,7 @@ def test_the_report_and_results_validate_agree_on_what_is_invalid(tmp_path, caps
     assert "No results could be read" in out.read_text()
 
 
-def test_the_coverage_view_lists_declined_cases_per_adapter_with_the_reason(tmp_path, monkeypatch, capsys):
+def test_the_coverage_view_counts_declined_cases_per_adapter_by_reason(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(TESTS))
     out, html_path = tmp_path / "r.json", tmp_path / "r.html"
     rc = main(["run", "--no-expectations", "--no-checks", "--executor", "in-process",
@@ -78,8 +80,8 @@ def test_the_coverage_view_lists_declined_cases_per_adapter_with_the_reason(tmp_
     assert rc == 0, capsys.readouterr().err
     rc = main(["report", str(out), "--html", str(html_path)])
     assert rc == 0
-    view = _section(html_path.read_text(), "declined")
-    rows = re.findall(r"<tr><td class=\"mono\">(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>.*?>(\w+)</span></td>"
-                      r"<td>(.*?)</td></tr>", view)
-    assert rows == [("sdpa/size_l1_s1_e1", "agreement", "float64", "skip", "no float64 kernel")], view
+    view = _section(html_path.read_text(), "coverage").split("Skips, counted by reason", 1)[1]
+    rows = re.findall(r"<tr><td>(.*?)</td><td>.*?>(\w+)</span></td><td class=\"num\">(\d+)</td><td>(.*?)</td>"
+                      r"<td>(.*?)</td><td class=\"mono\">(.*?)</td></tr>", view)
+    assert rows == [("declined: no float64 kernel", "skip", "1", "agreement", "float64", "sdpa/size_l1_s1_e1")], view
     assert "zoo.declining:sdpa_no_float64" in view and "numpy-reference" not in view, view

@@ -33,7 +33,7 @@ from .merge import count_cell, merge
 from .model import SEVERITY, Run, as_runs, load_results, number, operations_of, plot_hints, status_class, text
 from .spec_text import load_spec
 
-__all__ = ["render", "render_html", "load_results", "Run"]
+__all__ = ["render", "render_html", "load_results", "embedded_records", "Run"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -123,9 +123,11 @@ def _cap(message: str) -> str:
 CHUNK = 10_000
 PAGE_SIZE = 100   # records listed to a page
 # one record, in this order (indexes into the global tables "status", "impl", "dtype", "check",
-# "operation"; "s:" fields index the chunk's own string table; the rest are display strings)
+# "operation"; "s:" fields index the chunk's own string table, "metric_items" is a list of such
+# indexes (name, value, …), "repro" one index or [prefix, suffix] around the case; the rest are
+# display strings)
 RECORD_FIELDS = ("status", "impl", "s:case", "dtype", "check", "operation", "s:clauses", "s:message",
-                 "s:repro", "ulp", "tol", "metric_items", "worst", "s:other_metrics", "s:options",
+                 "repro", "ulp", "tol", "metric_items", "worst", "s:other_metrics", "s:options",
                  "s:shapes", "duration", "s:conflict")
 
 
@@ -141,8 +143,18 @@ def _metric_parts(metrics: dict) -> tuple[list[str], str, str]:
         worst = f"at {_fmt(metrics['worst_index'])}"
         if "worst_actual" in metrics or "worst_expected" in metrics:
             worst += f": got {_fmt(metrics.get('worst_actual'))}, expected {_fmt(metrics.get('worst_expected'))}"
-    others = sorted(text(k) for k in metrics if k not in _METRIC_ORDER and k not in _WORST)
-    return items, worst, " · ".join(f"{k}={_fmt(metrics[k])}" for k in others)
+    others = sorted((text(k) for k in metrics if k not in _METRIC_ORDER and k not in _WORST))
+    return items, worst, " · ".join(f"{k}={_fmt_nested(metrics[k])}" for k in others)
+
+
+def _fmt_nested(value: Any) -> str:
+    """A metric value for the one-line "other metrics": numbers (also inside mappings and lists,
+    e.g. the per-output metrics of a multi-output operation) to 4 significant digits."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{text(k)}: {_fmt_nested(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt_nested(v) for v in value) + "]"
+    return _fmt(value)
 
 
 class _Tables:
@@ -184,19 +196,58 @@ def _records_data(records: list[dict], impl_index: dict[str, int]) -> tuple[dict
                                 sorted(rec["options"].items(), key=lambda kv: text(kv[0])))
             shapes = "; ".join(f"{text(k)} {text(v)}" for k, v in sorted(rec["shapes"].items(), key=lambda kv: text(kv[0])))
             conflict = rec.get("conflict")
+            case, repro = rec["case"], rec["repro"]
+            at = repro.find(case) if case else -1
             rows.append([
-                tables.id("status", rec["status"]), impl_index[rec["impl"]], sid(rec["case"]),
+                tables.id("status", rec["status"]), impl_index[rec["impl"]], sid(case),
                 tables.id("dtype", rec["dtype"]), tables.id("check", rec["check"]),
                 tables.id("operation", rec["operation"]), sid(" ".join(rec["clauses"])), sid(_cap(rec["message"])),
-                sid(rec["repro"]),
+                # most repro commands are "<prefix><case><suffix>" with prefixes shared: [prefix, suffix]
+                [sid(repro[:at]), sid(repro[at + len(case):])] if at >= 0 else sid(repro),
                 _fmt(metrics["max_ulp_error"]) if "max_ulp_error" in metrics else "",
                 _fmt(metrics["tolerance_ulps"]) if "tolerance_ulps" in metrics else "",
-                items, worst, sid(others), sid(options), sid(shapes),
+                [sid(x) for x in items], worst, sid(others), sid(options), sid(shapes),
                 _fmt(rec["duration_s"]) if rec["duration_s"] is not None else "",
                 sid("; ".join(conflict) if conflict else ""),
             ])
         chunks.append(_json_markup({"s": list(strings), "r": rows}))
     return {k: v for k, v in tables.values.items()}, chunks
+
+
+def embedded_records(html: str) -> list[dict]:
+    """The records a report page holds, decoded from its data blocks back to display fields
+    ({"status", "impl", "framework", "run", "case", "dtype", "check", "operation", "clauses",
+    "message", "repro", …}), in the page's order: what the page's script lists. For tests and
+    tools that read a page without a browser."""
+    import re
+
+    data = json.loads(html.split('<script type="application/json" id="report-data">', 1)[1].split("</script>", 1)[0])
+    fields, tables = data["record_fields"], data["tables"]
+    out = []
+    for block in re.findall(r'<script type="application/json" class="rec-chunk">(.*?)</script>', html, re.S):
+        chunk = json.loads(block)
+        strings = chunk["s"]
+        for row in chunk["r"]:
+            rec: dict = {}
+            for name, value in zip(fields, row):
+                if name == "impl":
+                    rec["impl"], rec["framework"], rec["run"] = tables["impl"][value]
+                elif name == "repro":
+                    rec["repro"] = strings[value] if isinstance(value, int) else None
+                    rec["_repro"] = value
+                elif name == "metric_items":
+                    rec["metrics"] = dict(zip([strings[v] for v in value[::2]], [strings[v] for v in value[1::2]]))
+                elif name.startswith("s:"):
+                    rec[name[2:]] = strings[value]
+                elif name in ("status", "dtype", "check", "operation"):
+                    rec[name] = tables[name][value]
+                else:
+                    rec[name] = value
+            if rec["repro"] is None:
+                rec["repro"] = strings[rec["_repro"][0]] + rec["case"] + strings[rec["_repro"][1]]
+            del rec["_repro"]
+            out.append(rec)
+    return out
 
 
 def _json_markup(value: Any) -> Markup:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -333,20 +332,21 @@ def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[st
     problems: list[str] = []
     taken: set[str] = set()
     expanded = _expand(paths)
-    seen: dict[object, str] = {}   # real path, then content digest -> the path read
+    seen: dict[object, str] = {}   # a file's identity (device, inode) -> the path it was read as
     for path in expanded:
-        real = os.path.realpath(path)
-        if real in seen:
-            problems.append(f"{path}: given more than once (as {seen[real]}); read once")
+        try:
+            st = os.stat(path)
+            ident: object = (st.st_dev, st.st_ino)
+        except OSError:
+            ident = None   # missing or unreadable: said below, each time
+        if ident is not None and ident in seen:
+            problems.append(f"{path}: the same file as {seen[ident]}, given more than once; read once")
             continue
+        if ident is not None:
+            seen[ident] = path
         try:
             with open(path, "rb") as fh:
                 raw = fh.read()
-            digest = hashlib.sha256(raw).hexdigest()
-            if digest in seen:
-                problems.append(f"{path}: the same content as {seen[digest]}; read once")
-                continue
-            seen[real] = seen[digest] = path
             data = json.loads(raw.decode("utf-8"))
             del raw
         except FileNotFoundError:
