@@ -85,3 +85,37 @@ def test_the_coverage_view_counts_declined_cases_per_adapter_by_reason(tmp_path,
                       r"<td>(.*?)</td><td class=\"mono\">(.*?)</td></tr>", view)
     assert rows == [("declined: no float64 kernel", "skip", "1", "agreement", "float64", "sdpa/size_l1_s1_e1")], view
     assert "zoo.declining:sdpa_no_float64" in view and "numpy-reference" not in view, view
+
+
+def test_the_fast_record_check_never_accepts_what_the_schema_rejects():
+    """record_problem's compiled yes-check (fastcheck) agrees with jsonschema on valid records and
+    never says yes to an invalid one (a False goes on to jsonschema for the reason)."""
+    import jsonschema
+
+    from attnconf.conformance.report import model
+    from attnconf.conformance.report.fastcheck import compile_schema
+
+    full = results.schema()
+    fast = model._fast_record_check()
+    assert fast is not None, "the record definition should compile (or record_problem is slow again)"
+    validator = jsonschema.Draft202012Validator({"$defs": full["$defs"], "$ref": "#/$defs/record"})
+    good = json.loads((FIX / "torch.json").read_text())["results"]
+    bad = [{**good[0], **change} for change in (
+        {"status": 5}, {"status": "passed"}, {"check": "other"}, {"clauses": "sdpa.output"}, {"clauses": [1]},
+        {"metrics": []}, {"metrics": {"max_ulp_error": "big"}}, {"metrics": {"max_ulp_error": True}},
+        {"metrics": {"worst_index": [0.5]}}, {"metrics": {"strict_pass": 1}}, {"metrics": {"mismatches": 1.5}},
+        {"shapes": {"query": [1, 2.5]}}, {"shapes": {"query": [True]}}, {"duration_s": "1"}, {"duration_s": None},
+        {"adapter": None}, {"message": ["x"]}, {"options": []})]
+    bad.append({k: v for k, v in good[0].items() if k != "repro"})
+    bad += [None, [], "record", 5]
+    edge = [{**good[0], "metrics": {"max_ulp_error": "inf", "mismatches": 2.0, "worst_index": [1, 2.0]}},
+            {**good[0], "metrics": {"max_ulp_error": None}}, {**good[0], "duration_s": 3}]
+    for rec in good + edge:
+        assert fast(rec) == validator.is_valid(rec) is True, rec
+    for rec in bad:
+        assert validator.is_valid(rec) is False, rec
+        assert fast(rec) is False, rec
+        assert model.record_problem(rec) is not None, rec
+    # a keyword it does not handle: it declines to compile rather than guess
+    assert compile_schema({"type": "object", "dependentRequired": {"a": ["b"]}}, {}) is None
+    assert compile_schema({"$ref": "#/$defs/node"}, {"node": {"items": {"$ref": "#/$defs/node"}}}) is None

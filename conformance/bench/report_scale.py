@@ -132,12 +132,13 @@ def time_report(results: list[Path], out: Path) -> dict:
     """`attnconf report` in a fresh process: wall time, peak RSS of that process, page size."""
     code = ("import resource,sys,time;from attnconf.cli import main;t=time.perf_counter();"
             f"rc=main(['report',*{[str(r) for r in results]!r},'--html',{str(out)!r}]);"
-            "print(time.perf_counter()-t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rc, file=sys.stderr)")
+            "u=resource.getrusage(resource.RUSAGE_SELF);"
+            "print(time.perf_counter()-t, u.ru_maxrss, rc, u.ru_utime+u.ru_stime, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     last = proc.stderr.strip().splitlines()[-1].split() if proc.stderr.strip() else []
-    if len(last) != 3:
+    if len(last) != 4:
         raise RuntimeError(f"attnconf report failed: {proc.stderr[-2000:]}")
-    return {"seconds": float(last[0]), "peak_mib": int(last[1]) / 1024, "rc": int(last[2]),
+    return {"seconds": float(last[0]), "peak_mib": int(last[1]) / 1024, "rc": int(last[2]), "cpu_s": float(last[3]),
             "page_mb": out.stat().st_size / 1e6}
 
 
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, files in cases:
         page = out / (files[0].stem + ".html")
         r = time_report(files, page)
-        print(f"{label}: attnconf report {r['seconds']:.1f} s, peak {r['peak_mib']:.0f} MiB, "
+        print(f"{label}: attnconf report {r['seconds']:.1f} s wall ({r['cpu_s']:.1f} s CPU), peak {r['peak_mib']:.0f} MiB, "
               f"page {r['page_mb']:.2f} MB (exit {r['rc']})  [load {_load()}]")
         if not args.no_browser:
             b = time_browser(page)
