@@ -2,8 +2,11 @@
 
 Checks what a reader relies on: the page loads from file:// with no console error and no request
 other than its own file; the summary table and a drill-down are visible; a filter and the search
-change what is shown; copy works without errors; hostile strings run no script. A screenshot is
-written to reports/report-screenshot.png for a human to look at.
+change what is shown; copy works without errors; hostile strings run no script. On a large
+synthetic results file (20 000 records, conformance/bench/report_scale.py): the records, listed a
+page at a time from the page's data, are filtered, searched, paged and opened (message, metrics,
+repro command) with the counts the results file gives. A screenshot is written to
+reports/report-screenshot.png for a human to look at.
 
 Without Chromium (or Playwright) the tests skip with the reason, except under CI (env CI set),
 where a missing browser is a failure: .ci/run installs it.
@@ -64,6 +67,8 @@ class Page:
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.goto(path.as_uri())
         self.page.wait_for_load_state("load")
+        # every record read from the page's data
+        self.page.wait_for_function("document.getElementById('shown-count').dataset.ready === '1'")
 
     def shown(self) -> int:
         return int(self.page.locator("#shown-count").inner_text())
@@ -159,6 +164,9 @@ def test_hostile_strings_run_no_script_in_chromium(browser, tmp_path):
     page = p.page
     for d in page.locator("details.rec").all():
         d.locator("summary").click()
+    # the hostile message and repro are shown, as text
+    bodies = "".join(page.locator("details.rec .body").all_inner_texts())
+    assert "failed: " + HOSTILE[5] in bodies and HOSTILE[7] in bodies
     # fire the events an injected handler would listen to, on every element (no real pointer:
     # overlapping plot markers would make hovering flaky)
     page.evaluate("""() => document.querySelectorAll('*').forEach(el => {
@@ -167,6 +175,92 @@ def test_hostile_strings_run_no_script_in_chromium(browser, tmp_path):
     page.fill("#f-search", "alert")
     assert p.visible_records() > 0
     assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
-    assert page.evaluate("document.scripts.length") == 2
+    # the data block, the code, and the records' data chunk: no other script
+    assert page.evaluate("document.scripts.length") == 3
+    assert page.evaluate("Array.from(document.scripts).filter(s => s.type !== 'application/json').length") == 1
     p.check_clean(out)
+    page.close()
+
+
+N_LARGE = 20_000
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    from attnconf.conformance.bench.report_scale import synthetic_results
+
+    doc = synthetic_results(N_LARGE, seed=3)
+    folder = tmp_path_factory.mktemp("large")
+    (folder / "large.json").write_text(json.dumps(doc))
+    runs, problems = load_results([folder / "large.json"])
+    assert problems == []
+    return doc["results"], render(runs, folder / "large.html")
+
+
+def test_large_report_filters_searches_pages_and_opens_records(browser, large):
+    records, path = large
+    p = Page(browser, path)
+    page = p.page
+    assert p.shown() == N_LARGE
+    assert p.visible_records() == 100  # one page of the list, not 20 000 elements
+    assert page.locator("#pg-info").inner_text() == f"page 1 of {N_LARGE // 100}"
+    assert page.evaluate("document.getElementsByTagName('*').length") < 40_000
+
+    # status: exactly the failing records, every listed one a fail
+    n_fail = sum(r["status"] == "fail" for r in records)
+    page.select_option("#f-status", "fail")
+    assert p.shown() == n_fail > 0
+    assert set(page.locator("details.rec:visible summary .badge").all_inner_texts()) == {"fail"}
+    # and a second filter narrows it further, as the data says
+    impl = records[len(records) // 2]["adapter"]
+    page.select_option("#f-impl", impl)
+    assert p.shown() == sum(r["status"] == "fail" and r["adapter"] == impl for r in records)
+    page.click("#f-reset")
+    assert p.shown() == N_LARGE
+
+    # dtype and clause prefix
+    page.select_option("#f-dtype", "float16")
+    clause = records[7]["clauses"][0]
+    page.fill("#f-clause", clause)
+    want = sum(r["dtype"] == "float16" and any(c.startswith(clause) for c in r["clauses"]) for r in records)
+    assert p.shown() == want > 0
+    page.click("#f-reset")
+
+    # search: a case-name fragment matches the records whose case holds it
+    q = "_17_l"
+    page.fill("#f-search", q)
+    assert p.shown() == sum(q in r["case"] for r in records) > 0
+    assert all(q in t for t in page.locator("details.rec:visible summary").all_inner_texts())
+    page.fill("#f-search", "no-such-case-anywhere")
+    assert p.shown() == 0 and page.locator("#no-match").is_visible()
+    page.click("#f-reset")
+
+    # paging
+    first = page.locator("details.rec").first.get_attribute("id")
+    page.click("#pg-next")
+    assert page.locator("#pg-info").inner_text() == f"page 2 of {N_LARGE // 100}"
+    assert page.locator("details.rec").first.get_attribute("id") != first
+    page.click("#pg-prev")
+
+    # drill-down: the record's message, metrics and repro command, rendered when opened
+    page.select_option("#f-status", "fail")
+    rec = page.locator("details.rec").first
+    assert rec.locator(".body").inner_text() == ""   # not built until opened
+    rec.locator("summary").click()
+    case = rec.locator("summary .mono").nth(1).inner_text()
+    impl = rec.locator("summary .mono").nth(0).inner_text()
+    dtype = rec.locator("summary span").nth(3).inner_text()
+    raw = next(r for r in records if r["case"] == case and r["adapter"] == impl and r["dtype"] == dtype)
+    assert rec.locator("pre.msg").inner_text() == raw["message"]
+    assert rec.locator(".repro pre").inner_text() == raw["repro"]
+    body = rec.locator(".body").inner_text()
+    assert "max_ulp_error" in body and "worst element" in body and "tolerance_ulps" in body
+    rec.locator("button.copy").click()
+    page.wait_for_function("document.querySelector('details.rec button.copy').textContent !== 'copy'")
+
+    # a link to a record shows its page and opens it
+    page.goto(path.as_uri() + "#rec-250")
+    page.wait_for_function("document.getElementById('rec-250') && document.getElementById('rec-250').open")
+    assert page.locator("#rec-250 pre.msg").is_visible()
+    p.check_clean(path)
     page.close()

@@ -68,8 +68,9 @@ def synthetic_results(n_records: int, *, n_adapters: int = 30, seed: int = 0) ->
     per_adapter = max(1, n_records // n_adapters)
     n_cases = max(1, per_adapter // (len(_DTYPES) * 2))
     for k in range(n_records):
-        adapter, fw = adapters[min(k // per_adapter, n_adapters - 1)]
-        j = k % per_adapter
+        a = min(k // per_adapter, n_adapters - 1)
+        adapter, fw = adapters[a]
+        j = k - a * per_adapter
         dtype = _DTYPES[j % len(_DTYPES)]
         case_no = (j // len(_DTYPES)) % n_cases
         op = prefixes[case_no % len(prefixes)]
@@ -77,7 +78,8 @@ def synthetic_results(n_records: int, *, n_adapters: int = 30, seed: int = 0) ->
         cl = [cls[case_no % len(cls)], cls[(case_no * 7 + 3) % len(cls)]]
         check = "agreement" if (j // (len(_DTYPES) * n_cases)) % 2 == 0 else "invariant"
         L, S, E = 1 + case_no % 257, 1 + (case_no * 3) % 129, (8, 16, 64, 128)[case_no % 4]
-        case = f"{op}/{'_'.join(cl[0].split('.')[1:])}_{case_no}_l{L}_s{S}_e{E}" + (f"_k{j // (len(_DTYPES) * n_cases)}" if check == "invariant" else "")
+        block = j // (len(_DTYPES) * n_cases)   # (case, dtype, check) stays unique per adapter
+        case = f"{op}/{'_'.join(cl[0].split('.')[1:])}_{case_no}_l{L}_s{S}_e{E}" + (f"_k{block}" if block else "")
         status = rng.choices(names, weights)[0]
         ulp = round(rng.lognormvariate(0, 2), 3)
         metrics: dict = {"max_abs_error": ulp * 1e-7, "max_ulp_error": ulp, "baseline_ulp_error": round(ulp / 2, 3),
