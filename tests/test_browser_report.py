@@ -68,7 +68,7 @@ class Page:
         self.page.goto(path.as_uri())
         self.page.wait_for_load_state("load")
         # every record read from the page's data
-        self.page.wait_for_function("document.getElementById('shown-count').dataset.ready === '1'")
+        self.page.wait_for_function("() => document.getElementById('shown-count').dataset.ready === '1'")
 
     def shown(self) -> int:
         return int(self.page.locator("#shown-count").inner_text())
@@ -112,7 +112,7 @@ def test_report_reads_and_filters_in_chromium(browser, report):
     page.evaluate("window.scrollBy(0, -60)")  # below the sticky nav
     (ROOT / "reports").mkdir(exist_ok=True)
     page.screenshot(path=str(ROOT / "reports" / "report-screenshot-cases.png"))
-    page.wait_for_function("document.querySelector('details.rec button.copy').textContent !== 'copy'")
+    page.wait_for_function("() => document.querySelector('details.rec button.copy').textContent !== 'copy'")
 
     # status filter: exactly the fail records of the fixtures remain
     n_fail = sum(r["status"] == "fail" for f in ("reference.json", "torch.json")
@@ -256,11 +256,11 @@ def test_large_report_filters_searches_pages_and_opens_records(browser, large):
     body = rec.locator(".body").inner_text()
     assert "max_ulp_error" in body and "worst element" in body and "tolerance_ulps" in body
     rec.locator("button.copy").click()
-    page.wait_for_function("document.querySelector('details.rec button.copy').textContent !== 'copy'")
+    page.wait_for_function("() => document.querySelector('details.rec button.copy').textContent !== 'copy'")
 
     # a link to a record shows its page and opens it
     page.goto(path.as_uri() + "#rec-250")
-    page.wait_for_function("document.getElementById('rec-250') && document.getElementById('rec-250').open")
+    page.wait_for_function("() => document.getElementById('rec-250') && document.getElementById('rec-250').open")
     assert page.locator("#rec-250 pre.msg").is_visible()
     p.check_clean(path)
     page.close()

@@ -19,8 +19,8 @@ import json
 import math
 import os
 import shlex
-from pathlib import Path
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any, Iterable
 
 import jinja2
@@ -554,7 +554,7 @@ def build_context(runs: list[Run], *, baseline: list[Run] | None = None, problem
     return ctx
 
 
-_MAX_CONFLICT_ROWS = 2_000   # the page lists this many; the count says how many there are
+_MAX_CONFLICT_ROWS = 500   # the page lists this many; the count says how many there are
 
 
 def _suite_version() -> str:

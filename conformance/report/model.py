@@ -17,9 +17,9 @@ Must not render anything, and must not import any framework.
 from __future__ import annotations
 
 import functools
-import math
 import glob
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,11 +191,18 @@ _MAX_RECORD_PROBLEMS = 20   # per file: a file of broken records must not bury t
 
 
 @functools.lru_cache(maxsize=1)
+def schema() -> dict:
+    """spec/results.schema.json, the file `results.validate` checks against (read here from the
+    package data, so that the report imports nothing of the results writer)."""
+    from importlib import resources
+
+    return json.loads(resources.files("attnconf.spec").joinpath("results.schema.json").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
 def _validators():
     """(document validator, record validator) for the results schema `results.validate` uses."""
     import jsonschema
-
-    from attnconf.conformance.results.files import schema
 
     full = schema()
     record = {"$schema": full.get("$schema"), "$defs": full["$defs"], "$ref": "#/$defs/record"}
@@ -224,8 +231,6 @@ def document_problem(data: dict, source: str) -> str | None:
 @functools.lru_cache(maxsize=1)
 def _fast_record_check():
     """A compiled yes-check of the record definition (fastcheck), or None."""
-    from attnconf.conformance.results.files import schema
-
     from .fastcheck import compile_schema
 
     full = schema()
