@@ -130,13 +130,23 @@ def _load() -> str:
         return "?"
 
 
-def time_report(results: list[Path], out: Path) -> dict:
-    """`attnconf report` in a fresh process: wall time, peak RSS of that process, page size."""
+def _probe() -> float:
+    """How slow this machine is right now: one pure-Python loop (load shows in every figure)."""
+    t = time.perf_counter()
+    s = 0
+    for i in range(1_000_000):
+        s += i
+    return time.perf_counter() - t
+
+
+def time_report(results: list[Path], out: Path, python: str = sys.executable) -> dict:
+    """`attnconf report` in a fresh process of `python` (another checkout's interpreter measures
+    that checkout: before and after): wall and CPU time, peak RSS of that process, page size."""
     code = ("import resource,sys,time;from attnconf.cli import main;t=time.perf_counter();"
             f"rc=main(['report',*{[str(r) for r in results]!r},'--html',{str(out)!r}]);"
             "u=resource.getrusage(resource.RUSAGE_SELF);"
             "print(time.perf_counter()-t, u.ru_maxrss, rc, u.ru_utime+u.ru_stime, file=sys.stderr)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True)
     last = proc.stderr.strip().splitlines()[-1].split() if proc.stderr.strip() else []
     if len(last) != 4:
         raise RuntimeError(f"attnconf report failed: {proc.stderr[-2000:]}")
@@ -199,10 +209,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="a real results file (e.g. the default run's) to measure too; repeatable")
     ap.add_argument("--out", default="reports/bench-report", help="folder for the files it writes")
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the interpreter whose attnconf renders (default this one); e.g. another checkout's "
+                         "virtual environment, to measure the report before a change")
+    ap.add_argument("--tag", default="", help="a suffix for the pages it writes (e.g. 'before')")
     args = ap.parse_args(argv)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {os.cpu_count()} cores · load average {_load()} (1, 5, 15 min)")
+    print(f"machine: {os.cpu_count()} cores · load average {_load()} (1, 5, 15 min) · "
+          f"a pure-Python loop of 10^6 additions takes {_probe():.2f} s here (a quiet machine: ~0.03–0.06 s)")
     cases = [(f"results {r}", [Path(r)]) for r in args.results]
     if args.records:
         synth = out / f"synthetic-{args.records}.json"
@@ -212,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {synth} ({synth.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
         cases.append((f"synthetic {args.records} records", [synth]))
     for label, files in cases:
-        page = out / (files[0].stem + ".html")
-        r = time_report(files, page)
+        page = out / (files[0].stem + (f"-{args.tag}" if args.tag else "") + ".html")
+        r = time_report(files, page, args.python)
         print(f"{label}: attnconf report {r['seconds']:.1f} s wall ({r['cpu_s']:.1f} s CPU), peak {r['peak_mib']:.0f} MiB, "
               f"page {r['page_mb']:.2f} MB (exit {r['rc']})  [load {_load()}]")
         if not args.no_browser:

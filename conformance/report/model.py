@@ -381,14 +381,17 @@ def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[st
         except json.JSONDecodeError as exc:
             problems.append(f"{path}: not valid JSON (truncated or corrupt: {exc}); skipped")
             continue
-        except RecursionError:
-            problems.append(f"{path}: nested too deeply to be an attnconf results file; skipped")
+        except RecursionError:   # hostile input: nesting deeper than Python's JSON reader goes
+            problems.append(f"{path}: not a results file (JSON nested too deeply to read); skipped")
             continue
-        why = _check_document(data, path) or document_problem(data, path)
+        try:
+            why = _check_document(data, path) or document_problem(data, path)
+            run = None if why else make_run(data, _unique_label(path, taken), path, check_schema=True)
+        except RecursionError:
+            why = f"{path}: not a results file (JSON nested too deeply to check); skipped"
         if why:
             problems.append(why)
             continue
-        run = make_run(data, _unique_label(path, taken), path, check_schema=True)
         data["results"] = []   # read into run.records: the raw records need not stay in memory
         problems.extend(run.problems)
         runs.append(run)
