@@ -128,3 +128,17 @@ def test_wide_tables_scroll_inside_their_box():
     assert ".wide{overflow-x:auto;max-width:100%}" in html
     for table_id in ("summary-table", "section-table", "coverage-table", "clause-matrix"):
         assert re.search(rf'<div class="wide"><table [^>]*id="{table_id}"|<div class="wide"><table id="{table_id}"', html), table_id
+
+
+def test_hostile_or_malformed_operation_metadata_is_escaped_or_ignored():
+    ops = {"sdpa": {"title": "<script>alert(1)</script>", "section": "<b>s</b>", "order": "first",
+                    "clauses": "sdpa.output", "report": {"plot": "attention", "length": ["query", -2],
+                                                         "label": "<img src=x onerror=alert(2)>"}},
+           "sdpa_vjp": {"title": "t", "report": {"plot": "attention", "length": ["query", "-2"]}},
+           "bad": "not an object"}
+    rec = {**_rec("a", "sdpa/c0", "pass", []), "metrics": {"max_ulp_error": 1.0}, "shapes": {"query": [1, 1, 4, 8]}}
+    vjp = {**rec, "operation": "sdpa_vjp", "case": "sdpa_vjp/c0"}
+    html = render_html([_doc([rec, vjp], operations=ops)])
+    assert "<script>alert(1)" not in html and "<img src=x" not in html and "<b>s</b>" not in html
+    assert "a (&lt;img src=x onerror=alert(2)&gt;)" in html      # the label, escaped, in the plot
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html        # the title, escaped, in the coverage table
