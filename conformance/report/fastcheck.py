@@ -47,6 +47,27 @@ def _is_type(value: Any, name: str) -> bool:
     raise _Unsupported(name)
 
 
+_PY_TYPES = {"object": (dict,), "array": (list,), "string": (str,), "boolean": (bool,), "null": (type(None),)}
+
+
+def _type_check(names: list[str]) -> Check:
+    """isinstance against the plain types, numbers apart (a bool is not a number; 1.0 is an integer)."""
+    for n in names:
+        _is_type(None, n)   # an unknown type name raises here
+    plain = tuple(t for n in names for t in _PY_TYPES.get(n, ()))
+    number, integer = "number" in names, "integer" in names
+
+    def check(v):
+        if isinstance(v, plain):
+            return True
+        if type(v) is bool:
+            return False
+        if number and isinstance(v, (int, float)):
+            return True
+        return integer and (isinstance(v, int) or (isinstance(v, float) and v.is_integer()))
+    return check
+
+
 def _equal(a: Any, b: Any) -> bool:
     """JSON equality (1 == 1.0, but True != 1)."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -91,20 +112,29 @@ def _compile(node: Any, defs: dict, cache: dict) -> Check:
                 raise _Unsupported(arg)
             checks.append(target)
         elif key == "type":
-            names = [arg] if isinstance(arg, str) else list(arg)
-            for n in names:
-                _is_type(None, n)   # an unknown type name raises here
-            checks.append(lambda v, names=names: any(_is_type(v, n) for n in names))
+            checks.append(_type_check([arg] if isinstance(arg, str) else list(arg)))
         elif key == "enum":
-            checks.append(lambda v, arg=arg: any(_equal(v, e) for e in arg))
+            if all(isinstance(e, str) for e in arg):   # the common case: a set of names
+                names = frozenset(arg)
+                checks.append(lambda v, names=names: type(v) is str and v in names)
+            else:
+                checks.append(lambda v, arg=arg: any(_equal(v, e) for e in arg))
         elif key == "const":
             checks.append(lambda v, arg=arg: _equal(v, arg))
         elif key == "required":
             checks.append(lambda v, arg=tuple(arg): not isinstance(v, dict) or all(k in v for k in arg))
         elif key == "properties":
             props = {k: _compile(s, defs, cache) for k, s in arg.items()}
-            checks.append(lambda v, props=props: not isinstance(v, dict) or
-                          all(props[k](v[k]) for k in props if k in v))
+
+            def check_props(v, props=props):
+                if type(v) is not dict:
+                    return True
+                for k, x in v.items():
+                    c = props.get(k)
+                    if c is not None and not c(x):
+                        return False
+                return True
+            checks.append(check_props)
         elif key == "additionalProperties":
             known = set(node.get("properties", {}))
             if node.get("patternProperties"):
@@ -135,4 +165,10 @@ def _compile(node: Any, defs: dict, cache: dict) -> Check:
         return lambda v: True
     if len(checks) == 1:
         return checks[0]
-    return lambda v: all(c(v) for c in checks)
+
+    def check_all(v, checks=tuple(checks)):
+        for c in checks:
+            if not c(v):
+                return False
+        return True
+    return check_all

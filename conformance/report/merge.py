@@ -130,12 +130,18 @@ def conflicts(runs: list[Run]) -> list[dict]:
     or across files (the same adapter in two runs), with every (run, status) seen. Never resolved
     by keeping one of them."""
     seen: dict[tuple, list[tuple[str, str]]] = defaultdict(list)
+    runs_of: dict[str, set] = defaultdict(set)
+    for run in runs:
+        for rec in run.records:
+            runs_of[rec["adapter"]].add(run.label)
     for run in runs:
         for key, statuses in run.conflicts.items():
-            seen[key[1:]].extend((run.label, s) for s in statuses[:-1])
+            seen[key[1:]].extend((run.label, s) for s in statuses)
         for rec in run.records:
-            seen[(rec["adapter"], rec["case"], rec["dtype"], rec["check"], tuple(rec["clauses"]))].append(
-                (run.label, rec["status"]))
+            if len(runs_of[rec["adapter"]]) > 1:   # only an adapter in several files can disagree across them
+                key = (rec["adapter"], rec["case"], rec["dtype"], rec["check"], tuple(rec["clauses"]))
+                if key not in seen or seen[key][-1] != (run.label, rec["status"]):
+                    seen[key].append((run.label, rec["status"]))
     out = []
     for (adapter, case, dtype, check, _clauses), pairs in seen.items():
         if len({s for _, s in pairs}) > 1:
