@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from attnconf.conformance.results.record import FAILING, Status
+from attnconf.conformance.results.schema_check import schema
 
 SCHEMA_MAJOR = 1  # the results schema major version this reader understands
 
@@ -188,15 +189,6 @@ def record_key(rec: dict) -> tuple:
 
 
 _MAX_RECORD_PROBLEMS = 20   # per file: a file of broken records must not bury the page in lines
-
-
-@functools.lru_cache(maxsize=1)
-def schema() -> dict:
-    """spec/results.schema.json, the file `results.validate` checks against (read here from the
-    package data, so that the report imports nothing of the results writer)."""
-    from importlib import resources
-
-    return json.loads(resources.files("attnconf.spec").joinpath("results.schema.json").read_text(encoding="utf-8"))
 
 
 @functools.lru_cache(maxsize=1)

@@ -11,7 +11,6 @@ Must not import any framework (versions come from package metadata) or judge any
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import json
 import os
 import platform
@@ -24,18 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from attnconf.conformance.results.metadata import operations_metadata
+from attnconf.conformance.results.schema_check import check_schema, record_schema, schema  # noqa: F401 (re-exported)
 from attnconf.errors import UsageError
 
 SCHEMA_VERSION = "1.0"
 FRAMEWORK_PACKAGES = {"torch": "torch", "jax": "jax", "jaxlib": "jaxlib", "tensorflow": "tensorflow",
                       "tensorflow-cpu": "tensorflow-cpu", "keras": "keras", "keras-hub": "keras-hub",
                       "ml_dtypes": "ml_dtypes"}
-
-
-@functools.lru_cache(maxsize=None)
-def schema() -> dict:
-    text = resources.files("attnconf.spec").joinpath("results.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
 
 
 def now() -> str:
@@ -218,24 +212,6 @@ def validate(doc: dict, *, source: str = "results") -> dict:
         raise UsageError(f"{source} has schema_version {version}, newer than this attnconf reads "
                          f"({SCHEMA_VERSION}): upgrade attnconf")
     return check_schema(doc, schema(), source=source)
-
-
-def record_schema() -> dict:
-    """The schema of one results record: $defs/record, with the $defs its $refs name."""
-    full = schema()
-    return {"$schema": full["$schema"], "$defs": full["$defs"], "$ref": "#/$defs/record"}
-
-
-def check_schema(instance, against: dict, *, source: str):
-    """`instance` if it matches `against` (the results schema or a part of it, record_schema());
-    else UsageError with one line naming the problem and where it is."""
-    import jsonschema
-
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(against).iter_errors(instance))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise UsageError(f"{source} does not match the results schema at {where}: {error.message[:200]}")
-    return instance
 
 
 def read_results(path) -> dict:

@@ -116,7 +116,7 @@ class Record:
     def from_json(cls, d, *, source: str = "record") -> "Record":
         """The Record of a results record; UsageError (one line) when `d` does not match the
         schema's record definition."""
-        from attnconf.conformance.results import files as results
+        from attnconf.conformance.results import schema_check as results
 
         if not isinstance(d, dict):
             raise UsageError(f"{source} should be a JSON object, but got {type(d).__name__}")
