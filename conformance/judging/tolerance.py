@@ -136,6 +136,17 @@ _EXACT_WHY = ("an exact result (integer buckets, indices and position ids, at th
               "tolerance is 0 and any difference fails — there is no rounding for a correct "
               "implementation to make (spec relpos.bias, posids.lookup).")
 
+_LSE_WHY = ("sdpa_lse: the output as sdpa's rows judge it, and the LSE in ulps of 1 + Σ p_ij|s_ij| "
+            "(a logit's rounding moves the LSE by p_ij|s_ij|u; the 1 is log z's own rounding). "
+            "MEASURED_LSE")
+_LSE_LOW_WHY = ("sdpa_lse below float32: the output as sdpa's float16/bfloat16 rows; the LSE is float32 "
+                "(sdpa.lse.dtype) but judged in the dtype's ulps against the baseline whose logits are "
+                "rounded to the dtype. MEASURED_LSE_LOW")
+_MERGE_WHY = ("merge_attention_states: output in ulps of Σ ŵ_n|o_n|, LSE in ulps of 1 + Σ ŵ_n|lse_n|. "
+              "MEASURED_MERGE")
+_MERGE_LOW_WHY = ("merge_attention_states below float32: weights and sums in float32, the output rounded "
+                  "once to the dtype (0.5 ulp). MEASURED_MERGE_LOW")
+
 TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float64"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
     ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
@@ -165,6 +176,14 @@ TABLE: dict[tuple[str, str], Rule] = {
        for op in ("alibi_slopes", "alibi_bias")},
     **{(op, dt): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY) for op in ("relative_position_bias", "position_embedding")
        for dt in ("float64", "float32", "float16", "bfloat16")},
+    ("sdpa_lse", "float64"): Rule(32.0, 16.0, 4.0, "case", _LSE_WHY, arg_ulps=4.0),
+    ("sdpa_lse", "float32"): Rule(32.0, 16.0, 4.0, "case", _LSE_WHY, arg_ulps=4.0),
+    ("sdpa_lse", "float16"): Rule(8.0, 4.0, 2.0, "case", _LSE_LOW_WHY, arg_ulps=2.0),
+    ("sdpa_lse", "bfloat16"): Rule(8.0, 4.0, 2.0, "case", _LSE_LOW_WHY, arg_ulps=2.0),
+    ("merge_attention_states", "float64"): Rule(8.0, 8.0, 2.0, "case", _MERGE_WHY, arg_ulps=4.0),
+    ("merge_attention_states", "float32"): Rule(8.0, 8.0, 2.0, "case", _MERGE_WHY, arg_ulps=4.0),
+    ("merge_attention_states", "float16"): Rule(4.0, 2.0, 1.0, "case", _MERGE_LOW_WHY, arg_ulps=2.0 ** -12),
+    ("merge_attention_states", "bfloat16"): Rule(4.0, 2.0, 1.0, "case", _MERGE_LOW_WHY, arg_ulps=2.0 ** -15),
     **{(op, "int64"): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY)
        for op in ("relative_position_bucket", "relative_position_index", "position_ids")},
 }
@@ -266,7 +285,8 @@ def describe(rule: Rule, operation: str, dtype: str, baseline: float, tol: float
     where = "position-scaled baseline" if rule.baseline == "position" else "baseline"
     term = ""
     if rule.arg_ulps and arg is not None:
-        what = "angle" if rule.baseline == "position" else "max |logit|"   # positions: the angle p
+        what = ("angle" if rule.baseline == "position" else "N x max |lse|" if operation == "merge_attention_states"
+                else "max |logit|")   # positions: the angle p
         term = f", {rule.arg_ulps:g} x {what} {arg:.3g}"
     return (f"default: max({rule.k:g} x {where} {baseline:.3g}, floor {rule.floor_ulps:g}{term}) = "
             f"{tol:.3g} ulp [TABLE[{operation}, {dtype}]]")
