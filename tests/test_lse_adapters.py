@@ -93,3 +93,23 @@ def test_sdpa_merger_nan_for_empty_states():
     assert np.allclose(out[..., 1, :], STATES[1][..., 1, :], atol=1e-6)   # the output itself is right
     want = compute("merge_attention_states", {"outputs": STATES[:2], "lses": lses}, {}, exact=True)
     assert np.allclose(lse[..., 2:], want["lse"][..., 2:], atol=2e-6)
+
+
+def test_jax_pallas_mha_residual_lse_is_base_2():
+    # JAX has no LSE in jax.nn.dot_product_attention; its Pallas GPU flash kernel
+    # (jax.experimental.pallas.ops.gpu.attention.mha) runs on CPU with interpret=True and, with
+    # return_residuals=True, returns log2 of each row's denominator (its exp2 softmax): the
+    # spec's `base2` alternative (sdpa.lse.base), measured on jax 0.10.2. Not bundled as an
+    # adapter: block sizes must divide L and S, and each shape costs ~3 s to trace here.
+    jax = pytest.importorskip("jax")
+    attention = pytest.importorskip("jax.experimental.pallas.ops.gpu.attention")
+    q, k, v = (jax.numpy.asarray(RNG.standard_normal((1, 16, 2, 16)), jax.numpy.float32) for _ in range(3))
+    blocks = attention.BlockSizes(block_q=16, block_k=16, block_q_dkv=16, block_kv_dkv=16, block_q_dq=16,
+                                  block_kv_dq=16)
+    _, residuals = attention.mha(q, k, v, None, sm_scale=0.25, block_sizes=blocks, interpret=True,
+                                 return_residuals=True)
+    lse = np.asarray(residuals[0] if isinstance(residuals, (tuple, list)) else residuals, np.float64)
+    s = np.einsum("blhe,bshe->bhls", np.asarray(q, np.float64), np.asarray(k, np.float64)) * 0.25
+    natural = np.log(np.exp(s).sum(-1))
+    assert np.max(np.abs(lse - natural / np.log(2.0))) < 1e-5
+    assert np.max(np.abs(lse - natural)) > 0.5
