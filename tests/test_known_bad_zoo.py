@@ -50,7 +50,11 @@ def test_zoo_covers_the_issue_bug_classes():
                    "window off by one on the left", "window off by one on the right",
                    "window ignoring the alignment", "softcap after the mask", "softcap as clamp",
                    "sinks adding a value row", "sinks ignored", "ALiBi sign wrong", "ALiBi alignment wrong",
-                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored"):
+                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored",
+                   # issue 20: the log-sum-exp and merged attention states
+                   "LSE left in base 2", "LSE without the softmax scale", "finite LSE for an empty row",
+                   "NaN LSE for an empty row", "LSE ignoring sinks", "merge without max subtraction (overflow)",
+                   "merge of two empty states NaN", "merge weighting by exp(lse) unnormalised"):
         assert needed in classes, needed
 
 
