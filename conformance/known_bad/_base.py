@@ -155,7 +155,11 @@ class ZooAdapter(OptionSteps, PositionSteps, Adapter):
         return d.reshape(b, hkv, h // hkv, *d.shape[2:]).sum(axis=2)
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        if options:   # sdpa.opt.grad: _sdpa_options.OptionSteps
+            return self.sdpa_vjp_options(query, key, value, grad_output, attn_mask=attn_mask,
+                                         is_causal=is_causal, causal_alignment=causal_alignment,
+                                         scale=scale, enable_gqa=enable_gqa, **options)
         name, q, k, v, s, logits, hkv = self._prepare(query, key, value, attn_mask, is_causal,
                                                       causal_alignment, scale, enable_gqa)
         g = np.asarray(grad_output).astype(q.dtype)
