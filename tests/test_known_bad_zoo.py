@@ -50,7 +50,10 @@ def test_zoo_covers_the_issue_bug_classes():
                    "window off by one on the left", "window off by one on the right",
                    "window ignoring the alignment", "softcap after the mask", "softcap as clamp",
                    "sinks adding a value row", "sinks ignored", "ALiBi sign wrong", "ALiBi alignment wrong",
-                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored"):
+                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored",
+                   # issue 20: gradients of the options
+                   "gradient: dsinks with the wrong sign", "gradient: softcap missing its 1 − tanh² factor",
+                   "gradient: window leaking into hidden keys"):
         assert needed in classes, needed
 
 

@@ -69,6 +69,7 @@ def bench_call(adapter, point, seed=0):
 
 
 OPERATION = Operation(
+    invariants=("attnconf.conformance.checks.invariants.sdpa_vjp_options",),
     name="sdpa_vjp", title="gradients of scaled dot-product attention", spec_file="sdpa.md",
     inputs=("query", "key", "value", "grad_output"), optional_inputs=("attn_mask",) + _sdpa.OPTION_INPUTS,
     mask_inputs=("attn_mask",), index_inputs=_sdpa.INDEX_INPUTS,
