@@ -191,6 +191,11 @@ class Adapter:
         (see spec/ for rotary_embedding; `scaling` uses HF transformers' field names)."""
         raise Unsupported(f"{self.name} does not implement rotary_embedding")
 
+    def rope_cache(self, x, cos_cache, sin_cache, position_ids, *, rotary_dim=None, layout="half"):
+        """x (B, H, T, E) rotated by the cache rows (N, r/2) its integer position_ids (B, T) name
+        (see spec/rope.md, rope.cache.*; layout "half" | "interleaved") -> x's shape and dtype."""
+        raise Unsupported(f"{self.name} does not implement rope_cache")
+
     # -- position biases and learned positions (spec/alibi.md, relative_position.md, position_ids.md)
     # Integer outputs in any integer dtype; `table` inputs native floats, `attention_mask` and
     # `position_ids` native integers (index_from_numpy).

@@ -117,6 +117,12 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
                             dtype_name(x.dtype))["output"]
         return np.asarray(out).astype(x.dtype)  # float64 path returns float64 already
 
+    def rope_cache(self, x, cos_cache, sin_cache, position_ids, *, rotary_dim=None, layout="half"):
+        inputs = dict(x=x, cos_cache=cos_cache, sin_cache=sin_cache, position_ids=position_ids)
+        out = self._compute("rope_cache", inputs, dict(rotary_dim=rotary_dim, layout=layout),
+                            dtype_name(x.dtype))["output"]
+        return np.asarray(out).astype(x.dtype)
+
     # -- position biases and learned positions: the reference, outputs in the case dtype --------
     def alibi_slopes(self, num_heads, *, max_bias=8.0, dtype="float32"):
         out = self._compute("alibi_slopes", {}, dict(num_heads=num_heads, max_bias=max_bias), dtype)
