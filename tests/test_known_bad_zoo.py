@@ -53,7 +53,8 @@ def test_zoo_covers_the_issue_bug_classes():
                    "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored",
                    # issue 20: gradients of the options
                    "gradient: dsinks with the wrong sign", "gradient: softcap missing its 1 − tanh² factor",
-                   "gradient: window leaking into hidden keys"):
+                   "gradient: window leaking into hidden keys",
+                   "rope cache indexed by row instead of position", "rope cache half and interleaved pairing swapped"):
         assert needed in classes, needed
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "grads_options", "mha", "encoding", "rope", "sdpa_options", "positions")
+MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "grads_options", "mha", "encoding", "rope", "rope_cache", "sdpa_options", "positions")
 
 
 def all_known_bad() -> list[type]:
