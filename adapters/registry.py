@@ -50,6 +50,8 @@ BUNDLED = {
     "hf-eager-sinks": "attnconf.adapters.hf_attention:HfEagerSinksAdapter",
     "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
     "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
+    "onnx-rope": "attnconf.adapters.onnx_rope:OnnxRopeAdapter",
+    "ort-rope-contrib": "attnconf.adapters.onnx_rope:OrtRopeContribAdapter",
 }
 # Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.
