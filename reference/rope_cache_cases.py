@@ -61,6 +61,8 @@ def rope_cache_cases() -> list[Case]:
           positions=[[0, 0, 7, 3], [5, 4, 3, 2], [1, 1, 1, 1]],
           description="per-batch rows, repeated and out of order: the rows named, not 0 … T − 1"),
         c("rope_cache/edge_e2_t1", B=1, H=1, T=1, E=2, N=3, positions=[[2]]),
+        c("rope_cache/fewer_rows_than_tokens", B=1, H=2, T=5, E=4, N=3, positions=[[0, 2, 1, 2, 0]],
+          description="a 3-row cache for 5 tokens whose ids all lie in it"),
     ]
 
 
