@@ -41,7 +41,7 @@ def work(shape, causal=False):
 OPERATION = Operation(
     invariants=("attnconf.conformance.checks.invariants.rope_cache",),
     profile=("attnconf.conformance.checks.profile.rope_cache",),
-    name="rope_cache", title="rotary embedding from given cos/sin caches", spec_file="rope.md",
+    name="rope_cache", title="cache-fed rotary embedding", spec_file="rope.md",
     inputs=INPUTS, index_inputs=("position_ids",), options=OPTIONS, outputs=("output",),
     clauses=CLAUSES, dtype_clause="rope.cache.dtype",
     reference="attnconf.operations.rope_cache:compute", natural_scale="attnconf.operations.rope_cache:natural_scale",
