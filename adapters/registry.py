@@ -50,6 +50,7 @@ BUNDLED = {
     "hf-eager-sinks": "attnconf.adapters.hf_attention:HfEagerSinksAdapter",
     "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
     "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
+    "torch-math-masks": "attnconf.adapters.torch_masks:TorchMathMasksAdapter",
     "onnx-rope": "attnconf.adapters.onnx_rope:OnnxRopeAdapter",
     "ort-rope-contrib": "attnconf.adapters.onnx_rope:OrtRopeContribAdapter",
 }

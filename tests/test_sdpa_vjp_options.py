@@ -123,3 +123,15 @@ def test_jax_window_gradients_float32_pass_float64_is_float32_accurate():
     assert _judge("jax-xla", "sdpa_vjp/opt_window_l2_r0_causal", "float32")["status"] == "pass"
     rec = _judge("jax-xla", "sdpa_vjp/opt_window_l2_r0_causal", "float64")
     assert rec["status"] == "fail" and 1e6 < rec["metrics"]["max_ulp_error"] < 1e10
+
+
+def test_torch_math_masks_gradients_of_window_alibi_lengths_pass():
+    """PyTorch autograd through the math backend with the options as its attn_mask (HF's recipe):
+    window, ALiBi, decode offsets and key lengths (an empty sequence included: torch's math path
+    gives 0 for a row with no visible key) agree with the reference at float64 and float32."""
+    pytest.importorskip("torch")
+    for case_id in ("sdpa_vjp/opt_window_l2_r0_causal", "sdpa_vjp/opt_window_l3_r1_br_gqa",
+                    "sdpa_vjp/opt_alibi_bh_causal_br", "sdpa_vjp/opt_decode_l2_p60",
+                    "sdpa_vjp/opt_key_lengths_b3_zero"):
+        for dtype in ("float64", "float32"):
+            assert _judge("torch-math-masks", case_id, dtype)["status"] == "pass", (case_id, dtype)

@@ -83,7 +83,8 @@ _GRAD_WHY = ("gradients chain two matmuls and the softmax Jacobian: torch autogr
              "23.6x the naive error (float64) and 52x (float32, where the baseline was ~1 ulp), "
              "errors <= 66 ulp; PyTorch's tests allow a fudge up to 180. k=64, floor 128. "
              "The kernel options' gradients (sdpa.opt.grad) keep the row: on the 10 golden and 60 random "
-             "option cases torch-math/torch-default (decode) measured <= 0.061 of the tolerance (<= 7.9 ulp), "
+             "option cases torch-math/torch-default (decode) and torch-math-masks (window, ALiBi, offsets, lengths "
+             "as its attn_mask) measured <= 0.061 of the tolerance (<= 7.9 ulp), "
              "jax-xla float32 (window, lengths) passes all but the documented fully-masked case, the NumPy "
              "zoo control <= 0.016; dsinks of the wrong sign, a soft-cap without its slope and a window "
              "leaking into hidden keys err by >= 6.7e4 times it.")
