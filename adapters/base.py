@@ -171,8 +171,11 @@ class Adapter:
         raise Unsupported(f"{self.name} does not implement sdpa")
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
-        """Gradients (dq, dk, dv) of <sdpa(...), grad_output> with respect to query, key, value."""
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """Gradients (dq, dk, dv) of <sdpa(...), grad_output> with respect to query, key, value.
+
+        options: the sdpa kernel options listed in capabilities.sdpa_options, as sdpa takes them
+        (spec sdpa.opt.grad); with sinks the result is (dq, dk, dv, dsinks), dsinks (H,)."""
         raise Unsupported(f"{self.name} does not implement gradients")
 
     def multi_head_attention(self, query_input, key_value_input, weights: dict, *, num_heads,
