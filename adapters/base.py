@@ -171,8 +171,11 @@ class Adapter:
         raise Unsupported(f"{self.name} does not implement sdpa")
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
-        """Gradients (dq, dk, dv) of <sdpa(...), grad_output> with respect to query, key, value."""
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """Gradients (dq, dk, dv) of <sdpa(...), grad_output> with respect to query, key, value.
+
+        options: the sdpa kernel options listed in capabilities.sdpa_options, as sdpa takes them
+        (spec sdpa.opt.grad); with sinks the result is (dq, dk, dv, dsinks), dsinks (H,)."""
         raise Unsupported(f"{self.name} does not implement gradients")
 
     def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
@@ -202,6 +205,11 @@ class Adapter:
         """x (B, H, T, E) rotated by its integer `positions` (T,) or (B, T) -> x's shape and dtype
         (see spec/ for rotary_embedding; `scaling` uses HF transformers' field names)."""
         raise Unsupported(f"{self.name} does not implement rotary_embedding")
+
+    def rope_cache(self, x, cos_cache, sin_cache, position_ids, *, rotary_dim=None, layout="half"):
+        """x (B, H, T, E) rotated by the cache rows (N, r/2) its integer position_ids (B, T) name
+        (see spec/rope.md, rope.cache.*; layout "half" | "interleaved") -> x's shape and dtype."""
+        raise Unsupported(f"{self.name} does not implement rope_cache")
 
     # -- position biases and learned positions (spec/alibi.md, relative_position.md, position_ids.md)
     # Integer outputs in any integer dtype; `table` inputs native floats, `attention_mask` and

@@ -148,13 +148,20 @@ class FunctionAdapter(Adapter):
         return make(dtype) if make else contextlib.nullcontext()
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """The framework's autodiff of the function, with the sdpa options it accepts (sdpa.opt.grad);
+        with sinks, also with respect to them: (dq, dk, dv, dsinks)."""
         require(self.capabilities.gradients, f"{self.target}: gradients need an autodiff framework "
                 f"(torch, jax, tensorflow), not {self.framework}, or were declared off")
-        kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa)
+        kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
+                                   options)
         module = importlib.import_module(CONVERSIONS[self.framework][0])
         func = type(self).func
-        return module.vjp(lambda q, k, v: func(q, k, v, **kwargs), (query, key, value), grad_output)
+        sinks = kwargs.pop("sinks", None)
+        if sinks is None:
+            return module.vjp(lambda q, k, v: func(q, k, v, **kwargs), (query, key, value), grad_output)
+        return module.vjp(lambda q, k, v, s: func(q, k, v, sinks=s, **kwargs), (query, key, value, sinks),
+                          grad_output)
 
     def sinusoidal_encoding(self, num_positions, dim, *, base=10000.0, offset=0,
                             layout="interleaved", frequencies="vaswani", dtype="float32"):

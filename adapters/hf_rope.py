@@ -1,5 +1,6 @@
 """`hf-rope`: HF transformers' Llama rotary embedding (torch), `LlamaRotaryEmbedding` for cos/sin and
-`apply_rotary_pos_emb` (rotate_half) for the rotation, with its `rope_type` variants.
+`apply_rotary_pos_emb` (rotate_half) for the rotation, with its `rope_type` variants; and
+`apply_rotary_pos_emb` alone with given caches (rope_cache, spec rope.cache.*).
 
 Nothing is loaded from a hub: the module is built from a small in-memory `LlamaConfig` (v5 API:
 `rope_parameters` holds rope_type, rope_theta and the scaling fields, under the names attnconf's
@@ -12,6 +13,9 @@ Border translations (none repairs HF's numerics):
   the rest passed through, as HF's partial-rotary models do (GPT-NeoX `rotary_ndims`, Phi). Llama's
   own `partial_rotary_factor` is read by the scaled inits only: with rope_type "default" its cos is
   full width (pinned in tests/test_adapters_rope_findings.py), so it cannot express r < E;
+- rope_cache: HF's cos/sin are full width, (B, T, r) = cat(c, c) of the cache rows the
+  position_ids name (HF gathers its own cos/sin the same way, `cos[position_ids]`, in models that keep
+  a table), unsqueezed at dim 1 for the heads; half pairing only (rotate_half);
 - dynamic NTK: L₀ is the config's max_position_embeddings (HF's dynamic rule reads that field, not
   original_max_position_embeddings) and a fresh module per call (HF's is stateful: it caches the
   largest sequence length seen).
@@ -59,7 +63,7 @@ class HfRopeAdapter(HfTransformers, Adapter):
     name = "hf-rope"
     description = ("transformers LlamaRotaryEmbedding + apply_rotary_pos_emb (rotate_half: layout half; "
                    "rope_type linear, dynamic, yarn, llama3)")
-    capabilities = Capabilities(operations=("rotary_embedding",), dtypes=DTYPE_NAMES,
+    capabilities = Capabilities(operations=("rotary_embedding", "rope_cache"), dtypes=DTYPE_NAMES,
                                 rope_layouts=("half",), rope_scaling=_RULES)
 
     hf_modules = ("transformers.models.llama.modeling_llama",)
@@ -80,5 +84,18 @@ class HfRopeAdapter(HfTransformers, Adapter):
         with torch.no_grad():
             module = LlamaRotaryEmbedding(config).to(x.device)
             cos, sin = module(x, position_ids)
+            rotated, _ = apply_rotary_pos_emb(x[..., :r], x[..., :r], cos, sin)
+        return rotated if r == e else torch.cat((rotated, x[..., r:]), dim=-1)
+
+    def rope_cache(self, x, cos_cache, sin_cache, position_ids, *, rotary_dim=None, layout="half"):
+        import torch
+        from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+        require(layout == "half", "HF apply_rotary_pos_emb rotates half-split pairs (rotate_half) only")
+        e = shape_of(x)[-1]
+        r = e if rotary_dim is None else int(rotary_dim)
+        with torch.no_grad():
+            cos, sin = cos_cache[position_ids], sin_cache[position_ids]           # (B, T, r/2)
+            cos, sin = torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
             rotated, _ = apply_rotary_pos_emb(x[..., :r], x[..., :r], cos, sin)
         return rotated if r == e else torch.cat((rotated, x[..., r:]), dim=-1)

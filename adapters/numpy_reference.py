@@ -101,12 +101,14 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         return out["output"], out["lse"]
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **kernel_options):
         options = dict(is_causal=is_causal, causal_alignment=causal_alignment, scale=scale,
                        enable_gqa=enable_gqa)
+        options.update({k: v for k, v in kernel_options.items() if k not in OPTION_INPUTS and v is not None})
         inputs = dict(query=query, key=key, value=value, grad_output=grad_output, attn_mask=attn_mask)
+        inputs.update({k: v for k, v in kernel_options.items() if k in OPTION_INPUTS})
         out = self._compute("sdpa_vjp", inputs, options, dtype_name(query.dtype))
-        return out["dq"], out["dk"], out["dv"]
+        return tuple(out[n] for n in ("dq", "dk", "dv", "dsinks") if n in out)   # dsinks: with sinks (sdpa.opt.grad)
 
     def multi_head_attention(self, query_input, key_value_input, weights, *, num_heads,
                              num_kv_heads=None, attn_mask=None, is_causal=False):
@@ -129,6 +131,12 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         out = self._compute("rotary_embedding", dict(x=x, positions=positions), options,
                             dtype_name(x.dtype))["output"]
         return np.asarray(out).astype(x.dtype)  # float64 path returns float64 already
+
+    def rope_cache(self, x, cos_cache, sin_cache, position_ids, *, rotary_dim=None, layout="half"):
+        inputs = dict(x=x, cos_cache=cos_cache, sin_cache=sin_cache, position_ids=position_ids)
+        out = self._compute("rope_cache", inputs, dict(rotary_dim=rotary_dim, layout=layout),
+                            dtype_name(x.dtype))["output"]
+        return np.asarray(out).astype(x.dtype)
 
     # -- position biases and learned positions: the reference, outputs in the case dtype --------
     def alibi_slopes(self, num_heads, *, max_bias=8.0, dtype="float32"):

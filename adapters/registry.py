@@ -52,6 +52,9 @@ BUNDLED = {
     "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
     "torch-flash-lse": "attnconf.adapters.torch_flash_lse:TorchFlashLseAdapter",
     "torch-cp-merge": "attnconf.adapters.torch_cp_merge:TorchCpMergeAdapter",
+    "torch-math-masks": "attnconf.adapters.torch_masks:TorchMathMasksAdapter",
+    "onnx-rope": "attnconf.adapters.onnx_rope:OnnxRopeAdapter",
+    "ort-rope-contrib": "attnconf.adapters.onnx_rope:OrtRopeContribAdapter",
 }
 # Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.

@@ -197,10 +197,17 @@ class TorchFlexAdapter(TorchArrays, Adapter):
                               enable_gqa, want_lse=True, **options)
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
-        return vjp(lambda q, k, v: self._call(q, k, v, attn_mask, is_causal, causal_alignment,
-                                              scale, enable_gqa, **options),
-                   (query, key, value), grad_output)
+                 causal_alignment="top_left", scale=None, enable_gqa=False, sinks=None, **options):
+        """Autograd through the mods (FlexAttention differentiates score_mod: the soft-cap's slope
+        comes from autograd of c·tanh(s/c)); with sinks, also through the LSE renormalisation,
+        which gives dsinks (spec sdpa.opt.grad: outputs (dq, dk, dv, dsinks))."""
+        if sinks is None:
+            return vjp(lambda q, k, v: self._call(q, k, v, attn_mask, is_causal, causal_alignment,
+                                                  scale, enable_gqa, **options),
+                       (query, key, value), grad_output)
+        return vjp(lambda q, k, v, s: self._call(q, k, v, attn_mask, is_causal, causal_alignment,
+                                                 scale, enable_gqa, sinks=s, **options),
+                   (query, key, value, sinks), grad_output)
 
 
 class TorchFlexCompiledAdapter(TorchFlexAdapter):

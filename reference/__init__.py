@@ -4,7 +4,7 @@ Public API (one module per operation; precise.py holds the extended-precision he
 oracle.py the mpmath oracle used by tests and `attnconf accuracy`):
 
     sdpa, sdpa_vjp, multi_head_attention, sinusoidal_encoding, add_sinusoidal_encoding,
-    rotary_embedding, rotary_embedding_vjp
+    rotary_embedding, rotary_embedding_vjp, rope_cache
     compute(operation, inputs, options, *, precision=None, exact=False) -> {name: array}
     natural_scales(operation, inputs, options) -> {name: array}
 
@@ -18,12 +18,13 @@ from attnconf import operations as _registry
 from attnconf.reference.encoding import add_sinusoidal_encoding, sinusoidal_encoding
 from attnconf.reference.mha import multi_head_attention
 from attnconf.reference.rope import rotary_embedding, rotary_embedding_vjp
+from attnconf.reference.rope_cache import rope_cache
 from attnconf.reference.sdpa import sdpa
 from attnconf.reference.sdpa_vjp import sdpa_vjp
 from attnconf.validation import check_choice, fail
 
 __all__ = ["sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding",
-           "add_sinusoidal_encoding", "rotary_embedding", "rotary_embedding_vjp", "compute", "natural_scales", "OPERATIONS"]
+           "add_sinusoidal_encoding", "rotary_embedding", "rotary_embedding_vjp", "rope_cache", "compute", "natural_scales", "OPERATIONS"]
 
 
 def __getattr__(name: str):
@@ -55,7 +56,8 @@ def _check(operation, inputs, options):
 def compute(operation, inputs, options, *, precision=None, exact=False) -> dict[str, np.ndarray]:
     """Evaluate `operation` on named inputs with keyword options; outputs by name.
 
-    Outputs: the operation's registered `outputs` ("output"; "dq", "dk", "dv" for sdpa_vjp).
+    Outputs: the operation's registered `outputs` ("output"; "dq", "dk", "dv" for sdpa_vjp, and
+    "dsinks" when its case has sinks).
     precision None = float64 default path, "float32" / "float16" / "bfloat16" = the
     same-precision baseline in that dtype; exact=True = golden grade (float64). The function is
     the registry entry's `reference` (attnconf.operations).

@@ -60,7 +60,7 @@ FINDINGS = {
                           lambda c: c.id in ("sdpa/opt_sinks_fully_masked_rows", "sdpa_lse/sinks_fully_masked_rows"),
                           "the LSE sink recipe gives NaN for a row with no visible key and a -inf sink"),
     "jax-option-empty-rows": (("jax-xla",), ("float64", "float32"),
-                              lambda c: c.id.startswith("sdpa/opt_") and "sdpa.fully_masked" in c.clauses,
+                              lambda c: c.id.startswith(("sdpa/opt_", "sdpa_vjp/opt_")) and "sdpa.fully_masked" in c.clauses,
                               "local_window_size / key_value_seq_lengths rows with no key give mean(V)"),
     # issue 20's adapters (pinned in tests/test_lse_adapters.py)
     "flash-cpu-empty-row-lse-zero": (("torch-flash-lse",), ("float64", "float32"),
@@ -69,6 +69,10 @@ FINDINGS = {
     "sdpa-merger-empty-nan": (("torch-cp-merge",), ("float64", "float32"),
                               lambda c: c.id in ("merge/empty_states_garbage", "merge/all_empty_rows"),
                               "_SDPAMerger gives NaN for two empty states and when the first state is empty"),
+    # issue 20's rope_cache adapters (pinned in tests/test_rope_cache_adapters.py)
+    "ort-rope-fewer-rows": (("onnx-rope", "ort-rope-contrib"), ("float32",),
+                            lambda c: c.id == "rope_cache/fewer_rows_than_tokens",
+                            "onnxruntime refuses a cache with fewer rows than tokens (ORT_NOT_IMPLEMENTED)"),
     # issue 13's adapters (pinned in tests/test_adapters_position_findings.py)
     "t5-float32-log": (("hf-t5-bias",), ("int64", "float64", "float32"), lambda c: "exact_boundary" in c.id,
                        "T5's _relative_position_bucket truncates a float32 log: one bucket low at n = 54"),

@@ -54,7 +54,11 @@ def test_zoo_covers_the_issue_bug_classes():
                    # issue 20: the log-sum-exp and merged attention states
                    "LSE left in base 2", "LSE without the softmax scale", "finite LSE for an empty row",
                    "NaN LSE for an empty row", "LSE ignoring sinks", "merge without max subtraction (overflow)",
-                   "merge of two empty states NaN", "merge weighting by exp(lse) unnormalised"):
+                   "merge of two empty states NaN", "merge weighting by exp(lse) unnormalised",
+                   # issue 20: gradients of the options
+                   "gradient: dsinks with the wrong sign", "gradient: softcap missing its 1 − tanh² factor",
+                   "gradient: window leaking into hidden keys",
+                   "rope cache indexed by row instead of position", "rope cache half and interleaved pairing swapped"):
         assert needed in classes, needed
 
 

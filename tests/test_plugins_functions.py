@@ -157,3 +157,15 @@ def test_jax_and_tensorflow_functions_at_float64_and_float32(target, framework):
         assert statuses and set(statuses.values()) == {"pass"}, (dtype, statuses)
     vjp = _run(adapter, "sdpa_vjp/basic*", "float64")  # gradients through jax.vjp / GradientTape
     assert set(vjp.values()) == {"pass"}
+
+
+def test_torch_function_gradients_of_window_softcap_and_sinks():
+    """sdpa.opt.grad through a plug-in: autograd of a bare torch function gives dq, dk, dv and,
+    with sinks, dsinks; the option cases it cannot express (ALiBi, lengths, masks) are skipped."""
+    pytest.importorskip("torch")
+    adapter = _one(sdpa="example_torch_sdpa_options:sdpa", framework="torch")
+    assert {"window", "softcap", "sinks"} <= set(adapter.capabilities.sdpa_options)
+    statuses = _run(adapter, "sdpa_vjp/opt_*", "float64")
+    for cid in ("sdpa_vjp/opt_window_l2_r0_causal", "sdpa_vjp/opt_softcap_c5", "sdpa_vjp/opt_sinks_h3"):
+        assert statuses[cid] == "pass", (cid, statuses[cid])
+    assert not set(statuses.values()) - {"pass", "skip"}, statuses

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "mha", "encoding", "rope", "sdpa_options", "positions", "lse")
+MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "grads_options", "mha", "encoding", "rope", "rope_cache", "sdpa_options", "positions", "lse")
 
 
 def all_known_bad() -> list[type]:

@@ -21,6 +21,7 @@ from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
 from attnconf.dtypes import dtype_name, numpy_dtype
 
 from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, position ids, as steps
+from ._rope_cache import CacheSteps      # RoPE from given cos/sin caches (rope.cache.*), as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
 from ._lse import LseSteps               # sdpa_lse and merge_attention_states (sdpa.lse.*, sdpa.merge.*)
 
@@ -29,7 +30,7 @@ from ._lse import LseSteps               # sdpa_lse and merge_attention_states (
 FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(LseSteps, OptionSteps, PositionSteps, Adapter):
+class ZooAdapter(CacheSteps, LseSteps, OptionSteps, PositionSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"
@@ -156,7 +157,11 @@ class ZooAdapter(LseSteps, OptionSteps, PositionSteps, Adapter):
         return d.reshape(b, hkv, h // hkv, *d.shape[2:]).sum(axis=2)
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
-                 causal_alignment="top_left", scale=None, enable_gqa=False):
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        if options:   # sdpa.opt.grad: _sdpa_options.OptionSteps
+            return self.sdpa_vjp_options(query, key, value, grad_output, attn_mask=attn_mask,
+                                         is_causal=is_causal, causal_alignment=causal_alignment,
+                                         scale=scale, enable_gqa=enable_gqa, **options)
         name, q, k, v, s, logits, hkv = self._prepare(query, key, value, attn_mask, is_causal,
                                                       causal_alignment, scale, enable_gqa)
         g = np.asarray(grad_output).astype(q.dtype)

@@ -121,3 +121,58 @@ class OptionSteps:
         out = self.sink_output(self.combine(p, v), p, v, sinks)
         out = self.pad_rows(self.finish(out, p, v), query_lengths)
         return out.astype(self.output_dtype(name))
+
+    # -- gradients (sdpa.opt.grad) ----------------------------------------------------------------
+    def backward_visible(self, pos, s, is_causal, window, key_lengths):
+        """The visible set the backward pass recomputes P with: the forward's."""
+        return self.visible(pos, s, is_causal, window, key_lengths)
+
+    def cap_slope(self, raw, c):
+        """d(c·tanh(x/c))/dx = 1 − tanh²(x/c) of the raw logits x."""
+        t = np.tanh(raw / raw.dtype.type(c))
+        return 1 - t * t
+
+    def sink_weight(self, logits, sinks):
+        """exp(sink) / (Σ_j exp(s_ij) + exp(sink)) per row (B, H, L, 1); 0 where nothing is."""
+        sk = np.asarray(sinks).astype(logits.dtype)[None, :, None, None]
+        top = np.maximum(logits.max(axis=-1, keepdims=True), sk)
+        dead = np.isneginf(top)
+        shift = np.where(dead, 0, top)
+        with np.errstate(invalid="ignore"):
+            es = np.exp(sk - shift)
+            w = es / (np.exp(logits - shift).sum(axis=-1, keepdims=True) + es)
+        return np.where(dead, 0, w).astype(logits.dtype)
+
+    def sink_grad(self, w, d):
+        """dsinks_h = −Σ_{b,i} w·D: raising a sink moves weight off the keys."""
+        return -(w * d).sum(axis=(0, 2, 3))
+
+    def sdpa_vjp_options(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
+                         causal_alignment="top_left", scale=None, enable_gqa=False, window=None,
+                         softcap=None, sinks=None, alibi_slopes=None, query_offset=None,
+                         key_lengths=None, query_lengths=None):
+        name, q, k, v, s, raw, hkv = self._prepare(query, key, value, None, False, causal_alignment,
+                                                   scale, enable_gqa)
+        b, _, l, _ = q.shape
+        sk = k.shape[2]
+        pos = self.query_positions(b, l, sk, causal_alignment, query_offset, key_lengths, query_lengths)
+        vis = self.backward_visible(pos, sk, is_causal, window, key_lengths)
+        bias = None if alibi_slopes is None else self.option_alibi_bias(alibi_slopes, pos, sk, raw.dtype)
+        logits = self.option_logits(raw, attn_mask, vis, softcap, bias)
+        p = self.pad_rows(self.sink_softmax(logits, sinks), query_lengths)
+        g = np.asarray(grad_output).astype(q.dtype)
+        dv = self.grad_dv(p, g)
+        dp = np.matmul(g, np.swapaxes(v, -1, -2))
+        d = (p * dp).sum(axis=-1, keepdims=True)
+        ds = p * (dp - d)
+        if softcap is not None:
+            ds = ds * self.cap_slope(raw, softcap)
+        dq, dk = self.grad_dq_dk(ds, q, k, s)
+        if hkv != q.shape[1]:
+            dk, dv = self.reduce_kv_grad(dk, hkv), self.reduce_kv_grad(dv, hkv)
+        out = self.output_dtype(name)
+        grads = (dq.astype(out), dk.astype(out), dv.astype(out))
+        if sinks is not None:
+            w = self.pad_rows(self.sink_weight(logits, sinks), query_lengths)
+            grads += (self.sink_grad(w, d).astype(out),)
+        return grads
