@@ -136,6 +136,9 @@ _EXACT_WHY = ("an exact result (integer buckets, indices and position ids, at th
               "tolerance is 0 and any difference fails — there is no rounding for a correct "
               "implementation to make (spec relpos.bias, posids.lookup).")
 
+_VARLEN_WHY = (" sdpa_varlen: sdpa's row, each packed sequence being one sdpa problem; its LSE "
+               "output is judged in ulps of max(1, |lse|, max |s_ij|) of the row, the numbers a "
+               "correct m + log z rounds (measured with the calibration families varlen-*).")
 TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float64"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
     ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
@@ -167,6 +170,12 @@ TABLE: dict[tuple[str, str], Rule] = {
        for dt in ("float64", "float32", "float16", "bfloat16")},
     **{(op, "int64"): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY)
        for op in ("relative_position_bucket", "relative_position_index", "position_ids")},
+    # sdpa_varlen: each sequence is an sdpa problem (varlen.sequence), so sdpa's rows; the LSE is
+    # judged in ulps of max(1, |lse|, max |s|) (tol.metric), the magnitudes m + log z rounds
+    **{("sdpa_varlen", dt): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY + _VARLEN_WHY, arg_ulps=4.0)
+       for dt in ("float64", "float32")},
+    **{("sdpa_varlen", dt): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY + _VARLEN_WHY, arg_ulps=2.0)
+       for dt in ("float16", "bfloat16")},
 }
 
 
