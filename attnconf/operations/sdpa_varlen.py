@@ -31,6 +31,11 @@ def _arguments(inputs, options):
     return args, kw
 
 
+def output_dtypes(output: str, dtype: str) -> str:
+    """varlen.dtype: the output in the case dtype; the LSE as sdpa.lse.dtype (float32 below float64)."""
+    return "float64" if output == "lse" and dtype == "float64" else "float32" if output == "lse" else dtype
+
+
 def compute(inputs, options, *, precision=None, exact=False):
     from attnconf.reference.varlen import sdpa_varlen
 
@@ -130,7 +135,8 @@ OPERATION = Operation(
     invariants=("attnconf.conformance.checks.invariants.varlen",),
     name="sdpa_varlen", title="packed variable-length attention", spec_file="varlen.md",
     inputs=("query", "key", "value", "cu_seqlens_q", "cu_seqlens_k"), optional_inputs=("sinks",),
-    index_inputs=INDEX_INPUTS, options=OPTIONS, outputs=("output", "lse"), clauses=CLAUSES,
+    index_inputs=INDEX_INPUTS, options=OPTIONS, outputs=("output", "lse"), output_dtypes=output_dtypes,
+    clauses=CLAUSES,
     dtype_clause="varlen.dtype",
     reference="attnconf.operations.sdpa_varlen:compute", natural_scale="attnconf.operations.sdpa_varlen:natural_scale",
     argument_scale=argument_scale,

@@ -22,13 +22,14 @@ from attnconf.dtypes import dtype_name, numpy_dtype
 
 from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, position ids, as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
+from ._varlen import VarlenSteps         # packed variable-length attention (varlen.*), as steps
 
 # The zoo claims everything the reference supports: a known-bad implementation must be caught on
 # the same clauses a correct one is judged on.
 FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(OptionSteps, PositionSteps, Adapter):
+class ZooAdapter(OptionSteps, PositionSteps, VarlenSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"
