@@ -53,6 +53,9 @@ class Operation:
     index_inputs: tuple[str, ...] = ()          # integer inputs converted with adapter.index_from_numpy (never cast to the dtype)
     options: tuple[str, ...] = ()               # keyword options the reference accepts
     outputs: tuple[str, ...] = ("output",)      # output names, in the order an adapter returns them
+    optional_outputs: tuple[str, ...] = ()      # outputs an implementation may not have (it returns None
+                                                # there): not judged, the record names them (a packed
+                                                # kernel without an LSE, PyTorch's jagged SDPA)
     output_dtypes: Callable | None = None       # (output name, case dtype) -> the dtype it must have (an LSE:
                                                 # float32 for half inputs); None: every output in the case dtype
     clauses: tuple[str, ...] = ()               # clauses every case of the operation exercises
