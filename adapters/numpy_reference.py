@@ -94,6 +94,7 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         return out["dq"], out["dk"], out["dv"]
 
     varlen_options = ("window", "softcap", "sinks")
+    batch_invariant = True    # each batch row of the reference is computed alone (reference/varlen.py)
 
     def sdpa_varlen(self, query, key, value, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None,
                     *, sinks=None, **options):

@@ -6,9 +6,11 @@ An adapter offers it as a method
                 is_causal=False, causal_alignment="bottom_right", scale=None, enable_gqa=False,
                 **options) -> (output (total_q, H, Ev), lse (total_q, H))
 
-with `options` among window, softcap, sinks (sdpa.opt.*), passed only when a case sets them and
+(lse None where the implementation has no LSE: the output alone is judged), with `options` among window, softcap, sinks (sdpa.opt.*), passed only when a case sets them and
 only to an adapter whose class attribute `varlen_options` lists them (else the case is
-Unsupported: a skip). cu_seqlens arrive through adapter.index_from_numpy.
+Unsupported: a skip). cu_seqlens arrive through adapter.index_from_numpy. Optional adapter
+attributes read by the checks: `varlen_alignments` (the causal alignments it takes, default both;
+() none), `batch_invariant` (True: a sequence's rows are bitwise the same alone, inv.varlen.alone).
 """
 from __future__ import annotations
 
@@ -135,7 +137,7 @@ OPERATION = Operation(
     invariants=("attnconf.conformance.checks.invariants.varlen",),
     name="sdpa_varlen", title="packed variable-length attention", spec_file="varlen.md",
     inputs=("query", "key", "value", "cu_seqlens_q", "cu_seqlens_k"), optional_inputs=("sinks",),
-    index_inputs=INDEX_INPUTS, options=OPTIONS, outputs=("output", "lse"), output_dtypes=output_dtypes,
+    index_inputs=INDEX_INPUTS, options=OPTIONS, outputs=("output", "lse"), optional_outputs=("lse",), output_dtypes=output_dtypes,
     clauses=CLAUSES,
     dtype_clause="varlen.dtype",
     reference="attnconf.operations.sdpa_varlen:compute", natural_scale="attnconf.operations.sdpa_varlen:natural_scale",

@@ -17,6 +17,7 @@ class VarlenSteps:
     """The steps of varlen.*; `self` is a ZooAdapter (compute_dtype, output_dtype, cap …)."""
 
     varlen_options = ("window", "softcap", "sinks")
+    batch_invariant = True    # one sequence at a time, whatever its neighbours
 
     def varlen_key_range(self, ck, b: int, total: int) -> tuple[int, int]:
         """Key rows [start, end) of sequence b (varlen.layout)."""

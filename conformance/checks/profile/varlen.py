@@ -32,7 +32,7 @@ def _run(adapter, dtype, q, k, v, cq, ck, **kw):
         out, lse = adapter.sdpa_varlen(*(adapter.from_numpy(a, dtype) for a in (q, k, v)),
                                        adapter.index_from_numpy(cq), adapter.index_from_numpy(ck),
                                        int(np.diff(cq).max()), int(np.diff(ck).max()), **kw)
-        box["lse"] = np.asarray(adapter.to_numpy(lse)).astype(np.float64)
+        box["lse"] = None if lse is None else np.asarray(adapter.to_numpy(lse)).astype(np.float64)
         return out
 
     out, how = _probe(adapter, call)
@@ -65,7 +65,7 @@ def _empty(adapter, dtype):
         return {"value": "unsupported" if how.startswith("unsupported") else "error", "evidence": how}
     rows = slice(int(cq[1]), int(cq[2]))
     got_o, got_l = out[rows], (None if lse is None else lse[rows])
-    if np.all(got_o == 0) and got_l is not None and np.all(np.isneginf(got_l)):
+    if np.all(got_o == 0) and (got_l is None or np.all(np.isneginf(got_l))):   # no LSE: the output decides
         value = "zero"
     elif np.isnan(got_o).any() or (got_l is not None and np.isnan(got_l).any()):
         value = _named("varlen_empty", "nan")
