@@ -131,7 +131,7 @@ def per_sequence(q, k, v, cq, ck, fn, fill=(0.0, -np.inf)):
         seqs = np.flatnonzero((lq == lb) & (lk == sb))
         qi = (cq[seqs][:, None] + np.arange(lb)[None, :])            # (n, L_b) packed query rows
         kb, vb, extra = _keys(k, v, ck[seqs], sb)
-        o, s = fn(np.swapaxes(q[qi], 1, 2), kb, vb, extra)            # queries (n, H, L_b, E)
+        o, s = fn(np.ascontiguousarray(np.swapaxes(q[qi], 1, 2)), kb, vb, extra)   # queries (n, H, L_b, E)
         if out is None:        # the dtypes fn gives at this precision
             out, lse = _filled(q, v, o.dtype, s.dtype, fill)
         out[qi] = np.swapaxes(o, 1, 2)
@@ -158,4 +158,4 @@ def _keys(k, v, starts, sb: int):
         return (np.zeros((n, k.shape[1], 1, k.shape[2]), k.dtype), np.zeros((n, v.shape[1], 1, v.shape[2]), v.dtype),
                 {"key_lengths": np.zeros(n, np.int64)})
     ki = starts[:, None] + np.arange(sb)[None, :]
-    return np.swapaxes(k[ki], 1, 2), np.swapaxes(v[ki], 1, 2), {}
+    return np.ascontiguousarray(np.swapaxes(k[ki], 1, 2)), np.ascontiguousarray(np.swapaxes(v[ki], 1, 2)), {}
