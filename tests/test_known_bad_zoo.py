@@ -50,7 +50,10 @@ def test_zoo_covers_the_issue_bug_classes():
                    "window off by one on the left", "window off by one on the right",
                    "window ignoring the alignment", "softcap after the mask", "softcap as clamp",
                    "sinks adding a value row", "sinks ignored", "ALiBi sign wrong", "ALiBi alignment wrong",
-                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored"):
+                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored",
+                   # issue 21: packed variable-length batches
+                   "cu_seqlens off by one", "top-left alignment inside packed sequences",
+                   "sequences bleeding into their neighbours", "NaN for an empty sequence", "NaN padding leaking"):
         assert needed in classes, needed
 
 
