@@ -53,6 +53,7 @@ BUNDLED = {
     "torch-nested": "attnconf.adapters.torch_nested:TorchNestedAdapter",
     "jax-varlen": "attnconf.adapters.jax_varlen:JaxVarlenAdapter",
     "torch-flex-varlen": "attnconf.adapters.torch_flex_varlen:TorchFlexVarlenAdapter",
+    "jax-pallas-segments": "attnconf.adapters.jax_pallas_segments:JaxPallasSegmentsAdapter",
 }
 # Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.
@@ -61,7 +62,7 @@ BUNDLED = {
 # compile, is not bundled: --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
 # torch-flex-varlen (eager FlexAttention over the packed batch) and jax-varlen (XLA compiles per
 # padded shape) cost ~90 s and ~80 s of wall time for their 70 records here; torch-nested ~4 CPU-s.
-OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "torch-flex-varlen", "jax-varlen")
+OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "torch-flex-varlen", "jax-varlen", "jax-pallas-segments")
 KINDS = ("bundled", "class", "function")
 
 

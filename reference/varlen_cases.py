@@ -68,6 +68,8 @@ def varlen_cases() -> list:
         v("sdpa_varlen/three_seqs", [3, 5, 2], family=f["packed"],
           description="three sequences packed end to end, one call"),
         v("sdpa_varlen/lq_ne_lk", [2, 4, 1], [5, 4, 3], E=6, family=f["packed"]),
+        v("sdpa_varlen/self_causal", [3, 5, 2], is_causal=True, family=f["causal"],
+          description="packed self-attention (cu_seqlens_q = cu_seqlens_k): both alignments agree"),
         v("sdpa_varlen/causal_br", [2, 4, 1], [5, 4, 3], is_causal=True, family=f["causal"],
           description="bottom-right per sequence: query i of b sees keys j <= i + S_b - L_b"),
         v("sdpa_varlen/causal_tl", [2, 4, 3], [5, 4, 2], is_causal=True, alignment="top_left",

@@ -10,7 +10,8 @@ An adapter offers it as a method
 only to an adapter whose class attribute `varlen_options` lists them (else the case is
 Unsupported: a skip). cu_seqlens arrive through adapter.index_from_numpy. Optional adapter
 attributes read by the checks: `varlen_alignments` (the causal alignments it takes, default both;
-() none), `batch_invariant` (True: a sequence's rows are bitwise the same alone, inv.varlen.alone).
+() none), `varlen_self_attention` (True: it takes cu_seqlens_k = cu_seqlens_q only, so
+the invariants draw such batches), `batch_invariant` (True: a sequence's rows are bitwise the same alone, inv.varlen.alone).
 """
 from __future__ import annotations
 

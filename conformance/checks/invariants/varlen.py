@@ -6,7 +6,8 @@ entry (`invariants=`); run by the core, attnconf.conformance.checks.invariants.
 Each property compares results of the implementation with each other (never with the reference),
 each result allowed inv_ulps(sdpa_varlen, dtype) of the natural-scale bound max|v| (outputs) and
 of max(1, |lse|) (LSEs), as the sdpa invariants. The alignments drawn are the adapter's
-`varlen_alignments` (default both; () draws no causal case), GQA only where Capabilities.gqa; the padded and block-diagonal forms run only where the
+`varlen_alignments` (default both; () draws no causal case), GQA only where Capabilities.gqa, key
+lengths equal to the query lengths where the adapter sets `varlen_self_attention`; the padded and block-diagonal forms run only where the
 adapter's sdpa takes what they need (key/query lengths; boolean masks).
 """
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _strategy(caps, dtype):
     return _examples(caps, dtype)
 
 
-def _arrays(ex, dtype, *, min_len=0, gqa=True):
+def _arrays(ex, dtype, *, min_len=0, gqa=True, self_attention=False):
     """(q, k, v, cu_seqlens_q, cu_seqlens_k, lengths_q, lengths_k) for the example."""
     rng = np.random.default_rng(ex["seed"])
     b = ex["B"]
@@ -65,6 +66,8 @@ def _arrays(ex, dtype, *, min_len=0, gqa=True):
     lk = rng.integers(min_len, 7, b)
     if lq.sum() == 0:
         lq[0] = 1
+    if self_attention:      # one segment vector for queries and keys (varlen_self_attention)
+        lk = lq.copy()
     h, hkv, e = ex["Hkv"] * (ex["G"] if gqa else 1), ex["Hkv"], ex["E"]
     tq, tk = int(lq.sum()) + ex["pad_q"], int(lk.sum()) + ex["pad_k"]
     q = gen.round_to(rng.uniform(-1, 1, (tq, h, e)), dtype)
@@ -73,6 +76,11 @@ def _arrays(ex, dtype, *, min_len=0, gqa=True):
     cq = np.concatenate([[0], np.cumsum(lq)]).astype(np.int32)
     ck = np.concatenate([[0], np.cumsum(lk)]).astype(np.int32)
     return q, k, v, cq, ck, lq, lk
+
+
+def _self(ctx) -> bool:
+    """Whether the adapter packs self-attention only (cu_seqlens_k = cu_seqlens_q): its draws too."""
+    return bool(getattr(ctx.adapter, "varlen_self_attention", False))
 
 
 def _kw(ctx, ex):
@@ -130,7 +138,7 @@ def _padded_call(ctx, q, k, v, cq, ck, lq, lk, kw):
 
 
 def prop_padded(ctx, ex):
-    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, gqa=ctx.caps.gqa)
+    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, gqa=ctx.caps.gqa, self_attention=_self(ctx))
     kw = _kw(ctx, ex)
     out, _ = call(ctx, q, k, v, cq, ck, **kw)
     padded = _padded_call(ctx, q, k, v, cq, ck, lq, lk, kw)
@@ -144,7 +152,7 @@ def prop_padded(ctx, ex):
 
 # --- inv.varlen.alone ----------------------------------------------------------------------------
 def prop_alone(ctx, ex):
-    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, gqa=ctx.caps.gqa)
+    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, gqa=ctx.caps.gqa, self_attention=_self(ctx))
     kw = _kw(ctx, ex)
     both = call(ctx, q, k, v, cq, ck, **kw)
     # bitwise where the adapter declares its packed kernel batch invariant (`batch_invariant`);
@@ -186,7 +194,7 @@ def block_diagonal(cq, ck, tq, tk, is_causal, align):
 
 
 def prop_block_diagonal(ctx, ex):
-    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, min_len=1, gqa=ctx.caps.gqa)
+    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, min_len=1, gqa=ctx.caps.gqa, self_attention=_self(ctx))
     kw = _kw(ctx, ex)
     out, _ = call(ctx, q, k, v, cq, ck, **kw)
     ad = ctx.adapter
@@ -204,7 +212,7 @@ def prop_block_diagonal(ctx, ex):
 # --- inv.varlen.poison ---------------------------------------------------------------------------
 def prop_poison(ctx, ex):
     ex = dict(ex, pad_q=max(ex["pad_q"], 1), pad_k=max(ex["pad_k"], 1))
-    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, gqa=ctx.caps.gqa)
+    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, gqa=ctx.caps.gqa, self_attention=_self(ctx))
     kw = _kw(ctx, ex)
     clean = call(ctx, q, k, v, cq, ck, **kw)
     poison = POISONS[ex["seed"] % len(POISONS)]
@@ -227,7 +235,7 @@ SENTINEL_SHIFT = -6.0e4
 
 
 def prop_sentinel(ctx, ex):
-    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, min_len=1, gqa=ctx.caps.gqa)
+    q, k, v, cq, ck, lq, lk = _arrays(ex, ctx.dtype, min_len=1, gqa=ctx.caps.gqa, self_attention=_self(ctx))
     if lq.size < 2:       # needs a neighbour to leak from
         return
     target = ex["seed"] % lq.size
