@@ -184,6 +184,18 @@ class Adapter:
         its `varlen_options` (attnconf.operations.sdpa_varlen)."""
         raise Unsupported(f"{self.name} does not implement sdpa_varlen")
 
+    def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """(output (B, H, L, Ev), lse (B, H, L)): sdpa's output and each row's natural-log
+        log-sum-exp, −∞ for a row with no key, float32 below float64 (spec sdpa.lse.*); the
+        arguments and options as sdpa's."""
+        raise Unsupported(f"{self.name} does not implement sdpa_lse")
+
+    def merge_attention_states(self, outputs, lses):
+        """outputs (N, B, H, L, Ev), lses (N, B, H, L) -> the merged (output (B, H, L, Ev),
+        lse (B, H, L)) (spec sdpa.merge.*); lses arrive in the case dtype (exact values)."""
+        raise Unsupported(f"{self.name} does not implement merge_attention_states")
+
     def multi_head_attention(self, query_input, key_value_input, weights: dict, *, num_heads,
                              num_kv_heads=None, attn_mask=None, is_causal=False):
         """(B, L, D), (B, S, Dkv), canonical weights (see spec/mha.md) -> (B, L, D)."""

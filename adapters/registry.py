@@ -54,6 +54,8 @@ BUNDLED = {
     "jax-varlen": "attnconf.adapters.jax_varlen:JaxVarlenAdapter",
     "torch-flex-varlen": "attnconf.adapters.torch_flex_varlen:TorchFlexVarlenAdapter",
     "jax-pallas-segments": "attnconf.adapters.jax_pallas_segments:JaxPallasSegmentsAdapter",
+    "torch-flash-lse": "attnconf.adapters.torch_flash_lse:TorchFlashLseAdapter",
+    "torch-cp-merge": "attnconf.adapters.torch_cp_merge:TorchCpMergeAdapter",
 }
 # Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnconf.reference.lse import sdpa_lse
+from attnconf.reference.lse import natural_scale_lse, sdpa_lse
 from attnconf.validation import check_array, check_choice, fail
 
 CAUSAL_ALIGNMENTS = ("bottom_right", "top_left")   # varlen.causal: bottom-right is the default
@@ -93,9 +93,8 @@ def sdpa_varlen(query, key, value, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None
 def natural_scales(query, key, value, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None, *,
                    is_causal=False, causal_alignment="bottom_right", scale=None, enable_gqa=False,
                    window=None, softcap=None, sinks=None):
-    """Natural scales (tol.metric) of (output, lse): the sdpa natural scale of each sequence's
-    rows (Σ_j p_ij |v_jc|); for the LSE of a row max(1, |lse|, max visible |s_ij|, |sink|), the
-    magnitudes a correct m + log z rounds. Padding rows: 1 (their exact values are 0 and −∞)."""
+    """Natural scales (tol.metric) of (output, lse): sdpa's and sdpa_lse's of each sequence's rows
+    (Σ_j p_ij |v_jc|; 1 + Σ_j p_ij |s_ij|). Padding rows: 1 (their exact values are 0 and −∞)."""
     import importlib
 
     _sdpa = importlib.import_module("attnconf.reference.sdpa")  # the package attribute is the function
@@ -106,13 +105,7 @@ def natural_scales(query, key, value, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=N
 
     def one(qb, kb, vb, extra):
         pb = _sdpa.prepare(qb, kb, vb, **{n: x for n, x in dict(kw, **extra).items() if x is not None})
-        s = _sdpa.logits_plain(pb, _sdpa.Arith(None))
-        o, lse = sdpa_lse(qb, kb, vb, **kw, **extra)
-        top = np.max(np.where(np.isfinite(s), np.abs(s), 0.0), axis=-1)
-        if pb.sinks is not None:
-            top = np.maximum(top, np.where(np.isfinite(pb.sinks), np.abs(pb.sinks), 0.0)[..., 0])
-        lse_scale = np.maximum(np.maximum(top, np.where(np.isfinite(lse), np.abs(lse), 0.0)), 1.0)
-        return _sdpa.natural_scale(pb), lse_scale
+        return _sdpa.natural_scale(pb), natural_scale_lse(pb)
 
     out, lse = per_sequence(q, k, v, cq, ck, one, fill=(1.0, 1.0))
     return out.astype(np.float64), lse.astype(np.float64)

@@ -53,7 +53,11 @@ def test_zoo_covers_the_issue_bug_classes():
                    "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored",
                    # issue 21: packed variable-length batches
                    "cu_seqlens off by one", "top-left alignment inside packed sequences",
-                   "sequences bleeding into their neighbours", "NaN for an empty sequence", "NaN padding leaking"):
+                   "sequences bleeding into their neighbours", "NaN for an empty sequence", "NaN padding leaking",
+                   # issue 20: the log-sum-exp and merged attention states
+                   "LSE left in base 2", "LSE without the softmax scale", "finite LSE for an empty row",
+                   "NaN LSE for an empty row", "LSE ignoring sinks", "merge without max subtraction (overflow)",
+                   "merge of two empty states NaN", "merge weighting by exp(lse) unnormalised"):
         assert needed in classes, needed
 
 

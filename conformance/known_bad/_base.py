@@ -22,6 +22,7 @@ from attnconf.dtypes import dtype_name, numpy_dtype
 
 from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, position ids, as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
+from ._lse import LseSteps               # sdpa_lse and merge_attention_states (sdpa.lse.*, sdpa.merge.*)
 from ._varlen import VarlenSteps         # packed variable-length attention (varlen.*), as steps
 
 # The zoo claims everything the reference supports: a known-bad implementation must be caught on
@@ -29,7 +30,7 @@ from ._varlen import VarlenSteps         # packed variable-length attention (var
 FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(OptionSteps, PositionSteps, VarlenSteps, Adapter):
+class ZooAdapter(LseSteps, OptionSteps, PositionSteps, VarlenSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"
