@@ -59,6 +59,8 @@ class JaxPallasSegmentsAdapter(JaxArrays, Adapter):
         require(np.array_equal(cq, ck), "the Pallas kernel takes one segment-id vector: cu_seqlens_q must equal cu_seqlens_k")
         require(query.shape[1] == key.shape[1], "the Pallas kernel indexes K/V heads like query heads (no GQA)")
         require(value.shape[-1] == query.shape[-1], "the Pallas kernel needs one head dim for q, k and v")
+        # float64 does not trace: the kernel's float32 carries meet float64 ones in its scan (TypeError)
+        require(_name(query) != "float64", "the Pallas kernel's online softmax keeps float32 carries: float64 does not trace")
         n = int(cq[-1])
         require(n > 0, "no query row: nothing for the kernel to compute")
         require(n <= 128 or n % 128 == 0, "the Pallas kernel needs the packed length to be <= 128 or a multiple of 128")
