@@ -309,9 +309,9 @@ def ulp_error(actual: np.ndarray, expected: np.ndarray, scale: np.ndarray) -> tu
     """
     if actual.shape != expected.shape:
         return float("inf"), None
-    diff = np.abs(actual - expected)
     same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):   # −∞ − (−∞) (an LSE's empty row) is `same`
+        diff = np.abs(actual - expected)
         ulps = np.where(same, 0.0, diff / (_EPS64 * np.asarray(scale, dtype=np.float64)))
     ulps = np.where(np.isnan(ulps), np.inf, ulps)
     if ulps.size == 0:

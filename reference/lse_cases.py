@@ -80,7 +80,7 @@ def _fam_basic(i):
 
 def _fam_masked(i):
     kw = dict(_POOL[i % 4], mask=("bool", "float-inf")[(i // 4) % 2])
-    kw["fully_masked_rows"] = 1 + (i // 8) % 2
+    kw["fully_masked_rows"] = i % 3      # 0: masked keys only; 1, 2: rows with no key (LSE −∞)
     if (i // 2) % 3 == 2:
         kw = dict(_POOL[i % 4], key_lengths=[0] + [3] * (kw["B"] - 1))
     return kw

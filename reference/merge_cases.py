@@ -43,9 +43,10 @@ def merge_case(case_id: str, clauses=(), *, family: str, N=2, B=1, H=2, L=3, Ev=
                source="blocks", cuts=None, lse_center=0.0, lse_spread=3.0, empty_states=0, empty_rows=0,
                description: str = "") -> _cases.Case:
     """A merge case. source "blocks": the states of N key blocks of one attention problem (S keys,
-    default 3N; a block may be empty); "random": normal outputs, LSEs uniform in lse_center ±
-    lse_spread; cuts: the block boundaries (None: random). empty_states: how many (n, b, h, i) states to make empty (LSE −∞, output left as
-    garbage); empty_rows: how many (b, h, i) rows to make empty in every state."""
+    default 3N; a block may be empty), cut at `cuts` (None: random); "random": normal outputs,
+    LSEs uniform in lse_center ± lse_spread. empty_states: how many (n, b, h, i) states to make
+    empty (LSE −∞, output left as garbage); empty_rows: how many (b, h, i) rows to make empty in
+    every state."""
     seed = _cases._seed(case_id)
     rng = np.random.default_rng(seed)
     if source == "blocks":

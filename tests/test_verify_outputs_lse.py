@@ -78,3 +78,28 @@ def test_merge_with_nan_for_empty_rows_fails(exported):
     assert r.returncode == 1
     failed = [rec["case"] for rec in read_results(js)["results"] if rec["status"] == "fail"]
     assert failed == ["merge/all_empty_rows"]
+
+
+def test_half_outputs_with_a_float32_lse_are_judged_at_the_half_dtype(tmp_path):
+    # sdpa.lse.dtype: output.npy <f2 beside lse.npy <f4 is one float16 case; an <f2 LSE fails
+    import numpy as np
+
+    from attnconf import reference
+    from attnconf.reference.golden import load_cases
+
+    select = "sdpa_lse/basic*,merge/blocks_n2"
+    for half_lse, folder in ((False, tmp_path / "ok"), (True, tmp_path / "half-lse")):
+        for case in load_cases(select):
+            out = reference.compute(case.operation, case.inputs, case.options, precision="float16")
+            (folder / case.id).mkdir(parents=True)
+            np.save(folder / case.id / "output.npy", out["output"])
+            np.save(folder / case.id / "lse.npy", out["lse"].astype(np.float16 if half_lse else np.float32))
+    r = attnconf("verify-outputs", str(tmp_path / "ok"), "--select", select, "--json", str(tmp_path / "ok.json"),
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {(rec["status"], rec["dtype"]) for rec in read_results(tmp_path / "ok.json")["results"]} == {("pass", "float16")}
+    r = attnconf("verify-outputs", str(tmp_path / "half-lse"), "--select", select, "--dtype", "float16",
+                 "--json", str(tmp_path / "bad.json"), cwd=tmp_path)
+    assert r.returncode == 1
+    messages = [rec["message"] for rec in read_results(tmp_path / "bad.json")["results"]]
+    assert all("lse should have dtype float32" in m for m in messages), messages

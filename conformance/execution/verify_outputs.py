@@ -120,8 +120,14 @@ def _as_dtype(array: np.ndarray, dtype: str | None) -> np.ndarray:
     return array
 
 
-def infer_dtype(outputs: dict[str, np.ndarray]) -> str | None:
-    """The precision of a case: the dtype name shared by its arrays (None when not one of ours)."""
+def infer_dtype(outputs: dict[str, np.ndarray], operation=None) -> str | None:
+    """The precision of a case: the dtype name shared by its arrays (None when not one of ours);
+    for an operation whose outputs have dtypes of their own (Operation.output_dtypes: an LSE is
+    float32 beside a float16 output), the one precision every array's dtype fits."""
+    if operation is not None and operation.output_dtypes is not None:
+        fits = [d for d in DTYPE_NAMES
+                if all(str(a.dtype) == operation.output_dtype(n, d) for n, a in outputs.items())]
+        return fits[0] if len(fits) == 1 else None
     names = {str(a.dtype) for a in outputs.values()}
     if len(names) == 1 and (name := names.pop()) in DTYPE_NAMES:
         return name
@@ -138,7 +144,8 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
 
     grouped, unknown = group_by_case(arrays, [c.id for c in cases])
     # A case without outputs is a skip at the precision the file is about.
-    inferred = [d for outs in grouped.values() if (d := infer_dtype(outs))]
+    ops = {c.id: engine.operation_of(c) for c in cases}
+    inferred = [d for cid, outs in grouped.items() if (d := infer_dtype(outs, ops.get(cid)))]
     skip_dtype = dtype or (max(set(inferred), key=inferred.count) if inferred else "float64")
     records = []
     for case in cases:
@@ -149,7 +156,7 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
                                       status="unsupported", error=f"no outputs for this case in {outputs_label}")
         else:
             outputs = {k: _as_dtype(v, dtype) for k, v in outputs.items()}
-            case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs)
+            case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs, ops[case.id])
             if case_dtype is None:
                 found = ", ".join(f"{k}: {v.dtype}" for k, v in sorted(outputs.items()))
                 rec = engine.judge_record(case, "float64", outputs, adapter_name=name, framework="external")

@@ -144,7 +144,7 @@ _LSE_WHY = ("sdpa_lse: the output under sdpa's rows (k=32, floor 16, arg 4) and 
             "rounding), the same arg term (pre-scaled q and k move each logit by ~2|s|u). Measured on 2 x 60 "
             "random cases of the lse families: torch-flash-lse (PyTorch's CPU flash op) <= 2.24 ulp, <= 3x the "
             "naive baseline, <= 0.094 of the tolerance; torch-flex <= 5.5 ulp, <= 3.6x, <= 0.083. A base-2 "
-            "LSE, an unscaled one or a 1e-5 relative scale error are off by >= 1e6 ulp at float32.")
+            "or an unscaled LSE is off by O(1), >= 1e6 ulp at float32.")
 _LSE_LOW_WHY = ("sdpa_lse at float16/bfloat16: the output under sdpa's low rows (k=8, floor 4, arg 2); the LSE is "
                 "float32 (sdpa.lse.dtype) and judged in the dtype's ulps against the baseline whose logits are "
                 "rounded to the dtype (its error up to ~4.6 ulp). Measured: torch-flash-lse <= 0.64 ulp (<= 0.12 "

@@ -51,7 +51,8 @@ def assert_lse(actual, expected, scale, ulps, dtype, what):
     inf_a, inf_x = np.isneginf(a), np.isneginf(x)
     if not np.array_equal(inf_a, inf_x):
         idx = tuple(int(i) for i in np.argwhere(inf_a != inf_x)[0])
-        raise Violation(f"{what}: lse at {idx} is {a[idx]!r}, expected {x[idx]!r} (−∞ exactly for a row with no key)")
+        raise Violation(f"{what}: lse at {idx} is {a[idx]!r}, expected {x[idx]!r} "
+                        "(−∞ exactly for a row with no key)")
     assert_close(np.where(inf_x, 0.0, a), np.where(inf_x, 0.0, x), scale, ulps, dtype, what)
 
 
