@@ -178,6 +178,15 @@ class Adapter:
         (spec sdpa.opt.grad); with sinks the result is (dq, dk, dv, dsinks), dsinks (H,)."""
         raise Unsupported(f"{self.name} does not implement gradients")
 
+    def sdpa_varlen(self, query, key, value, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None, *,
+                    is_causal=False, causal_alignment="bottom_right", scale=None, enable_gqa=False,
+                    window=None, softcap=None, sinks=None):
+        """Packed sequences (spec/varlen.md): (total_q, H, E), (total_k, Hkv, E), (total_k, Hkv, Ev),
+        cu_seqlens (B + 1,) native integers -> (output (total_q, H, Ev), lse (total_q, H) or None).
+        window/softcap/sinks are passed only when a case sets them and the adapter lists them in
+        its `varlen_options` (attnconf.operations.sdpa_varlen)."""
+        raise Unsupported(f"{self.name} does not implement sdpa_varlen")
+
     def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False, **options):
         """(output (B, H, L, Ev), lse (B, H, L)): sdpa's output and each row's natural-log

@@ -312,6 +312,10 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
         sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation in ("sdpa", "sdpa_lse") else (),
     )
     methods = {}
+    if operation == "sdpa_varlen":   # the packed options it takes (attnconf.operations.sdpa_varlen)
+        from attnconf.operations.sdpa_varlen import OPTION_NAMES as VARLEN_OPTIONS
+
+        methods["varlen_options"] = tuple(n for n in VARLEN_OPTIONS if n in accepted)
     if op.adapter_method and (getattr(FunctionAdapter, op.adapter_method, None)
                               is getattr(Adapter, op.adapter_method, None)):
         methods[op.adapter_method] = FunctionAdapter._generic_call   # no wrapper of its own here

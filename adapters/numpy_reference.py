@@ -110,6 +110,17 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         out = self._compute("sdpa_vjp", inputs, options, dtype_name(query.dtype))
         return tuple(out[n] for n in ("dq", "dk", "dv", "dsinks") if n in out)   # dsinks: with sinks (sdpa.opt.grad)
 
+    varlen_options = ("window", "softcap", "sinks")
+    batch_invariant = True    # each batch row of the reference is computed alone (reference/varlen.py)
+
+    def sdpa_varlen(self, query, key, value, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None,
+                    *, sinks=None, **options):
+        inputs = dict(query=query, key=key, value=value, cu_seqlens_q=cu_seqlens_q,
+                      cu_seqlens_k=cu_seqlens_k, sinks=sinks)
+        options.update(max_seqlen_q=max_seqlen_q, max_seqlen_k=max_seqlen_k)
+        out = self._compute("sdpa_varlen", inputs, options, dtype_name(query.dtype))
+        return out["output"], out["lse"]
+
     def multi_head_attention(self, query_input, key_value_input, weights, *, num_heads,
                              num_kv_heads=None, attn_mask=None, is_causal=False):
         inputs = dict(weights, query_input=query_input, key_value_input=key_value_input,

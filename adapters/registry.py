@@ -50,6 +50,10 @@ BUNDLED = {
     "hf-eager-sinks": "attnconf.adapters.hf_attention:HfEagerSinksAdapter",
     "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
     "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
+    "torch-nested": "attnconf.adapters.torch_nested:TorchNestedAdapter",
+    "jax-varlen": "attnconf.adapters.jax_varlen:JaxVarlenAdapter",
+    "torch-flex-varlen": "attnconf.adapters.torch_flex_varlen:TorchFlexVarlenAdapter",
+    "jax-pallas-segments": "attnconf.adapters.jax_pallas_segments:JaxPallasSegmentsAdapter",
     "torch-flash-lse": "attnconf.adapters.torch_flash_lse:TorchFlashLseAdapter",
     "torch-cp-merge": "attnconf.adapters.torch_cp_merge:TorchCpMergeAdapter",
     "torch-math-masks": "attnconf.adapters.torch_masks:TorchMathMasksAdapter",
@@ -61,7 +65,9 @@ BUNDLED = {
 # hf-eager-sinks, hf-sdpa: ~12 and ~11 CPU-s each, mostly their worker's transformers import
 # (hf-eager, kept, costs ~15; onnx-attention ~2). (torch.compile'd FlexAttention, ~30 s per
 # compile, is not bundled: --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
-OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa")
+# torch-flex-varlen (eager FlexAttention over the packed batch) and jax-varlen (XLA compiles per
+# padded shape) cost ~90 s and ~80 s of wall time for their 70 records here; torch-nested ~4 CPU-s.
+OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "torch-flex-varlen", "jax-varlen", "jax-pallas-segments")
 KINDS = ("bundled", "class", "function")
 
 

@@ -17,7 +17,8 @@ def export(dest_dir: str | os.PathLike, *, golden_dir: str | os.PathLike | None 
     """Write the golden cases as one .npy per array plus index.json (docs/golden-format.md).
 
     Layout: DEST/index.json and DEST/<case id>/{inputs,expected,scale}/<name>.npy, every array
-    little-endian C-order .npy version 1.0 (float64 '<f8', masks bool '|b1'). Returns DEST/index.json.
+    little-endian C-order .npy version 1.0 (float64 '<f8', masks bool '|b1', integers
+    as stored: cu_seqlens int32 '<i4', positions int64 '<i8'). Returns DEST/index.json.
     UsageError when DEST is a file, a non-empty directory that is not a previous export, or unwritable.
     """
     dest = Path(dest_dir)
@@ -79,13 +80,23 @@ def _remove_previous_export(dest: Path) -> None:
     index.unlink()
 
 
+def _export_dtype(dtype: np.dtype) -> np.dtype:
+    """bool stays bool, integers keep their width (cu_seqlens int32, positions int64, as the
+    kernels take them), little-endian; everything else is float64."""
+    if dtype == np.bool_:
+        return np.dtype(np.bool_)
+    if np.issubdtype(dtype, np.integer):
+        return np.dtype(dtype).newbyteorder("<")
+    return np.dtype("<f8")
+
+
 def _write_npy(dest: Path, rel: str, arr: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(arr, dtype=np.bool_ if arr.dtype == np.bool_ else np.dtype("<f8"))
+    arr = np.ascontiguousarray(arr, dtype=_export_dtype(arr.dtype))
     path = dest / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         np.lib.format.write_array(f, arr, version=(1, 0), allow_pickle=False)
-    return {"path": rel, "shape": list(arr.shape), "dtype": "bool" if arr.dtype == np.bool_ else "float64",
+    return {"path": rel, "shape": list(arr.shape), "dtype": "bool" if arr.dtype == np.bool_ else arr.dtype.name,
             "npy_descr": arr.dtype.str}
 
 

@@ -73,6 +73,11 @@ FINDINGS = {
     "ort-rope-fewer-rows": (("onnx-rope", "ort-rope-contrib"), ("float32",),
                             lambda c: c.id == "rope_cache/fewer_rows_than_tokens",
                             "onnxruntime refuses a cache with fewer rows than tokens (ORT_NOT_IMPLEMENTED)"),
+    # issue 21's packed adapters (pinned in tests/test_varlen_adapters.py)
+    "jax-varlen-float32-softmax": (("jax-varlen",), ("float64",), lambda c: c.operation == "sdpa_varlen",
+                                   "jax.nn.dot_product_attention computes the softmax in float32 for float64 inputs"),
+    "pallas-lse-base2": (("jax-pallas-segments",), ("float32",), lambda c: c.operation == "sdpa_varlen",
+                         "the Pallas GPU flash kernel's LSE residual is m + log2(l): base 2"),
     # issue 13's adapters (pinned in tests/test_adapters_position_findings.py)
     "t5-float32-log": (("hf-t5-bias",), ("int64", "float64", "float32"), lambda c: "exact_boundary" in c.id,
                        "T5's _relative_position_bucket truncates a float32 log: one bucket low at n = 54"),

@@ -74,6 +74,9 @@ def test_quick_reference_targets_print_ratios_and_verdicts(tmp_path, capsys):
     assert targets["speed"]["pct_peak"] > 0 and targets["speed"]["dgemm_peak_gflops"] > 0
     assert 0 < targets["memory"]["peak_rss_mb"] < 1024
     assert "% of copy bandwidth" in out and targets["rope"]["pct_bandwidth"] > 0
+    # the packed reference against the contiguous one on the same work (issue 21): a printed ratio
+    assert "packed reference (sdpa_varlen) / contiguous (sdpa_lse)" in out
+    assert targets["varlen"]["ratio"] > 0 and targets["varlen"]["target_ratio"] == 1.5
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -14,7 +14,8 @@ from attnconf import spec
 from attnconf.cli import main
 from attnconf.reference import golden
 
-SELECT = "sdpa/mask_bool_b11s_padding,sdpa_vjp/gqa_h4_hkv2,mha/cross_bias_d16_dkv10_h4,enc/vaswani_d3"
+SELECT = ("sdpa/mask_bool_b11s_padding,sdpa_vjp/gqa_h4_hkv2,mha/cross_bias_d16_dkv10_h4,enc/vaswani_d3,"
+          "sdpa_varlen/empty_seqs")
 
 
 def read_npy_like_c(path):
@@ -24,13 +25,17 @@ def read_npy_like_c(path):
     (header_len,) = struct.unpack("<H", raw[8:10])
     header = ast.literal_eval(raw[10:10 + header_len].decode("latin1"))
     assert (10 + header_len) % 64 == 0, "data starts on a 64-byte boundary"
-    assert header["fortran_order"] is False and header["descr"] in ("<f8", "|b1")
+    assert header["fortran_order"] is False and header["descr"] in _LAYOUT
     count = int(np.prod(header["shape"], dtype=np.int64))
-    itemsize = 8 if header["descr"] == "<f8" else 1
+    code, itemsize, dtype = _LAYOUT[header["descr"]]
     data = raw[10 + header_len:]
     assert len(data) == count * itemsize
-    values = struct.unpack(f"<{count}d", data) if itemsize == 8 else [b != 0 for b in data]
-    return np.array(values, dtype=np.float64 if itemsize == 8 else bool).reshape(header["shape"])
+    values = [b != 0 for b in data] if code == "?" else struct.unpack(f"<{count}{code}", data)
+    return np.array(values, dtype=dtype).reshape(header["shape"])
+
+
+# descr -> (struct code, item size, dtype): float64, bool masks, integer inputs (cu_seqlens int32)
+_LAYOUT = {"<f8": ("d", 8, np.float64), "|b1": ("?", 1, bool), "<i4": ("i", 4, np.int32), "<i8": ("q", 8, np.int64)}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +55,16 @@ def test_index_lists_every_selected_case_with_paths_shapes_and_dtypes(exported):
         for kind in ("inputs", "expected", "scale"):
             for entry in case[kind].values():
                 assert entry["path"].startswith(case["id"] + f"/{kind}/") and entry["path"].endswith(".npy")
-                assert entry["dtype"] in ("float64", "bool") and entry["npy_descr"] in ("<f8", "|b1")
+                assert entry["dtype"] in ("float64", "bool", "int32", "int64") and entry["npy_descr"] in _LAYOUT
+
+
+def test_cu_seqlens_are_exported_as_int32(exported):
+    index = json.loads((exported / "index.json").read_text())
+    case = next(c for c in index["cases"] if c["operation"] == "sdpa_varlen")
+    for name in ("cu_seqlens_q", "cu_seqlens_k"):
+        assert case["inputs"][name]["dtype"] == "int32" and case["inputs"][name]["npy_descr"] == "<i4"
+        back = read_npy_like_c(exported / case["inputs"][name]["path"])
+        assert back.dtype == np.int32 and back[0] == 0 and np.all(np.diff(back) >= 0)
 
 
 def test_round_trip_is_bit_exact(exported):

@@ -51,6 +51,9 @@ def test_zoo_covers_the_issue_bug_classes():
                    "window ignoring the alignment", "softcap after the mask", "softcap as clamp",
                    "sinks adding a value row", "sinks ignored", "ALiBi sign wrong", "ALiBi alignment wrong",
                    "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored",
+                   # issue 21: packed variable-length batches
+                   "cu_seqlens off by one", "top-left alignment inside packed sequences",
+                   "sequences bleeding into their neighbours", "NaN for an empty sequence", "NaN padding leaking",
                    # issue 20: the log-sum-exp and merged attention states
                    "LSE left in base 2", "LSE without the softmax scale", "finite LSE for an empty row",
                    "NaN LSE for an empty row", "LSE ignoring sinks", "merge without max subtraction (overflow)",

@@ -4,7 +4,8 @@ Writes the results JSON's `benchmarks` section (attnconf.conformance.bench.run) 
 line per point. Speed is reported, never judged (spec/performance.md), unless the user sets a
 budget: --max-exponent, --min-pct-peak, --min-ratio-vs-reference turn statements into "speed"
 records that pass or fail (exit 1 on a failure). `--reference-targets` measures the two targets
-of the blocked reference and the RoPE reference's bandwidth target instead of the sweep (exit 1
+of the blocked reference, the RoPE reference's bandwidth target and the packed reference's ratio
+to the contiguous one (sdpa_varlen <= 1.5x sdpa_lse on the same work) instead of the sweep (exit 1
 if one fails).
 Must not import any framework at module level (`attnconf --help` stays cheap).
 """
@@ -60,7 +61,8 @@ def register(subparsers) -> None:
     p.add_argument("--reference-targets", action="store_true",
                    help="measure the reference's three targets (>= 50 %% of dgemm peak at "
                         "L=S=4096 H=8 E=64; <= 1 GiB RSS at L=S=65536 H=1 E=64; float64 RoPE at "
-                        "B=1 H=32 T=8192 E=128 >= 25 %% of the copy bandwidth) instead of the sweep")
+                        "B=1 H=32 T=8192 E=128 >= 25 %% of the copy bandwidth; packed sdpa_varlen <= 1.5x "
+                        "the contiguous reference on the same work) instead of the sweep")
     p.set_defaults(func=main)
 
 
@@ -139,7 +141,10 @@ def _targets(args) -> tuple[dict, bool]:
         speed = targets.speed_target()
         mem = targets.memory_target()
         rope = targets.rope_target()
-    for line in targets.format_report(speed, mem, rope):
+    from attnconf.conformance.bench import varlen   # packed vs contiguous reference, same work
+
+    packed = varlen.varlen_target(shape=dict(B=4, H=2, L=256, E=64) if args.quick else None)
+    for line in targets.format_report(speed, mem, rope) + varlen.format_report(packed):
         _print(line)
     if args.quick:
         _print("(--quick: reduced shapes; run without --quick for the targets themselves)")
@@ -147,8 +152,8 @@ def _targets(args) -> tuple[dict, bool]:
                "bandwidth_gbps": rope["copy_gbps"],
                "points": [], "scaling": [], "statements": [], "skipped": [],
                "reference_targets": {"quick": bool(args.quick), "speed": speed, "memory": mem,
-                                     "rope": rope}}
-    return section, "FAIL" in (speed["status"], mem["status"], rope["status"])
+                                     "rope": rope, "varlen": packed}}
+    return section, "FAIL" in (speed["status"], mem["status"], rope["status"], packed["status"])
 
 
 def _write(path, section, adapters, started):

@@ -28,7 +28,8 @@ ENTRY_POINT_GROUP = "attnconf.operations"
 BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding", "rope", "rope_cache",
            "alibi_slopes", "alibi_bias", "relative_position_bucket", "relative_position_bias",
            "relative_position_index", "position_ids", "position_embedding",
-           "sdpa_lse", "merge_attention_states")   # modules of this package, in catalogue order
+           "sdpa_lse", "merge_attention_states",
+           "sdpa_varlen")   # modules of this package, in catalogue order
 
 
 def _load(path: str):
@@ -53,6 +54,9 @@ class Operation:
     index_inputs: tuple[str, ...] = ()          # integer inputs converted with adapter.index_from_numpy (never cast to the dtype)
     options: tuple[str, ...] = ()               # keyword options the reference accepts
     outputs: tuple[str, ...] = ("output",)      # output names, in the order an adapter returns them
+    optional_outputs: tuple[str, ...] = ()      # outputs an implementation may not have (it returns None
+                                                # there): not judged, the record names them (a packed
+                                                # kernel without an LSE, PyTorch's jagged SDPA)
     output_dtypes: Callable | None = None       # (output name, case dtype) -> the dtype it must have (an LSE:
                                                 # float32 for half inputs); None: every output in the case dtype
     clauses: tuple[str, ...] = ()               # clauses every case of the operation exercises

@@ -255,6 +255,8 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
     if "__result__" in outputs:
         return {"status": "fail", "metrics": {}, "message": f"{case.operation} should return "
                 f"{len(names)} arrays {names}, but got {_describe_value(outputs['__result__'])}"}
+    missing = tuple(n for n in names if n in op.optional_outputs and outputs.get(n) is None)
+    names = tuple(n for n in names if n not in missing)   # an optional output not returned: not judged
     problems = [p for n in names
                 if (p := _check_array(n, outputs.get(n), case.expected[n], op.output_dtype(n, dtype),
                                       op.dtype_clause))]
@@ -271,6 +273,8 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
     metrics = results[worst].metrics()
     metrics["output"] = worst
     metrics["level"] = level
+    if missing:
+        metrics["not_returned"] = list(missing)
     if len(names) > 1:
         metrics["outputs"] = {n: c.metrics() for n, c in results.items()}
     failed = [c.message for c in results.values() if not c.passed]

@@ -149,6 +149,9 @@ _EXACT_WHY = ("an exact result (integer buckets, indices and position ids, at th
               "tolerance is 0 and any difference fails — there is no rounding for a correct "
               "implementation to make (spec relpos.bias, posids.lookup).")
 
+_VARLEN_WHY = (" sdpa_varlen: sdpa's row, each packed sequence being one sdpa problem; its LSE "
+               "output is judged in ulps of sdpa_lse's natural scale 1 + Σ p_ij|s_ij| of the row "
+               "(measured with the golden cases and the calibration families varlen-*).")
 _LSE_WHY = ("sdpa_lse: the output under sdpa's rows (k=32, floor 16, arg 4) and the LSE in ulps of its natural "
             "scale 1 + Σ p_ij|s_ij| (a logit's rounding moves the LSE by p_ij|s_ij|u; the 1 is log z's own "
             "rounding), the same arg term (pre-scaled q and k move each logit by ~2|s|u). Measured on 2 x 60 "
@@ -212,6 +215,12 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("merge_attention_states", "bfloat16"): Rule(4.0, 2.0, 1.0, "case", _MERGE_LOW_WHY, arg_ulps=2.0 ** -15),
     **{(op, "int64"): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY)
        for op in ("relative_position_bucket", "relative_position_index", "position_ids")},
+    # sdpa_varlen: each sequence is an sdpa problem (varlen.sequence), so sdpa's rows; the LSE is
+    # judged in ulps of sdpa_lse's natural scale 1 + Σ p|s| (tol.metric)
+    **{("sdpa_varlen", dt): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY + _VARLEN_WHY, arg_ulps=4.0)
+       for dt in ("float64", "float32")},
+    **{("sdpa_varlen", dt): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY + _VARLEN_WHY, arg_ulps=2.0)
+       for dt in ("float16", "bfloat16")},
 }
 
 

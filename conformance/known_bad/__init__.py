@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "grads_options", "mha", "encoding", "rope", "rope_cache", "sdpa_options", "positions", "lse")
+MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "grads_options", "mha", "encoding", "rope",
+           "rope_cache", "sdpa_options", "positions", "lse", "varlen")
 
 
 def all_known_bad() -> list[type]:

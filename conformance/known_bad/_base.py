@@ -24,13 +24,14 @@ from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, po
 from ._rope_cache import CacheSteps      # RoPE from given cos/sin caches (rope.cache.*), as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
 from ._lse import LseSteps               # sdpa_lse and merge_attention_states (sdpa.lse.*, sdpa.merge.*)
+from ._varlen import VarlenSteps         # packed variable-length attention (varlen.*), as steps
 
 # The zoo claims everything the reference supports: a known-bad implementation must be caught on
 # the same clauses a correct one is judged on.
 FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(CacheSteps, LseSteps, OptionSteps, PositionSteps, Adapter):
+class ZooAdapter(CacheSteps, LseSteps, OptionSteps, PositionSteps, VarlenSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"
