@@ -250,16 +250,12 @@ class Arith:
         return to_dtype(x, self.name)
 
 
-def forward_plain(pb: Problem, ar: Arith, q=None, k=None, v=None):
-    """(out, p, full) by the straightforward algorithm; out/p in ar.compute dtype.
-
-    `full` (B, H, L, 1) marks fully-masked rows. q/k/v override the Problem's (already in
-    compute dtype), for callers that projected them themselves (mha).
-    """
+def logits_plain(pb: Problem, ar: Arith, q=None, k=None):
+    """The logits s (B, H, L, S) in ar.compute dtype, −∞ where a key is hidden: the steps of
+    forward_plain before the softmax (also the log-sum-exp's, reference/lse.py)."""
     c = ar.compute
     q = ar.input(pb.q) if q is None else q
     k = ar.input(pb.k) if k is None else k
-    v = ar.input(pb.v) if v is None else v
     # sdpa.logits: one product, scaled (the scale rounded once to the compute dtype).
     s = ar.round(np.matmul(q, np.swapaxes(k, -1, -2)) * c.type(pb.scale))
     if pb.softcap is not None:  # sdpa.opt.softcap: before the mask and the bias
@@ -271,6 +267,18 @@ def forward_plain(pb: Problem, ar: Arith, q=None, k=None, v=None):
         s = s + ar.input(pb.additive)
     if pb.allowed is not None:  # sdpa.mask.bool, sdpa.causal.*, sdpa.mask_and_causal, sdpa.opt.*
         s = np.where(pb.allowed, s, c.type(-np.inf))
+    return s
+
+
+def forward_plain(pb: Problem, ar: Arith, q=None, k=None, v=None):
+    """(out, p, full) by the straightforward algorithm; out/p in ar.compute dtype.
+
+    `full` (B, H, L, 1) marks fully-masked rows. q/k/v override the Problem's (already in
+    compute dtype), for callers that projected them themselves (mha).
+    """
+    c = ar.compute
+    v = ar.input(pb.v) if v is None else v
+    s = logits_plain(pb, ar, q, k)
     # sdpa.softmax: subtract the row max so exp never overflows (sdpa.range).
     m = np.max(s, axis=-1, keepdims=True)
     sink = None if pb.sinks is None else ar.input(pb.sinks)
