@@ -175,6 +175,14 @@ class Adapter:
         """Gradients (dq, dk, dv) of <sdpa(...), grad_output> with respect to query, key, value."""
         raise Unsupported(f"{self.name} does not implement gradients")
 
+    def sdpa_paged(self, query, key_pages, value_pages, block_table, cache_lengths, *, is_causal=False,
+                   scale=None, enable_gqa=False, **options):
+        """Attention over a paged KV cache (spec/paged.md): query (B, H, L, E), key_pages
+        (N, P, Hkv, E), value_pages (N, P, Hkv, Ev), block_table (B, M) and cache_lengths (B,)
+        native integers -> (output (B, H, L, Ev), lse (B, H, L)). options as sdpa's, listed in
+        capabilities.sdpa_options: window, softcap, chunk, sinks, alibi_slopes."""
+        raise Unsupported(f"{self.name} does not implement sdpa_paged")
+
     def multi_head_attention(self, query_input, key_value_input, weights: dict, *, num_heads,
                              num_kv_heads=None, attn_mask=None, is_causal=False):
         """(B, L, D), (B, S, Dkv), canonical weights (see spec/mha.md) -> (B, L, D)."""

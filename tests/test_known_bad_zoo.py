@@ -50,7 +50,11 @@ def test_zoo_covers_the_issue_bug_classes():
                    "window off by one on the left", "window off by one on the right",
                    "window ignoring the alignment", "softcap after the mask", "softcap as clamp",
                    "sinks adding a value row", "sinks ignored", "ALiBi sign wrong", "ALiBi alignment wrong",
-                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored"):
+                   "decode causal frontier top-left", "padded query rows NaN", "key_lengths ignored",
+                   # issue 21: the paged KV cache and chunked attention
+                   "block table read off by one", "the last partial page read whole", "a page size assumed",
+                   "cache lengths ignored", "a finite −5·10⁴ sentinel", "chunk boundary off by one",
+                   "chunking confused with a window"):
         assert needed in classes, needed
 
 

@@ -27,7 +27,7 @@ from attnconf.errors import UsageError
 ENTRY_POINT_GROUP = "attnconf.operations"
 BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding", "rope",
            "alibi_slopes", "alibi_bias", "relative_position_bucket", "relative_position_bias",
-           "relative_position_index", "position_ids", "position_embedding")   # modules of this package, in catalogue order
+           "relative_position_index", "position_ids", "position_embedding", "sdpa_paged")   # modules of this package, in catalogue order
 
 
 def _load(path: str):

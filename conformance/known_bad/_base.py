@@ -21,6 +21,7 @@ from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
 from attnconf.dtypes import dtype_name, numpy_dtype
 
 from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, position ids, as steps
+from ._paged import PagedSteps           # the paged KV cache (sdpa.paged.*), as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
 
 # The zoo claims everything the reference supports: a known-bad implementation must be caught on
@@ -28,7 +29,7 @@ from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.
 FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(OptionSteps, PositionSteps, Adapter):
+class ZooAdapter(PagedSteps, OptionSteps, PositionSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"
