@@ -46,10 +46,12 @@ BUNDLED = {
     "keras-hub-alibi-jax": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiJaxAdapter",
     "hf-speecht5-relpos": "attnconf.adapters.hf_speecht5_relpos:HfSpeechT5RelposAdapter",
     "torch-flex": "attnconf.adapters.torch_flex:TorchFlexAdapter",
+    "torch-flex-paged": "attnconf.adapters.torch_flex_paged:TorchFlexPagedAdapter",
     "hf-eager": "attnconf.adapters.hf_attention:HfEagerAdapter",
     "hf-eager-sinks": "attnconf.adapters.hf_attention:HfEagerSinksAdapter",
     "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
     "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
+    "onnx-gqa": "attnconf.adapters.onnx_gqa:OnnxGqaAdapter",
 }
 # Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.

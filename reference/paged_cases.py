@@ -21,14 +21,15 @@ FAMILY = "sdpa-paged"
 GARBAGE = 16.0     # unused slots hold N(0, 16²) values (golden-representable)
 
 
-def paged_case(case_id: str, clauses=(), *, B=1, H=2, Hkv=None, L=1, E=4, Ev=None, page_size=16,
+def paged_case(case_id: str, clauses=(), *, B=1, H=2, Hkv=None, L=1, E=8, Ev=None, page_size=16,
                lengths=(5,), spare_pages=2, extra_table=1, is_causal=True, window=None, softcap=None,
                chunk=None, sinks=None, alibi=False, scale=None, below_sentinel=False,
                family=FAMILY, description="") -> _cases.Case:
     """One sdpa_paged case. lengths: cache_lengths per sequence (B of them); spare_pages: pages
     nobody uses; extra_table: block-table columns beyond the longest sequence's pages.
-    below_sentinel: every logit in [−61440, −53248] (scale 1, E = 4): rows whose real logits lie
-    below a finite −5·10⁴ mask value."""
+    below_sentinel: every logit in [−61440, −57344] (scale 1, E = 8, q = 128, k in −60 … −56):
+    rows whose real logits lie below a finite −5·10⁴ mask value. E = 8 by default: onnxruntime's
+    GroupQueryAttention takes head sizes that are multiples of 8 only."""
     Hkv = H if Hkv is None else Hkv
     Ev = E if Ev is None else Ev
     seed = _cases._seed(case_id)
@@ -56,12 +57,12 @@ def paged_case(case_id: str, clauses=(), *, B=1, H=2, Hkv=None, L=1, E=4, Ev=Non
     cited = list(clauses) + ["sdpa.paged.gather", "sdpa.paged.positions", "sdpa.paged.garbage"]
     options = {"is_causal": bool(is_causal), "scale": scale, "enable_gqa": Hkv != H}
     if below_sentinel:
-        assert E == 4 and scale == 1.0
+        assert E == 8 and scale == 1.0
         q = np.full((B, H, L, E), 128.0)
         for b in range(B):
             for t in range(int(lengths[b])):
                 page, slot = table[b, t // page_size], t % page_size
-                kp[page, slot] = -(112.0 + 2.0 * rng.integers(0, 5, (Hkv, E)))
+                kp[page, slot] = -(56.0 + rng.integers(0, 5, (Hkv, E)))
         cited.append("sdpa.paged.sentinel")
     inputs = {"query": q, "key_pages": kp, "value_pages": vp, "block_table": table,
               "cache_lengths": lengths}
@@ -93,9 +94,9 @@ def paged_cases() -> list:
     return [
         c("sdpa_paged/p1_decode_b2", page_size=1, B=2, lengths=[5, 3], L=1,
           description="page size 1: every key on a page of its own"),
-        c("sdpa_paged/p16_partial_gqa_l3", page_size=16, B=2, H=4, Hkv=2, lengths=[37, 16], L=3, E=8,
+        c("sdpa_paged/p16_partial_gqa_l3", page_size=16, B=2, H=4, Hkv=2, lengths=[37, 16], L=3,
           description="a partial last page (37 = 2·16 + 5) beside an exactly full one"),
-        c("sdpa_paged/p256_l2", page_size=256, B=1, H=1, lengths=[300], L=2, E=4, spare_pages=1,
+        c("sdpa_paged/p256_l2", page_size=256, B=1, H=1, lengths=[300], L=2, spare_pages=1,
           description="FlashAttention's page size 256 in its tests: 300 keys on two pages"),
         c("sdpa_paged/p5_empty_sequence", page_size=5, B=3, lengths=[0, 7, 13], L=2,
           description="an empty sequence (no key): output 0, lse −∞; page size 5"),
@@ -110,7 +111,7 @@ def paged_cases() -> list:
           description="chunked local attention (C = 4) from the cache positions"),
         c("sdpa_paged/p7_empty_with_sinks", page_size=7, B=2, lengths=[0, 0], L=1, sinks="normal",
           description="no keys at all, sinks: output 0, lse = the sink"),
-        c("sdpa_paged/p4_below_sentinel", page_size=4, B=1, H=1, lengths=[6], L=3, E=4, scale=1.0,
+        c("sdpa_paged/p4_below_sentinel", page_size=4, B=1, H=1, lengths=[6], L=3, scale=1.0,
           below_sentinel=True,
           description="every real logit below −5·10⁴: a finite −5·10⁴ mask value would outweigh them"),
     ]

@@ -26,7 +26,7 @@ def examples(caps, dtype):
 
     return st.fixed_dictionaries({
         "B": st.integers(1, 2), "Hkv": st.integers(1, 2), "G": st.integers(1, 2) if caps.gqa else st.just(1),
-        "L": st.integers(1, 3), "E": st.integers(1, 4), "page": st.sampled_from(_PAGES),
+        "L": st.integers(1, 3), "E": st.just(8), "page": st.sampled_from(_PAGES),
         "causal": st.booleans(), "seed": gen.SEEDS})
 
 
@@ -36,7 +36,9 @@ def arrays(ex, dtype):
     overwrite them)."""
     rng = np.random.default_rng(ex["seed"])
     b, hkv, e, p = ex["B"], ex["Hkv"], ex["E"], ex["page"]
-    lengths = rng.integers(0 if ex["seed"] % 4 == 0 else 1, 10, b)
+    # cache lengths >= L in the draws (the queries' own keys are in the cache, as kernels that
+    # append them require); the explicit "empty" example has sequences without keys
+    lengths = rng.integers(0, 3, b) if ex.get("empty") else ex["L"] + rng.integers(0, 8, b)
     need = [int(-(-n // p)) for n in lengths]
     n_pages = sum(need) + 1
     order = rng.permutation(n_pages)
@@ -160,14 +162,17 @@ _SHIFT = 6e4
 
 
 def prop_sentinel(ctx, ex):
-    q, kp, vp, table, lengths = arrays(dict(ex, L=max(ex["L"], 2)), ctx.dtype)
+    q, kp, vp, table, lengths = arrays(dict(ex, L=max(ex["L"], 2), empty=False), ctx.dtype)
     e = q.shape[-1]
     scale = 1.0 / np.sqrt(e)
-    base = call(ctx, q, kp, vp, table, lengths, is_causal=True, scale=scale)
-    c = gen.round_to(np.array(_SHIFT / scale), ctx.dtype)
-    q2 = np.concatenate([q, np.full(q.shape[:-1] + (1,), float(c))], axis=-1)
-    kp2 = np.concatenate([kp, -np.ones(kp.shape[:-1] + (1,))], axis=-1)
-    shifted = call(ctx, q2, kp2, vp, table, lengths, is_causal=True, scale=scale)
+    # the last head-dim channel carries the shift: 0 (q) against −1 (k) in the base call, c in the
+    # shifted one, so both calls have the same E (kernels with head-size rules take both)
+    c = float(gen.round_to(np.array(_SHIFT / scale), ctx.dtype))
+    q0, kp1 = q.copy(), kp.copy()
+    q0[..., -1], kp1[..., -1] = 0.0, -1.0
+    base = call(ctx, q0, kp1, vp, table, lengths, is_causal=True, scale=scale)
+    q0[..., -1] = c
+    shifted = call(ctx, q0, kp1, vp, table, lengths, is_causal=True, scale=scale)
     ulps = inv_ulps("sdpa_paged", ctx.dtype) + 4.0 * _SHIFT
     vmax = float(np.abs(vp).max())
     assert_close(shifted[0], base[0], vmax, ulps, ctx.dtype,
@@ -180,11 +185,14 @@ def _sentinel_requires(caps, dtype):
     return "" if caps.explicit_scale else "needs an explicit scale"
 
 
-_EDGE = {"B": 2, "Hkv": 1, "G": 1, "L": 2, "E": 2, "page": 3, "causal": True, "seed": 4}
+_EDGE = {"B": 2, "Hkv": 1, "G": 1, "L": 2, "E": 8, "page": 3, "causal": True, "seed": 4}
 
 
 def _edges(caps):
-    return (_EDGE, dict(_EDGE, page=1, seed=9, B=1), dict(_EDGE, page=16, seed=2, L=3))
+    """Page sizes 3, 1 and 16, then sequences of 0 … 2 keys (L = 2: an empty cache, and rows
+    at negative positions), which an adapter whose cache must hold the L queries' keys skips."""
+    return (_EDGE, dict(_EDGE, page=1, seed=9, B=1), dict(_EDGE, page=16, seed=2, L=3),
+            dict(_EDGE, seed=5, empty=True))
 
 
 INVARIANTS: tuple[Invariant, ...] = (
