@@ -85,8 +85,9 @@ def gather(pages, table, lengths, width):
     live = t[None, :] < lengths[:, None]                                    # (B, width)
     page = np.where(live, table[:, np.minimum(t // p, table.shape[1] - 1)], 0)
     slot = np.where(live, t % p, 0)
-    rows = np.where(live[..., None, None], pages[page, slot], pages.dtype.type(0))
-    return np.ascontiguousarray(rows.transpose(0, 2, 1, 3))                 # (B, Hkv, width, ·)
+    rows = pages[page, slot]                                                # a copy (fancy indexing)
+    rows[~live] = 0                                                         # garbage never kept
+    return rows.transpose(0, 2, 1, 3)                                       # (B, Hkv, width, ·) view
 
 
 def contiguous(query, key_pages, value_pages, block_table, cache_lengths):

@@ -74,6 +74,7 @@ def test_quick_reference_targets_print_ratios_and_verdicts(tmp_path, capsys):
     assert targets["speed"]["pct_peak"] > 0 and targets["speed"]["dgemm_peak_gflops"] > 0
     assert 0 < targets["memory"]["peak_rss_mb"] < 1024
     assert "% of copy bandwidth" in out and targets["rope"]["pct_bandwidth"] > 0
+    assert "target paged" in out and "ratio" in out and targets["paged"]["ratio"] > 0
 
 
 @pytest.mark.parametrize("argv, message", [

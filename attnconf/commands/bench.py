@@ -58,9 +58,10 @@ def register(subparsers) -> None:
     p.add_argument("--min-ratio-vs-reference", type=float, metavar="R",
                    help="budget: fail when throughput / numpy-reference's at the same point is below R")
     p.add_argument("--reference-targets", action="store_true",
-                   help="measure the reference's three targets (>= 50 %% of dgemm peak at "
+                   help="measure the reference's targets (>= 50 %% of dgemm peak at "
                         "L=S=4096 H=8 E=64; <= 1 GiB RSS at L=S=65536 H=1 E=64; float64 RoPE at "
-                        "B=1 H=32 T=8192 E=128 >= 25 %% of the copy bandwidth) instead of the sweep")
+                        "B=1 H=32 T=8192 E=128 >= 25 %% of the copy bandwidth; the paged reference "
+                        "<= 1.5x the contiguous one on the same work, printed as a ratio) instead of the sweep")
     p.set_defaults(func=main)
 
 
@@ -129,17 +130,19 @@ def _adapters(args) -> list:
 
 
 def _targets(args) -> tuple[dict, bool]:
-    from attnconf.conformance.bench import machine, targets
+    from attnconf.conformance.bench import machine, serving, targets
 
     if args.quick:  # smaller shapes for CI: the figures are not the targets' shapes
         speed = targets.speed_target(rounds=2, shape=dict(B=1, H=2, L=1024, S=1024, E=64))
         mem = targets.memory_target(shape=dict(B=1, H=1, L=8192, S=8192, E=64))
         rope = targets.rope_target(rounds=2, shape=dict(B=1, H=8, T=2048, E=128))
+        paged = serving.paged_target(rounds=5, shape=serving.QUICK_SHAPE)
     else:
         speed = targets.speed_target()
         mem = targets.memory_target()
         rope = targets.rope_target()
-    for line in targets.format_report(speed, mem, rope):
+        paged = serving.paged_target(rounds=5)
+    for line in targets.format_report(speed, mem, rope) + serving.format_paged(paged):
         _print(line)
     if args.quick:
         _print("(--quick: reduced shapes; run without --quick for the targets themselves)")
@@ -147,8 +150,8 @@ def _targets(args) -> tuple[dict, bool]:
                "bandwidth_gbps": rope["copy_gbps"],
                "points": [], "scaling": [], "statements": [], "skipped": [],
                "reference_targets": {"quick": bool(args.quick), "speed": speed, "memory": mem,
-                                     "rope": rope}}
-    return section, "FAIL" in (speed["status"], mem["status"], rope["status"])
+                                     "rope": rope, "paged": paged}}
+    return section, "FAIL" in (speed["status"], mem["status"], rope["status"], paged["status"])
 
 
 def _write(path, section, adapters, started):
