@@ -17,7 +17,7 @@ def export(dest_dir: str | os.PathLike, *, golden_dir: str | os.PathLike | None 
     """Write the golden cases as one .npy per array plus index.json (docs/golden-format.md).
 
     Layout: DEST/index.json and DEST/<case id>/{inputs,expected,scale}/<name>.npy, every array
-    little-endian C-order .npy version 1.0 (float64 '<f8', masks bool '|b1'). Returns DEST/index.json.
+    little-endian C-order .npy version 1.0 (float64 '<f8', masks bool '|b1', integer inputs int64 '<i8'). Returns DEST/index.json.
     UsageError when DEST is a file, a non-empty directory that is not a previous export, or unwritable.
     """
     dest = Path(dest_dir)
@@ -80,13 +80,15 @@ def _remove_previous_export(dest: Path) -> None:
 
 
 def _write_npy(dest: Path, rel: str, arr: np.ndarray) -> dict:
-    arr = np.ascontiguousarray(arr, dtype=np.bool_ if arr.dtype == np.bool_ else np.dtype("<f8"))
+    # integer inputs (block tables, lengths, offsets, positions) stay exact integers: '<i8', so a
+    # kernel outside Python reads them as the int64 (or casts to the int32) it takes
+    kind = "bool" if arr.dtype == np.bool_ else "int64" if np.issubdtype(arr.dtype, np.integer) else "float64"
+    arr = np.ascontiguousarray(arr, dtype={"bool": np.bool_, "int64": np.dtype("<i8")}.get(kind, np.dtype("<f8")))
     path = dest / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         np.lib.format.write_array(f, arr, version=(1, 0), allow_pickle=False)
-    return {"path": rel, "shape": list(arr.shape), "dtype": "bool" if arr.dtype == np.bool_ else "float64",
-            "npy_descr": arr.dtype.str}
+    return {"path": rel, "shape": list(arr.shape), "dtype": kind, "npy_descr": arr.dtype.str}
 
 
 # --- helpers -----------------------------------------------------------------------------------
