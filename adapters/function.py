@@ -294,7 +294,8 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
         deterministic=claims.get("deterministic", True),
         rope_layouts=(claims.get("rope_layout", "interleaved"),),
         rope_scaling=tuple(claims.get("rope_scaling", ROPE_TYPES)) if "scaling" in accepted else (),
-        sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation == "sdpa" else (),
+        # the sdpa.opt.* keywords it accepts (sdpa, and sdpa_paged's window/softcap/chunk/sinks/alibi_slopes)
+        sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation in ("sdpa", "sdpa_paged") else (),
     )
     methods = {}
     if op.adapter_method and (getattr(FunctionAdapter, op.adapter_method, None)

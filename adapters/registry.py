@@ -58,7 +58,9 @@ BUNDLED = {
 # hf-eager-sinks, hf-sdpa: ~12 and ~11 CPU-s each, mostly their worker's transformers import
 # (hf-eager, kept, costs ~15; onnx-attention ~2). (torch.compile'd FlexAttention, ~30 s per
 # compile, is not bundled: --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
-OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa")
+# torch-flex-paged: eager PagedAttention costs ~1 s a call here (create_block_mask and the vmapped
+# mods over the whole page pool), ~230 s for its paged records alone.
+OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "torch-flex-paged")
 KINDS = ("bundled", "class", "function")
 
 
