@@ -91,3 +91,25 @@ def test_flex_paged_nan_in_an_unused_value_slot_makes_every_output_nan(flex):
         out, lse = inv.call(ctx, q, k2, v2, table, lengths, is_causal=True)
         assert np.array_equal(lse, base[1])
         assert np.isnan(out).all() if poisoned else np.array_equal(out, base[0]), (target, fill)
+
+
+# --- the chunk option on HF's and FlexAttention's masks (sdpa.opt.chunk) --------------------------
+CHUNK_CASES = ("sdpa/opt_chunk_c4_l10", "sdpa/opt_chunk_c3_decode_p7", "sdpa/opt_chunk_c4_br_l3_s11")
+
+
+@pytest.mark.parametrize("case_id", CHUNK_CASES)
+def test_hf_chunked_causal_mask_agrees_and_is_float32_accurate_at_float64(case_id):
+    """hf-eager builds Llama 4's mask with masking_utils.chunked_overlay: it conforms at float32;
+    at float64 it is float32-accurate (its float32 softmax, conformance/expectations/paged.json)."""
+    hf = bundled_or_skip("hf-eager")
+    assert _judge(hf, case_id, "float32")["status"] == "pass"
+    record = _judge(hf, case_id, "float64")
+    case = golden.load_cases(case_id)[0]
+    got = engine.compute_outputs(hf, case, "float64")["output"]
+    assert record["status"] == "fail" and 1e-9 < np.max(np.abs(got - case.expected["output"])) < 1e-6
+
+
+@pytest.mark.parametrize("case_id", CHUNK_CASES)
+def test_flex_mask_mod_chunk_agrees(case_id):
+    flex = bundled_or_skip("torch-flex")
+    assert _judge(flex, case_id, "float64")["status"] == "pass"
