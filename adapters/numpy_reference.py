@@ -93,7 +93,7 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
                       cache_lengths=cache_lengths)
         inputs.update({k: v for k, v in kernel_options.items() if k in ("sinks", "alibi_slopes")})
         out = self._compute("sdpa_paged", inputs, options, dtype_name(query.dtype))
-        return out["output"], np.asarray(out["lse"]).astype(query.dtype)   # lse in the case dtype (sdpa.paged.dtype)
+        return out["output"], np.asarray(out["lse"]).astype(query.dtype)   # lse in the case dtype (paged.dtype)
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False):

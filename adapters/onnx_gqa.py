@@ -7,7 +7,7 @@ positions seqlens_k[b] + 1 − L … seqlens_k[b], with `seqlens_k[b]` = total l
 case maps to it as a cache of one page per sequence with page_size = the capacity: the adapter
 lays each sequence's pages out in block-table order (the M·P slots, garbage included, as the
 cache buffer would hold them) and passes the last L keys as the new ones — positions K_b − L …
-K_b − 1, the queries' own (spec sdpa.paged.positions). Observed on onnxruntime 1.32 (its source:
+K_b − 1, the queries' own (spec paged.positions). Observed on onnxruntime 1.32 (its source:
 onnxruntime/contrib_ops/cpu/bert/gqa_attention_base.h, group_query_attention_helper.h):
 - head_size must be a multiple of 8, and batch_size must be 1 when sequence_length > 1 with a past
   cache: the adapter calls it once per sequence (each sequence is independent) and declines E

@@ -10,13 +10,13 @@ block mask (create_block_mask with BLOCK_SIZE (·, P), as its docs require) is c
 `get_score_mod`, then flex_attention runs on the page pool with `return_aux=AuxRequest(lse=True)`.
 
 Border translations (none repairs FlexAttention's numerics):
-- positions: p_i = K_b − L + i (spec sdpa.paged.positions), written into the mask_mod/score_mod
+- positions: p_i = K_b − L + i (spec paged.positions), written into the mask_mod/score_mod
   from q_idx as a FlexAttention user writes a decode mask;
 - window (left, right), chunk C: mask_mod terms on the logical kv index, as torch-flex's;
 - softcap, ALiBi: score_mod terms; sinks: FlexAttention has none, applied by the LSE
   renormalisation HF transformers' flex integration uses (out·exp(lse − lse'), lse' =
   logaddexp(lse, sink));
-- lse: FlexAttention returns it in float32; returned in the query's dtype (sdpa.paged.dtype).
+- lse: FlexAttention returns it in float32; returned in the query's dtype (paged.dtype).
 
 Eager only. torch.compile(flex_attention) would generate a kernel per shape and page size (tens of
 seconds each on this CPU build, see torch-flex), so a compiled paged row is not bundled.

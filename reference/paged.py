@@ -1,4 +1,4 @@
-"""Attention over a paged KV cache (spec/paged.md, clauses sdpa.paged.*): the reference.
+"""Attention over a paged KV cache (spec/paged.md, clauses paged.*): the reference.
 
 For what: the (output, lse) that decode and prefill kernels reading their keys and values from a
 block table (FlashAttention's `flash_attn_with_kvcache(block_table, cache_seqlens)`, vLLM's paged
@@ -7,14 +7,14 @@ attention, FlashInfer's paged wrappers, FlexAttention's PagedAttention) are judg
 block-table row names, in order; the result is reference.lse.sdpa_lse over that contiguous
 sequence, with the L queries the last L positions of each sequence (bottom-right). Nothing beyond
 `cache_lengths[b]` is read: unused pages, the slots after the last key and the block-table
-entries past the last used page are garbage by definition (sdpa.paged.garbage).
+entries past the last used page are garbage by definition (paged.garbage).
 Must not import any framework.
 
 Math (per sequence b with K_b = cache_lengths[b], page size P, query row i, key t):
 
-    page(b, t) = block_table[b, t // P],  slot(t) = t mod P                 (sdpa.paged.gather)
+    page(b, t) = block_table[b, t // P],  slot(t) = t mod P                 (paged.gather)
     k_b[t] = key_pages[page(b, t), slot(t)],  v_b[t] likewise,  t = 0 … K_b − 1
-    p_i = K_b − L + i                                                       (sdpa.paged.positions)
+    p_i = K_b − L + i                                                       (paged.positions)
     (output, lse)[b] = sdpa_lse(q_b, k_b, v_b) with the options, p_i as above (sdpa.opt.*)
 
 Shapes: query (B, H, L, E); key_pages (N, P, Hkv, E), value_pages (N, P, Hkv, Ev) (N pages of
@@ -34,7 +34,7 @@ FLOAT_INPUTS = ("sinks", "alibi_slopes")
 
 
 def check(query, key_pages, value_pages, block_table, cache_lengths):
-    """The paged arguments, validated (sdpa.paged.layout): (q, kp, vp, table, lengths) with the
+    """The paged arguments, validated (paged.layout): (q, kp, vp, table, lengths) with the
     integers as int64. Only the block-table entries that hold keys (t < cache_lengths[b]) must
     name a page; the others are garbage and never read."""
     q = check_array("query", query, ndim=4, legend="(B, H, L, E)")
@@ -78,7 +78,7 @@ def _ints(name, value, ndim, legend):
 
 
 def gather(pages, table, lengths, width):
-    """(B, Hkv, width, ·): sequence b's keys t < lengths[b] from their pages (sdpa.paged.gather),
+    """(B, Hkv, width, ·): sequence b's keys t < lengths[b] from their pages (paged.gather),
     zeros after them (never read from the pages: garbage stays out). width >= max(lengths)."""
     p = pages.shape[1]
     t = np.arange(width)
@@ -104,8 +104,8 @@ def sdpa_paged(query, key_pages, value_pages, block_table, cache_lengths, *, is_
     """Attention over a paged KV cache (spec/paged.md): (output, lse).
 
     = reference.lse.sdpa_lse(query, K, V, key_lengths=cache_lengths, causal_alignment=
-    "bottom_right", ...) with K, V the gathered sequences (sdpa.paged.gather): p_i = K_b − L + i.
-    A sequence without keys (K_b = 0) has fully-masked rows: output 0, lse −∞ (sdpa.paged.empty).
+    "bottom_right", ...) with K, V the gathered sequences (paged.gather): p_i = K_b − L + i.
+    A sequence without keys (K_b = 0) has fully-masked rows: output 0, lse −∞ (paged.empty).
     query (B, H, L, E), key_pages (N, P, Hkv, E), value_pages (N, P, Hkv, Ev), block_table
     (B, M), cache_lengths (B,) -> output (B, H, L, Ev), lse (B, H, L); dtypes as sdpa_lse's.
     """

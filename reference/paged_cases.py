@@ -1,4 +1,4 @@
-"""The golden cases and calibration families of `sdpa_paged` (spec/paged.md, sdpa.paged.*).
+"""The golden cases and calibration families of `sdpa_paged` (spec/paged.md, paged.*).
 
 For what: page sizes 1, 16, 256 and odd ones, a partial last page, empty sequences, decode
 (L = 1) and prefill chunks, combined with GQA, window, softcap, sinks, ALiBi and chunk; real
@@ -54,7 +54,7 @@ def paged_case(case_id: str, clauses=(), *, B=1, H=2, Hkv=None, L=1, E=8, Ev=Non
             kp[page, slot] = _cases._normal(rng, (Hkv, E))
             vp[page, slot] = _cases._normal(rng, (Hkv, Ev))
     q = _cases._normal(rng, (B, H, L, E))
-    cited = list(clauses) + ["sdpa.paged.gather", "sdpa.paged.positions", "sdpa.paged.garbage"]
+    cited = list(clauses) + ["paged.gather", "paged.positions", "paged.garbage"]
     options = {"is_causal": bool(is_causal), "scale": scale, "enable_gqa": Hkv != H}
     if below_sentinel:
         assert E == 8 and scale == 1.0
@@ -63,15 +63,15 @@ def paged_case(case_id: str, clauses=(), *, B=1, H=2, Hkv=None, L=1, E=8, Ev=Non
             for t in range(int(lengths[b])):
                 page, slot = table[b, t // page_size], t % page_size
                 kp[page, slot] = -(56.0 + rng.integers(0, 5, (Hkv, E)))
-        cited.append("sdpa.paged.sentinel")
+        cited.append("paged.sentinel")
     inputs = {"query": q, "key_pages": kp, "value_pages": vp, "block_table": table,
               "cache_lengths": lengths}
     if Hkv != H:
         cited.append("sdpa.gqa")
     if (lengths == 0).any():
-        cited.append("sdpa.paged.empty")
+        cited.append("paged.empty")
     if (lengths % page_size != 0).any():
-        cited.append("sdpa.paged.partial")
+        cited.append("paged.partial")
     for name, value, clause in (("window", window, "sdpa.opt.window"), ("softcap", softcap, "sdpa.opt.softcap"),
                                 ("chunk", chunk, "sdpa.opt.chunk")):
         if value is not None:

@@ -1,4 +1,4 @@
-"""The paged reference (spec/paged.md, sdpa.paged.*) and the chunk option (sdpa.opt.chunk): the
+"""The paged reference (spec/paged.md, paged.*) and the chunk option (sdpa.opt.chunk): the
 definition by gathering, garbage never read, empty sequences, the one-line validation, and the
 chunk's visible set. Expected values are other evaluations of the reference (sdpa_lse on a
 sequence gathered here by hand) or the clauses' own statements (0, −∞, bitwise equality).

@@ -1,4 +1,4 @@
-"""Attention over a paged KV cache (spec/paged.md, sdpa.paged.*): the registry entry.
+"""Attention over a paged KV cache (spec/paged.md, paged.*): the registry entry.
 
 The reference gathers each sequence's keys from its pages and evaluates reference.lse.sdpa_lse
 on the contiguous sequence (reference/paged.py); the outputs are (output, lse).
@@ -13,7 +13,7 @@ FLOAT_OPTION_INPUTS = ("sinks", "alibi_slopes")
 OPTIONS = ("is_causal", "scale", "enable_gqa", "window", "softcap", "chunk")
 # the sdpa.opt.* options a case may set, checked against Capabilities.sdpa_options as sdpa does
 KERNEL_OPTIONS = ("window", "softcap", "chunk", "sinks", "alibi_slopes")
-CLAUSES = ("sdpa.paged.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.paged.lse", "sdpa.paged.dtype")
+CLAUSES = ("paged.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "paged.lse", "paged.dtype")
 
 
 def _arguments(inputs, options):
@@ -31,7 +31,7 @@ def compute(inputs, options, *, precision=None, exact=False):
 
 
 def _problem(inputs, options):
-    """The gathered contiguous problem as reference.sdpa prepares it (sdpa.paged.gather)."""
+    """The gathered contiguous problem as reference.sdpa prepares it (paged.gather)."""
     import importlib
 
     from attnconf.reference import paged
@@ -45,7 +45,7 @@ def _problem(inputs, options):
 def natural_scale(inputs, options):
     """output: Σ_j p_ij |v_j| (tol.metric, as sdpa); lse: max(1, |lse_i|, max_j |s_ij|) over the
     visible keys, the magnitude a correct kernel rounds when it forms the logits and their
-    log-sum-exp (spec/paged.md sdpa.paged.lse); 1 for a row without keys."""
+    log-sum-exp (spec/paged.md paged.lse); 1 for a row without keys."""
     import numpy as np
 
     _sdpa, pb = _problem(inputs, options)
@@ -105,7 +105,7 @@ def work(shape, causal=False):
 OPERATION = Operation(
     name="sdpa_paged", title="attention over a paged KV cache", spec_file="paged.md",
     inputs=INPUTS, optional_inputs=FLOAT_OPTION_INPUTS, index_inputs=INDEX_INPUTS,
-    options=OPTIONS, outputs=("output", "lse"), clauses=CLAUSES, dtype_clause="sdpa.paged.dtype",
+    options=OPTIONS, outputs=("output", "lse"), clauses=CLAUSES, dtype_clause="paged.dtype",
     reference="attnconf.operations.sdpa_paged:compute", natural_scale="attnconf.operations.sdpa_paged:natural_scale",
     argument_scale=argument_scale,
     case_prefix="sdpa_paged", golden_file="sdpa_paged.npz",

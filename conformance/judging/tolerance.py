@@ -142,7 +142,7 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float16"): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY, arg_ulps=2.0),
     ("sdpa", "bfloat16"): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY, arg_ulps=2.0),
     # sdpa_paged: the sdpa rows (the gathered problem is an sdpa; its lse shares the rule, in ulps
-    # of its own natural scale max(1, |lse|, max|s|), spec sdpa.paged.lse)
+    # of its own natural scale max(1, |lse|, max|s|), spec paged.lse)
     **{("sdpa_paged", dt): TABLE_SDPA for dt, TABLE_SDPA in (
         ("float64", Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0)),
         ("float32", Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0)),

@@ -21,7 +21,7 @@ from attnconf.adapters.numpy_reference import NumpyReferenceAdapter
 from attnconf.dtypes import dtype_name, numpy_dtype
 
 from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, position ids, as steps
-from ._paged import PagedSteps           # the paged KV cache (sdpa.paged.*), as steps
+from ._paged import PagedSteps           # the paged KV cache (paged.*), as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
 
 # The zoo claims everything the reference supports: a known-bad implementation must be caught on

@@ -12,15 +12,15 @@ import numpy as np
 
 
 class PagedSteps:
-    """The steps of sdpa.paged.*; `self` is a ZooAdapter."""
+    """The steps of paged.*; `self` is a ZooAdapter."""
 
-    hidden_logit = -np.inf          # sdpa.paged.sentinel: hidden keys are −∞, never a finite value
+    hidden_logit = -np.inf          # paged.sentinel: hidden keys are −∞, never a finite value
 
     def page_size(self, key_pages):
         return key_pages.shape[1]
 
     def length_of(self, lengths, table, page):
-        """K_b per sequence (sdpa.paged.gather)."""
+        """K_b per sequence (paged.gather)."""
         return np.asarray(lengths, np.int64)
 
     def page_of(self, table, b, t, page):

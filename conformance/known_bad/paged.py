@@ -15,7 +15,7 @@ from ._base import ZooAdapter
 class BlockTableOffByOne(ZooAdapter):
     """Reads block-table column c + 1 for the keys of column c (the last column stays), the
     index slip of wrong page indices under speculative decoding (vllm PR #5412; spec
-    sdpa.paged.gather `table_off_by_one`). Bug class: block table read off by one."""
+    paged.gather `table_off_by_one`). Bug class: block table read off by one."""
 
     name = "known-bad/block-table-off-by-one"
     bug_class = "block table read off by one"
@@ -26,7 +26,7 @@ class BlockTableOffByOne(ZooAdapter):
 
 class LastPageWhole(ZooAdapter):
     """Reads the last page of a sequence whole: the slots after cache_lengths[b] on a partial
-    page take part (spec sdpa.paged.partial `whole_page`). Bug class: the last partial page read
+    page take part (spec paged.partial `whole_page`). Bug class: the last partial page read
     whole."""
 
     name = "known-bad/last-page-whole"
@@ -38,7 +38,7 @@ class LastPageWhole(ZooAdapter):
 
 class PageSizeAssumed(ZooAdapter):
     """Addresses the cache with a fixed page size of 16 whatever the pages' own (spec
-    sdpa.paged.gather `page_size_assumed`): key t at flat slot table[b, t // 16]·16 + t mod 16
+    paged.gather `page_size_assumed`): key t at flat slot table[b, t // 16]·16 + t mod 16
     of the page pool. Bug class: a page size assumed."""
 
     name = "known-bad/page-size-assumed"
@@ -59,7 +59,7 @@ class PageSizeAssumed(ZooAdapter):
 class CacheLengthsIgnored(ZooAdapter):
     """Attends to the whole allocated capacity, max_pages·page_size keys per sequence, as if
     cache_lengths were absent (flash-attention #1417: output changing with the allocated cache
-    length; spec sdpa.paged.garbage `capacity`). Bug class: cache lengths ignored."""
+    length; spec paged.garbage `capacity`). Bug class: cache lengths ignored."""
 
     name = "known-bad/cache-lengths-ignored"
     bug_class = "cache lengths ignored"
@@ -70,7 +70,7 @@ class CacheLengthsIgnored(ZooAdapter):
 
 class FiniteSentinel(ZooAdapter):
     """Masks hidden keys with a finite −5·10⁴ instead of −∞: a row whose real logits lie below it
-    gives its weight to the hidden keys (flashinfer #4267, #4450; spec sdpa.paged.sentinel
+    gives its weight to the hidden keys (flashinfer #4267, #4450; spec paged.sentinel
     `finite`). Bug class: a finite −5·10⁴ sentinel."""
 
     name = "known-bad/finite-sentinel"

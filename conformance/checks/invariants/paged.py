@@ -7,7 +7,7 @@ Named by the sdpa_paged registry entry (`invariants=`); run by the core.
 Each property compares results of the implementation with each other (never with the reference).
 Tolerances: inv_ulps(sdpa_paged, dtype) of max|v| for the output, of max(1, |lse|) + √E (a bound of
 its natural scale, |s| <= √E for the drawn q, k in [−1, 1]) for the lse; the garbage and capacity
-properties are bitwise (sdpa.paged.garbage).
+properties are bitwise (paged.garbage).
 Shape legend: B, H, Hkv, L, E, Ev; pages (N, P, Hkv, E); block table (B, M); lengths (B,).
 """
 from __future__ import annotations
@@ -98,7 +98,7 @@ def _bitwise(got, want, what):
             bad = ~((a == x) | (np.isnan(a) & np.isnan(x)))
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             raise Violation(f"{what}: {name} changed at {idx}: {float(x[idx])!r} -> {float(a[idx])!r} "
-                            f"({int(bad.sum())} of {a.size} elements; spec sdpa.paged.garbage: bitwise)")
+                            f"({int(bad.sum())} of {a.size} elements; spec paged.garbage: bitwise)")
 
 
 # --- inv.paged.contiguous ------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def _row_index_window(q, kp, vp, table, lengths, left):
 
 _U = ("unsupported",)
 ASPECTS = (
-    Aspect("paged_empty", "sdpa_paged", _empty, "sdpa.paged.empty", "zero_neg_inf", _U),
-    Aspect("paged_sentinel", "sdpa_paged", _sentinel, "sdpa.paged.sentinel", "neg_inf", _U),
-    Aspect("paged_window", "sdpa_paged", _window, "sdpa.paged.positions", "cache_positions", _U),
+    Aspect("paged_empty", "sdpa_paged", _empty, "paged.empty", "zero_neg_inf", _U),
+    Aspect("paged_sentinel", "sdpa_paged", _sentinel, "paged.sentinel", "neg_inf", _U),
+    Aspect("paged_window", "sdpa_paged", _window, "paged.positions", "cache_positions", _U),
 )
