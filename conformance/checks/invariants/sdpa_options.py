@@ -199,9 +199,11 @@ def prop_chunk_causal(ctx, ex):
     a, ulps, s = ex["align"], inv_ulps("sdpa", ctx.dtype), k.shape[2]
     rng = np.random.default_rng(ex["seed"] + 1)
     causal = call(ctx, q, k, v, is_causal=True, causal_alignment=a)
-    whole = call(ctx, q, k, v, chunk=s + int(rng.integers(0, 3)), causal_alignment=a)
+    # one chunk holds every key and every query position (p_i <= max(L, S) − 1)
+    big = max(s, q.shape[2]) + int(rng.integers(0, 3))
+    whole = call(ctx, q, k, v, chunk=big, causal_alignment=a)
     assert_close(whole, causal, _scale(v, q.shape[1]), ulps, ctx.dtype,
-                 f"chunk >= S = {s} differs from is_causal=True ({a}, L={ex['L']})")
+                 f"chunk={big} >= S = {s} and every position differs from is_causal=True ({a}, L={ex['L']})")
     c = int(rng.integers(1, s + 1))
     alone = call(ctx, q, k, v, chunk=c, causal_alignment=a)
     both = call(ctx, q, k, v, chunk=c, is_causal=True, causal_alignment=a)
