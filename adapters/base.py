@@ -182,6 +182,17 @@ class Adapter:
         native integers -> (output (B, H, L, Ev), lse (B, H, L)). options as sdpa's, listed in
         capabilities.sdpa_options: window, softcap, chunk, sinks, alibi_slopes."""
         raise Unsupported(f"{self.name} does not implement sdpa_paged")
+    def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """(output (B, H, L, Ev), lse (B, H, L)): sdpa's output and each row's natural-log
+        log-sum-exp, −∞ for a row with no key, float32 below float64 (spec sdpa.lse.*); the
+        arguments and options as sdpa's."""
+        raise Unsupported(f"{self.name} does not implement sdpa_lse")
+
+    def merge_attention_states(self, outputs, lses):
+        """outputs (N, B, H, L, Ev), lses (N, B, H, L) -> the merged (output (B, H, L, Ev),
+        lse (B, H, L)) (spec sdpa.merge.*); lses arrive in the case dtype (exact values)."""
+        raise Unsupported(f"{self.name} does not implement merge_attention_states")
 
     def multi_head_attention(self, query_input, key_value_input, weights: dict, *, num_heads,
                              num_kv_heads=None, attn_mask=None, is_causal=False):

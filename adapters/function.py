@@ -97,7 +97,7 @@ class FunctionAdapter(Adapter):
 
     def _sdpa_kwargs(self, query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
                      options=None):
-        require(self.operation == "sdpa", f"{self.target} is an encoding function, not sdpa")
+        require(self.operation in ("sdpa", "sdpa_lse"), f"{self.target} is a {self.operation} function, not sdpa")
         kwargs = {}
         options = {k: v for k, v in (options or {}).items() if v is not None}
         if attn_mask is not None:
@@ -129,6 +129,14 @@ class FunctionAdapter(Adapter):
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
              causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
+                                   options)
+        with self._context(query.dtype):
+            return type(self).func(query, key, value, **kwargs)
+
+    def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """sdpa's keywords, as sdpa's wrapper passes them; the function returns (output, lse)."""
         kwargs = self._sdpa_kwargs(query, key, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
                                    options)
         with self._context(query.dtype):
@@ -294,8 +302,7 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
         deterministic=claims.get("deterministic", True),
         rope_layouts=(claims.get("rope_layout", "interleaved"),),
         rope_scaling=tuple(claims.get("rope_scaling", ROPE_TYPES)) if "scaling" in accepted else (),
-        # the sdpa.opt.* keywords it accepts (sdpa, and sdpa_paged's window/softcap/chunk/sinks/alibi_slopes)
-        sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation in ("sdpa", "sdpa_paged") else (),
+        sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation in ("sdpa", "sdpa_lse", "sdpa_paged") else (),
     )
     methods = {}
     if op.adapter_method and (getattr(FunctionAdapter, op.adapter_method, None)

@@ -93,7 +93,21 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
                       cache_lengths=cache_lengths)
         inputs.update({k: v for k, v in kernel_options.items() if k in ("sinks", "alibi_slopes")})
         out = self._compute("sdpa_paged", inputs, options, dtype_name(query.dtype))
-        return out["output"], np.asarray(out["lse"]).astype(query.dtype)   # lse in the case dtype (paged.dtype)
+        return out["output"], out["lse"]     # lse float32 below float64 (paged.dtype, as sdpa.lse.dtype)
+    def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **kernel_options):
+        options = dict(is_causal=is_causal, causal_alignment=causal_alignment, scale=scale,
+                       enable_gqa=enable_gqa)
+        options.update({k: v for k, v in kernel_options.items() if k not in OPTION_INPUTS and v is not None})
+        inputs = dict(query=query, key=key, value=value, attn_mask=attn_mask)
+        inputs.update({k: v for k, v in kernel_options.items() if k in OPTION_INPUTS})
+        out = self._compute("sdpa_lse", inputs, options, dtype_name(query.dtype))
+        return out["output"], out["lse"]
+
+    def merge_attention_states(self, outputs, lses):
+        out = self._compute("merge_attention_states", dict(outputs=outputs, lses=lses), {},
+                            dtype_name(outputs.dtype))
+        return out["output"], out["lse"]
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False):

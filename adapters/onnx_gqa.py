@@ -20,7 +20,8 @@ onnxruntime/contrib_ops/cpu/bert/gqa_attention_base.h, group_query_attention_hel
   (`smooth_softmax` = 1 is the sink 0 for every head);
 - it has no LSE output: lse is read off its own numbers, `output_qk` in both modes — the capped
   logits (qk_output = 1) and the probabilities (qk_output = 2): lse_i = s_ij − log p_ij at the
-  row's largest p_ij, in float64 (no mask or softmax of the adapter's own).
+  row's largest p_ij, in float64 (no mask or softmax of the adapter's own), returned as float32
+  (spec paged.dtype, as sdpa.lse.dtype).
 onnx/onnxruntime are imported inside functions only; arrays cross as NumPy arrays.
 """
 from __future__ import annotations
@@ -121,7 +122,7 @@ class OnnxGqaAdapter(NumpyArrays, Adapter):
                                            sinks)
             outs.append(outs_b)
             lses.append(lse_b)
-        return np.concatenate(outs), np.concatenate(lses).astype(query.dtype)
+        return np.concatenate(outs), np.concatenate(lses).astype(np.float32)   # paged.dtype: float32
 
     def _sequence(self, args, q, key_pages, value_pages, row, k_b, sinks):
         _, H, L, E = q.shape

@@ -52,6 +52,8 @@ BUNDLED = {
     "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
     "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
     "onnx-gqa": "attnconf.adapters.onnx_gqa:OnnxGqaAdapter",
+    "torch-flash-lse": "attnconf.adapters.torch_flash_lse:TorchFlashLseAdapter",
+    "torch-cp-merge": "attnconf.adapters.torch_cp_merge:TorchCpMergeAdapter",
 }
 # Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.

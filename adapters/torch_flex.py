@@ -115,7 +115,7 @@ class TorchFlexAdapter(TorchArrays, Adapter):
     description = ("torch.nn.attention.flex_attention, eager (FlexAttention's unfused path): options "
                    "as score_mod / mask_mod, sinks by LSE renormalisation")
     capabilities = Capabilities(
-        operations=("sdpa", "sdpa_vjp"), dtypes=DTYPE_NAMES,
+        operations=("sdpa", "sdpa_vjp", "sdpa_lse"), dtypes=DTYPE_NAMES,
         causal_alignments=("top_left", "bottom_right"), gradients=True, sdpa_options=OPTION_NAMES,
     )
 
@@ -141,7 +141,7 @@ class TorchFlexAdapter(TorchArrays, Adapter):
 
     def _call(self, query, key, value, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
               window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None,
-              key_lengths=None, query_lengths=None, chunk=None):
+              key_lengths=None, query_lengths=None, chunk=None, want_lse=False):
         import torch
         from torch.nn.attention.flex_attention import AuxRequest, create_block_mask
 
@@ -159,14 +159,28 @@ class TorchFlexAdapter(TorchArrays, Adapter):
         with warnings.catch_warnings():
             # eager flex_attention warns on every call that it is not compiled: that is the choice here
             warnings.filterwarnings("ignore", message=".*flex_attention called without torch.compile.*")
-            if sinks is None:
+            if sinks is None and not want_lse:
                 return self._flex()(query, key, value, **kwargs)
             out, aux = self._flex()(query, key, value, return_aux=AuxRequest(lse=True), **kwargs)
+        if sinks is None:
+            return out, aux.lse
         # HF's flex recipe for gpt-oss sinks: renormalise by exp(lse) / (exp(lse) + exp(sink)).
         lse = aux.lse.unsqueeze(-1).to(out.dtype)
         sink = sinks.reshape(1, H, 1, 1).to(out.dtype).expand(B, H, L, 1)
         combined = torch.logsumexp(torch.cat([lse, sink], dim=-1), dim=-1, keepdim=True)
-        return out * torch.exp(lse - combined)
+        out = out * torch.exp(lse - combined)
+        if not want_lse:
+            return out
+        # the LSE of the same recipe: the sink's exp joins the denominator (sdpa.lse.sinks), in
+        # FlexAttention's own LSE dtype (float32 below float64), not rounded to the output's
+        sink = sinks.reshape(1, H, 1).to(aux.lse.dtype).expand(B, H, L)
+        lse = torch.logsumexp(torch.stack([aux.lse, sink]), dim=0)
+        if query_lengths is not None:
+            # padded rows are this adapter's (FlexAttention has none: they are rows with no key
+            # here), so the sink recipe must not give them the sink's LSE (sdpa.lse.padded)
+            padded = torch.arange(L, device=lse.device)[None, :] >= query_lengths.to(torch.int64)[:, None]
+            lse = lse.masked_fill(padded[:, None, :], float("-inf"))
+        return out, lse
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
              causal_alignment="top_left", scale=None, enable_gqa=False, **options):
@@ -175,6 +189,15 @@ class TorchFlexAdapter(TorchArrays, Adapter):
         with torch.no_grad():
             return self._call(query, key, value, attn_mask, is_causal, causal_alignment, scale,
                               enable_gqa, **options)
+
+    def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
+                 causal_alignment="top_left", scale=None, enable_gqa=False, **options):
+        """FlexAttention's `return_aux=AuxRequest(lse=True)` LSE beside its output."""
+        import torch
+
+        with torch.no_grad():
+            return self._call(query, key, value, attn_mask, is_causal, causal_alignment, scale,
+                              enable_gqa, want_lse=True, **options)
 
     def sdpa_vjp(self, query, key, value, grad_output, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False, **options):

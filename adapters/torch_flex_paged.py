@@ -16,7 +16,7 @@ Border translations (none repairs FlexAttention's numerics):
 - softcap, ALiBi: score_mod terms; sinks: FlexAttention has none, applied by the LSE
   renormalisation HF transformers' flex integration uses (out·exp(lse − lse'), lse' =
   logaddexp(lse, sink));
-- lse: FlexAttention returns it in float32; returned in the query's dtype (paged.dtype).
+- lse: as FlexAttention returns it, float32 below float64 (spec paged.dtype).
 
 Eager only. torch.compile(flex_attention) would generate a kernel per shape and page size (tens of
 seconds each on this CPU build, see torch-flex), so a compiled paged row is not bundled.
@@ -132,7 +132,7 @@ class TorchFlexPagedAdapter(TorchArrays, Adapter):
             total = torch.logaddexp(lse, sink)
             out = out * torch.exp(lse - total).unsqueeze(-1).to(out.dtype)
             lse = total
-        return out, lse.to(query.dtype)
+        return out, lse if query.dtype == torch.float64 else lse.to(torch.float32)   # paged.dtype
 
 
 ADAPTERS = (TorchFlexPagedAdapter,)

@@ -137,3 +137,31 @@ def _lse_mpmath(pb: Problem, sh, sl, m) -> np.ndarray:
                 z += mpmath.exp(mpmath.mpf(float(sinks[idx][0])))
             out[idx] = float(mpmath.log(z)) if z > 0 else -np.inf
     return out
+
+
+def natural_scale_lse(pb: Problem) -> np.ndarray:
+    """The natural scale of each row's LSE (tol.metric), (B, H, L): 1 + Σⱼ p_ij·|s_ij| (+ the
+    sink's weight times |sink_h|), p the row's weights. A logit rounded with relative error u
+    moves the LSE by p_ij·|s_ij|·u (∂lse/∂s_ij = p_ij); the 1 is the log's and the sum's own
+    rounding (log z with z in [1, S + 1]). 1 for a row with no key or a padded row."""
+    ar = Arith(None)
+    s = logits_plain(pb, ar)
+    m = np.max(s, axis=-1, keepdims=True)
+    if pb.sinks is not None:
+        m = np.maximum(m, pb.sinks)
+    full = np.isneginf(m)
+    shift = np.where(full, 0.0, m)
+    e = np.exp(s - shift)
+    z = np.sum(e, axis=-1, keepdims=True)
+    weighted = np.sum(np.where(np.isneginf(s), 0.0, e * np.abs(np.where(np.isneginf(s), 0.0, s))),
+                      axis=-1, keepdims=True)
+    if pb.sinks is not None:
+        sink = np.broadcast_to(pb.sinks, m.shape)
+        es = np.exp(sink - shift)
+        z = z + es
+        weighted = weighted + np.where(np.isneginf(sink), 0.0, es * np.abs(np.where(np.isneginf(sink), 0.0, sink)))
+    scale = 1.0 + weighted / np.where(full, 1.0, z)
+    scale = np.where(full, 1.0, scale)
+    if pb.padded is not None:
+        scale = np.where(pb.padded, 1.0, scale)
+    return scale[..., 0]

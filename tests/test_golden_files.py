@@ -38,7 +38,7 @@ def test_manifest_describes_the_catalogue(manifest):
         assert r["clauses"] == list(c.clauses) and r["seed"] == c.seed and r["family"] == c.family
         assert r["options"] == json.loads(json.dumps(c.options))
         assert {n: v["shape"] for n, v in r["inputs"].items()} == {n: list(a.shape) for n, a in c.inputs.items()}
-        assert set(r["outputs"]) == set(operations.get(c.operation).outputs)
+        assert set(r["outputs"]) == set(operations.get(c.operation).outputs)   # the entry's outputs
     assert manifest["spec_version"] == spec.spec_version()
     assert manifest["generator_version"] == golden.GENERATOR_VERSION and manifest["exact"] is True
 

@@ -27,7 +27,8 @@ from attnconf.errors import UsageError
 ENTRY_POINT_GROUP = "attnconf.operations"
 BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding", "rope",
            "alibi_slopes", "alibi_bias", "relative_position_bucket", "relative_position_bias",
-           "relative_position_index", "position_ids", "position_embedding", "sdpa_paged")   # modules of this package, in catalogue order
+           "relative_position_index", "position_ids", "position_embedding",
+           "sdpa_lse", "merge_attention_states", "sdpa_paged")   # modules of this package, in catalogue order
 
 
 def _load(path: str):
@@ -52,6 +53,8 @@ class Operation:
     index_inputs: tuple[str, ...] = ()          # integer inputs converted with adapter.index_from_numpy (never cast to the dtype)
     options: tuple[str, ...] = ()               # keyword options the reference accepts
     outputs: tuple[str, ...] = ("output",)      # output names, in the order an adapter returns them
+    output_dtypes: Callable | None = None       # (output name, case dtype) -> the dtype it must have (an LSE:
+                                                # float32 for half inputs); None: every output in the case dtype
     clauses: tuple[str, ...] = ()               # clauses every case of the operation exercises
     defines_clauses: tuple[str, ...] = ()       # clause ids it adds to spec/index.json's (a plug-in's own spec)
     dtype_clause: str = ""                      # the clause a wrong output dtype violates
@@ -113,6 +116,10 @@ class Operation:
 
     def scales(self, inputs, options) -> dict:
         return self.resolve("natural_scale")(dict(inputs or {}), dict(options or {}))
+
+    def output_dtype(self, output: str, dtype: str) -> str:
+        """The dtype `output` must have in a case run at `dtype` (output_dtypes, else `dtype`)."""
+        return self.output_dtypes(output, dtype) if self.output_dtypes is not None else dtype
 
     def case_dtypes(self, run_dtypes) -> tuple[str, ...]:
         """The dtypes its cases run at in a run asking for `run_dtypes`: its fixed `dtypes` (an

@@ -6,6 +6,7 @@ on the contiguous sequence (reference/paged.py); the outputs are (output, lse).
 from __future__ import annotations
 
 from attnconf.operations import Operation
+from attnconf.operations.sdpa_lse import output_dtypes
 
 INPUTS = ("query", "key_pages", "value_pages", "block_table", "cache_lengths")
 INDEX_INPUTS = ("block_table", "cache_lengths")
@@ -105,7 +106,7 @@ def work(shape, causal=False):
 OPERATION = Operation(
     name="sdpa_paged", title="attention over a paged KV cache", spec_file="paged.md",
     inputs=INPUTS, optional_inputs=FLOAT_OPTION_INPUTS, index_inputs=INDEX_INPUTS,
-    options=OPTIONS, outputs=("output", "lse"), clauses=CLAUSES, dtype_clause="paged.dtype",
+    options=OPTIONS, outputs=("output", "lse"), output_dtypes=output_dtypes, clauses=CLAUSES, dtype_clause="paged.dtype",
     reference="attnconf.operations.sdpa_paged:compute", natural_scale="attnconf.operations.sdpa_paged:natural_scale",
     argument_scale=argument_scale,
     case_prefix="sdpa_paged", golden_file="sdpa_paged.npz",

@@ -245,7 +245,8 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
         return {"status": "fail", "metrics": {}, "message": f"{case.operation} should return "
                 f"{len(names)} arrays {names}, but got {_describe_value(outputs['__result__'])}"}
     problems = [p for n in names
-                if (p := _check_array(n, outputs.get(n), case.expected[n], dtype, op.dtype_clause))]
+                if (p := _check_array(n, outputs.get(n), case.expected[n], op.output_dtype(n, dtype),
+                                      op.dtype_clause))]
     if problems:
         return {"status": "fail", "message": "; ".join(problems), "metrics": {}}
     base = baseline(case, dtype)

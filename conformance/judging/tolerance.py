@@ -136,6 +136,29 @@ _EXACT_WHY = ("an exact result (integer buckets, indices and position ids, at th
               "tolerance is 0 and any difference fails — there is no rounding for a correct "
               "implementation to make (spec relpos.bias, posids.lookup).")
 
+_LSE_WHY = ("sdpa_lse: the output under sdpa's rows (k=32, floor 16, arg 4) and the LSE in ulps of its natural "
+            "scale 1 + Σ p_ij|s_ij| (a logit's rounding moves the LSE by p_ij|s_ij|u; the 1 is log z's own "
+            "rounding), the same arg term (pre-scaled q and k move each logit by ~2|s|u). Measured on 2 x 60 "
+            "random cases of the lse families: torch-flash-lse (PyTorch's CPU flash op) <= 2.24 ulp, <= 3x the "
+            "naive baseline, <= 0.094 of the tolerance; torch-flex <= 5.5 ulp, <= 3.6x, <= 0.083. A base-2 "
+            "LSE, an unscaled one or a 1e-5 relative scale error are off by >= 1e6 ulp at float32.")
+_LSE_LOW_WHY = ("sdpa_lse at float16/bfloat16: the output under sdpa's low rows (k=8, floor 4, arg 2); the LSE is "
+                "float32 (sdpa.lse.dtype) and judged in the dtype's ulps against the baseline whose logits are "
+                "rounded to the dtype (its error up to ~4.6 ulp). Measured: torch-flash-lse <= 0.64 ulp (<= 0.12 "
+                "of the tolerance), torch-flex <= 4.6 ulp on the output (0.82 of it, sdpa's own margin), the "
+                "LSEs well inside.")
+_MERGE_WHY = ("merge_attention_states: output in ulps of Σ ŵ_n|o_n|, LSE in ulps of 1 + Σ ŵ_n|lse_n| (ŵ the "
+              "normalised weights); arg 4 per unit of N x max|lse_n|: a merger carrying a running LSE two states "
+              "at a time (ring attention's _SDPAMerger) rounds it at each step and a weight exp(lse_n − lse) "
+              "moves by ~|lse|u each time. Measured on 2 x 60 random cases: torch-cp-merge up to 156 ulp at "
+              "LSEs near 800 (float64 and float32), <= 0.23 of the tolerance; the max-subtracted baseline <= 1.7 "
+              "ulp. Without the arg term that correct merger fails by 20x; a merge without the maximum gives "
+              "inf/NaN, an unnormalised one O(1) errors.")
+_MERGE_LOW_WHY = ("merge_attention_states at float16/bfloat16: weights and sums in float32, the output rounded "
+                  "once to the dtype: baseline <= 0.48 ulp; torch-cp-merge (convert_to_f32) the same, <= 0.24 of "
+                  "the tolerance; arg: four float32 roundings of the running LSE in the dtype's ulps "
+                  "(4·2⁻²⁴/eps: 2⁻¹² float16, 2⁻¹⁵ bfloat16).")
+
 TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float64"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
     ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
@@ -172,6 +195,14 @@ TABLE: dict[tuple[str, str], Rule] = {
        for op in ("alibi_slopes", "alibi_bias")},
     **{(op, dt): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY) for op in ("relative_position_bias", "position_embedding")
        for dt in ("float64", "float32", "float16", "bfloat16")},
+    ("sdpa_lse", "float64"): Rule(32.0, 16.0, 4.0, "case", _LSE_WHY, arg_ulps=4.0),
+    ("sdpa_lse", "float32"): Rule(32.0, 16.0, 4.0, "case", _LSE_WHY, arg_ulps=4.0),
+    ("sdpa_lse", "float16"): Rule(8.0, 4.0, 2.0, "case", _LSE_LOW_WHY, arg_ulps=2.0),
+    ("sdpa_lse", "bfloat16"): Rule(8.0, 4.0, 2.0, "case", _LSE_LOW_WHY, arg_ulps=2.0),
+    ("merge_attention_states", "float64"): Rule(8.0, 8.0, 2.0, "case", _MERGE_WHY, arg_ulps=4.0),
+    ("merge_attention_states", "float32"): Rule(8.0, 8.0, 2.0, "case", _MERGE_WHY, arg_ulps=4.0),
+    ("merge_attention_states", "float16"): Rule(4.0, 2.0, 1.0, "case", _MERGE_LOW_WHY, arg_ulps=2.0 ** -12),
+    ("merge_attention_states", "bfloat16"): Rule(4.0, 2.0, 1.0, "case", _MERGE_LOW_WHY, arg_ulps=2.0 ** -15),
     **{(op, "int64"): Rule(0.0, 0.0, 0.0, "case", _EXACT_WHY)
        for op in ("relative_position_bucket", "relative_position_index", "position_ids")},
 }
@@ -273,7 +304,8 @@ def describe(rule: Rule, operation: str, dtype: str, baseline: float, tol: float
     where = "position-scaled baseline" if rule.baseline == "position" else "baseline"
     term = ""
     if rule.arg_ulps and arg is not None:
-        what = "angle" if rule.baseline == "position" else "max |logit|"   # positions: the angle p
+        what = ("angle" if rule.baseline == "position" else "N x max |lse|" if operation == "merge_attention_states"
+                else "max |logit|")   # positions: the angle p
         term = f", {rule.arg_ulps:g} x {what} {arg:.3g}"
     return (f"default: max({rule.k:g} x {where} {baseline:.3g}, floor {rule.floor_ulps:g}{term}) = "
             f"{tol:.3g} ulp [TABLE[{operation}, {dtype}]]")

@@ -57,16 +57,26 @@ def kernels(adapters, ops, trials: int, seed: int) -> None:
                     rec = engine.judge(case, dtype, out.outputs, adapter_name=adapter.name)
                     for m in rec["metrics"].get("outputs", {"output": rec["metrics"]}).values():
                         stats[(adapter.name, op, dtype)].append((float(m["max_ulp_error"]),
-                                                                 float(m["baseline_ulp_error"])))
-    print("kernel  operation  dtype  n  err_max  base_max  ratio_max  floor_needed(k=table)  verdict")
-    for (name, op, dtype), rows in sorted(stats.items()):
+                                                                 float(m["baseline_ulp_error"]),
+                                                                 float(m["tolerance_ulps"])))
+    print("kernel  operation  dtype  n  err_max  base_max  ratio_max  floor_needed(k=table)  verdict  "
+          "[non-finite errors (a documented divergence: NaN/−∞ where finite, or the reverse) are counted "
+          "apart; of_tolerance: the worst finite error / its tolerance, arg term included]")
+    for (name, op, dtype), every in sorted(stats.items()):
+        nonfinite = sum(1 for e, _, _ in every if not np.isfinite(e))
+        rows = [(e, b) for e, b, _ in every if np.isfinite(e)]
+        worst = max((e / t for e, _, t in every if np.isfinite(e) and t > 0), default=0.0)
+        if not rows:
+            print(f"{name} {op} {dtype} {len(every)} non-finite={nonfinite}")
+            continue
         a = np.array(rows)
         rule = tolerance.rule_for(op, dtype)
         ratio = a[:, 0] / np.maximum(a[:, 1], 1e-12)
         need = max([e for e, b in rows if e > rule.k * b], default=0.0)
         fails = int(np.sum(a[:, 0] > np.maximum(rule.k * a[:, 1], rule.floor_ulps)))
         print(f"{name} {op} {dtype} {len(a)} {a[:, 0].max():.3g} {a[:, 1].max():.3g} {ratio.max():.3g} "
-              f"{need:.3g} (k={rule.k:g}, floor={rule.floor_ulps:g}) false_failures={fails}")
+              f"{need:.3g} (k={rule.k:g}, floor={rule.floor_ulps:g}) false_failures={fails} "
+              f"non-finite={nonfinite} of_tolerance={worst:.3g}")
 
 
 def _pytorch_tutorial(n, d, offset):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "mha", "encoding", "rope", "sdpa_options", "positions", "paged")
+MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "mha", "encoding", "rope", "sdpa_options", "positions", "lse", "paged")
 
 
 def all_known_bad() -> list[type]:

@@ -23,13 +23,14 @@ from attnconf.dtypes import dtype_name, numpy_dtype
 from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, position ids, as steps
 from ._paged import PagedSteps           # the paged KV cache (paged.*), as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
+from ._lse import LseSteps               # sdpa_lse and merge_attention_states (sdpa.lse.*, sdpa.merge.*)
 
 # The zoo claims everything the reference supports: a known-bad implementation must be caught on
 # the same clauses a correct one is judged on.
 FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(PagedSteps, OptionSteps, PositionSteps, Adapter):
+class ZooAdapter(PagedSteps, LseSteps, OptionSteps, PositionSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"

@@ -83,4 +83,4 @@ class PagedSteps:
             z = z + np.exp(np.asarray(captured["sinks"]).astype(s.dtype)[None, :, None, None] - shift)
         with np.errstate(divide="ignore"):
             lse = np.where(dead, -np.inf, shift + np.log(np.where(dead, 1, z)))[..., 0]
-        return out, lse.astype(out.dtype)
+        return out, lse.astype(np.float64 if out.dtype == np.float64 else np.float32)   # paged.dtype

@@ -35,4 +35,4 @@ def sdpa_paged(query, key_pages, value_pages, block_table, cache_lengths, *, is_
         z = e.sum(axis=-1, keepdims=True)
         out[b] = np.where(live, (e / np.where(live, z, 1)) @ v, 0)
         lse[b] = np.where(live, m + np.log(np.where(live, z, 1)), -np.inf)[..., 0]
-    return out.astype(query.dtype), lse.astype(query.dtype)
+    return out.astype(query.dtype), lse.astype(ct)      # lse float32 below float64 (spec paged.dtype)

@@ -3,12 +3,18 @@
  * them) and writes one .npy output; it links against nothing but libc and libm.
  *
  *   sdpa_npy OUT.npy Q.npy K.npy V.npy [--mask M.npy] [--causal top_left|bottom_right]
- *            [--scale S] [--dtype float64|float32] [--bug scale]
+ *            [--scale S] [--dtype float64|float32] [--lse LSE.npy] [--bug scale|lse-base2]
+ *   sdpa_npy --merge OUT.npy LSE.npy OUTPUTS.npy LSES.npy [--dtype float64|float32] [--bug nan-empty]
+ *
+ * --lse also writes each row's log-sum-exp (B,H,L) (spec sdpa.lse.*: natural log, −inf for a row
+ * with no key). --merge merges N states, OUTPUTS (N,B,H,L,Ev) and LSES (N,B,H,L), into one (spec
+ * sdpa.merge.*: max subtracted, empty states weight 0, every state empty -> 0 and −inf).
  *
  * Shapes: Q (B,H,L,E), K (B,Hkv,S,E), V (B,Hkv,S,Ev) -> OUT (B,H,L,Ev); query head h uses kv
  * head h / (H/Hkv). The mask (bool: 1 = takes part, or float: added) broadcasts to (B,H,L,S).
- * A fully-masked row gives 0. `--bug scale` multiplies the scale by 1.001: a deliberately wrong
- * implementation that verify-outputs must fail.
+ * A fully-masked row gives 0. Deliberately wrong builds that verify-outputs must fail: `--bug
+ * scale` multiplies the scale by 1.001, `--bug lse-base2` writes the LSE in base 2, `--bug
+ * nan-empty` merges without guarding rows whose states are all empty (NaN).
  */
 #include <math.h>
 #include <stdint.h>
@@ -127,27 +133,68 @@ static long mask_index(const Array *m, long b, long h, long l, long s) {
     return off;
 }
 
+/* Merge N states (sdpa.merge.definition): M = max lse_n, w_n = exp(lse_n - M), out = sum w o / sum w. */
+static int merge_main(int argc, char **argv) {
+    if (argc < 6) {
+        fprintf(stderr, "usage: sdpa_npy --merge OUT.npy LSE.npy OUTPUTS.npy LSES.npy [--dtype float64|float32] "
+                        "[--bug nan-empty]\n");
+        return 2;
+    }
+    Array o = read_npy(argv[4]), ls = read_npy(argv[5]);
+    int f32 = 0, nan_empty = 0;
+    for (int i = 6; i < argc; i++) {
+        if (!strcmp(argv[i], "--dtype")) f32 = !strcmp(argv[++i], "float32");
+        else if (!strcmp(argv[i], "--bug")) nan_empty = !strcmp(argv[++i], "nan-empty");
+    }
+    long N = o.shape[0], R = o.shape[1] * o.shape[2] * o.shape[3], Ev = o.shape[4];
+    double *out = calloc(R * Ev, sizeof(double)), *lse = malloc(sizeof(double) * R);
+    for (long r = 0; r < R; r++) {
+        double mx = -INFINITY, z = 0;
+        for (long n = 0; n < N; n++) if (ls.data[n * R + r] > mx) mx = ls.data[n * R + r];
+        if (mx == -INFINITY && !nan_empty) { lse[r] = -INFINITY; continue; }   /* every state empty */
+        for (long n = 0; n < N; n++) {
+            double w = exp(ls.data[n * R + r] - mx);
+            if (ls.data[n * R + r] == -INFINITY && !nan_empty) continue;        /* an empty state: weight 0 */
+            z += w;
+            for (long e = 0; e < Ev; e++) out[r * Ev + e] += w * o.data[(n * R + r) * Ev + e];
+        }
+        for (long e = 0; e < Ev; e++) out[r * Ev + e] /= z;
+        lse[r] = mx + log(z);
+    }
+    long shape[4] = {o.shape[1], o.shape[2], o.shape[3], Ev};
+    write_npy(argv[2], out, shape, 4, f32);
+    write_npy(argv[3], lse, shape, 3, f32);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--merge")) return merge_main(argc, argv);
     if (argc < 5) {
         fprintf(stderr, "usage: sdpa_npy OUT.npy Q.npy K.npy V.npy [--mask M.npy] [--causal top_left|bottom_right] "
                         "[--scale S] [--dtype float64|float32] [--bug scale]\n");
         return 2;
     }
     Array q = read_npy(argv[2]), k = read_npy(argv[3]), v = read_npy(argv[4]), m = {0};
-    int has_mask = 0, causal = 0, f32 = 0;
+    int has_mask = 0, causal = 0, f32 = 0, base2 = 0;
+    const char *lse_path = NULL;
     double scale = 1.0 / sqrt((double)q.shape[3]), fudge = 1.0;
     for (int i = 5; i < argc; i++) {
         if (!strcmp(argv[i], "--mask")) { m = read_npy(argv[++i]); has_mask = 1; }
         else if (!strcmp(argv[i], "--causal")) causal = strcmp(argv[++i], "bottom_right") ? 1 : 2;
         else if (!strcmp(argv[i], "--scale")) scale = atof(argv[++i]);
         else if (!strcmp(argv[i], "--dtype")) f32 = !strcmp(argv[++i], "float32");
-        else if (!strcmp(argv[i], "--bug")) { i++; fudge = 1.001; }
+        else if (!strcmp(argv[i], "--lse")) lse_path = argv[++i];
+        else if (!strcmp(argv[i], "--bug")) {
+            if (!strcmp(argv[++i], "lse-base2")) base2 = 1;
+            else fudge = 1.001;
+        }
     }
     scale *= fudge;
     long B = q.shape[0], H = q.shape[1], L = q.shape[2], E = q.shape[3];
     long Hkv = k.shape[1], S = k.shape[2], Ev = v.shape[3], G = H / Hkv;
     double *out = calloc(B * H * L * Ev, sizeof(double));
     double *logit = malloc(sizeof(double) * S);
+    double *lse = malloc(sizeof(double) * B * H * L);
     for (long b = 0; b < B; b++)
         for (long h = 0; h < H; h++)
             for (long l = 0; l < L; l++) {
@@ -168,14 +215,17 @@ int main(int argc, char **argv) {
                     if (x > mx) mx = x;
                 }
                 double *o = out + ((b * H + h) * L + l) * Ev;
+                lse[(b * H + h) * L + l] = -INFINITY;           /* no key: lse −inf (sdpa.lse.empty) */
                 if (mx == -INFINITY) continue;                 /* fully-masked row: 0 */
                 double sum = 0;
                 for (long s = 0; s < S; s++) sum += (logit[s] = exp(logit[s] - mx));
+                lse[(b * H + h) * L + l] = (mx + log(sum)) / (base2 ? log(2.0) : 1.0);
                 for (long s = 0; s < S; s++)
                     for (long e = 0; e < Ev; e++)
                         o[e] += logit[s] / sum * v.data[((b * Hkv + hk) * S + s) * Ev + e];
             }
     long shape[4] = {B, H, L, Ev};
     write_npy(argv[1], out, shape, 4, f32);
+    if (lse_path) write_npy(lse_path, lse, shape, 3, f32);
     return 0;
 }
