@@ -79,14 +79,18 @@ def _ints(name, value, ndim, legend):
 
 def gather(pages, table, lengths, width):
     """(B, Hkv, width, ·): sequence b's keys t < lengths[b] from their pages (paged.gather),
-    zeros after them (never read from the pages: garbage stays out). width >= max(lengths)."""
+    zeros after them (never read from the pages: garbage stays out). width >= max(lengths).
+    Whole pages are copied (one block of P·Hkv·· values each), then the slots past each length
+    are zeroed in the copy; block-table entries of unused pages are never followed."""
     p = pages.shape[1]
-    t = np.arange(width)
-    live = t[None, :] < lengths[:, None]                                    # (B, width)
-    page = np.where(live, table[:, np.minimum(t // p, table.shape[1] - 1)], 0)
-    slot = np.where(live, t % p, 0)
-    rows = pages[page, slot]                                                # a copy (fancy indexing)
-    rows[~live] = 0                                                         # garbage never kept
+    cols = -(-width // p)                                                   # pages covering width
+    used = np.arange(cols)[None, :] * p < lengths[:, None]                  # (B, cols)
+    tab = table[:, :cols]
+    if tab.shape[1] < cols:                                                 # no pages at all (M = 0)
+        tab = np.zeros((table.shape[0], cols), np.int64)
+    rows = pages[np.where(used, tab, 0)]                                    # (B, cols, P, Hkv, ·)
+    rows = rows.reshape(rows.shape[0], cols * p, *pages.shape[2:])[:, :width]
+    rows[np.arange(width)[None, :] >= lengths[:, None]] = 0                 # garbage never kept
     return rows.transpose(0, 2, 1, 3)                                       # (B, Hkv, width, ·) view
 
 

@@ -136,12 +136,12 @@ def _targets(args) -> tuple[dict, bool]:
         speed = targets.speed_target(rounds=2, shape=dict(B=1, H=2, L=1024, S=1024, E=64))
         mem = targets.memory_target(shape=dict(B=1, H=1, L=8192, S=8192, E=64))
         rope = targets.rope_target(rounds=2, shape=dict(B=1, H=8, T=2048, E=128))
-        paged = serving.paged_target(rounds=5, shape=serving.QUICK_SHAPE)
+        paged = serving.paged_target(rounds=9, shape=serving.QUICK_SHAPE)
     else:
         speed = targets.speed_target()
         mem = targets.memory_target()
         rope = targets.rope_target()
-        paged = serving.paged_target(rounds=5)
+        paged = serving.paged_target(rounds=9)
     for line in targets.format_report(speed, mem, rope) + serving.format_paged(paged):
         _print(line)
     if args.quick:
