@@ -187,6 +187,13 @@ class Adapter:
         its `varlen_options` (attnconf.operations.sdpa_varlen)."""
         raise Unsupported(f"{self.name} does not implement sdpa_varlen")
 
+    def sdpa_paged(self, query, key_pages, value_pages, block_table, cache_lengths, *, is_causal=False,
+                   scale=None, enable_gqa=False, **options):
+        """Attention over a paged KV cache (spec/paged.md): query (B, H, L, E), key_pages
+        (N, P, Hkv, E), value_pages (N, P, Hkv, Ev), block_table (B, M) and cache_lengths (B,)
+        native integers -> (output (B, H, L, Ev), lse (B, H, L)). options as sdpa's, listed in
+        capabilities.sdpa_options: window, softcap, chunk, sinks, alibi_slopes."""
+        raise Unsupported(f"{self.name} does not implement sdpa_paged")
     def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False, **options):
         """(output (B, H, L, Ev), lse (B, H, L)): sdpa's output and each row's natural-log

@@ -309,7 +309,7 @@ def make_function_adapter(target: str, framework: str, operation: str = "sdpa", 
         deterministic=claims.get("deterministic", True),
         rope_layouts=(claims.get("rope_layout", "interleaved"),),
         rope_scaling=tuple(claims.get("rope_scaling", ROPE_TYPES)) if "scaling" in accepted else (),
-        sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation in ("sdpa", "sdpa_lse") else (),
+        sdpa_options=tuple(n for n in SDPA_OPTION_NAMES if n in accepted) if operation in ("sdpa", "sdpa_lse", "sdpa_paged") else (),
     )
     methods = {}
     if operation == "sdpa_varlen":   # the packed options it takes (attnconf.operations.sdpa_varlen)

@@ -18,6 +18,9 @@ Border translations (none repairs transformers' numerics):
   (w − 1, 0)) and the bidirectional overlay |q − kv| ≤ w (the spec's (w, w), non-causal); other
   windows are unsupported;
 - key_lengths: the 2-D padding mask (B, S) that HF models take as `attention_mask`;
+- chunk C: Llama 4's `chunked_causal_mask_function` as `create_chunked_causal_mask` builds it
+  (`chunked_overlay(C, left_padding)` and causal, local_size C for the SDPA skip), with no left
+  padding: chunks count from key 0 (spec sdpa.opt.chunk);
 - a canonical bool mask with one head (B or 1, 1, L, S) joins as one more mask function (and_masks);
   a float mask only alone (it is HF's 4-D custom mask, passed through).
 """
@@ -59,14 +62,14 @@ def _offset(query_offset, causal_alignment, L, S, key_lengths):
 
 
 def hf_mask(kind, query, key, attn_mask, is_causal, causal_alignment, window, query_offset,
-            key_lengths):
+            key_lengths, chunk=None):
     """The mask transformers builds for this call: (mask or None, causal flag for sdpa)."""
     import torch
     from transformers import masking_utils as mu
 
     B, _, L, _ = query.shape
     S = key.shape[-2]
-    options = window is not None or query_offset is not None or key_lengths is not None
+    options = window is not None or query_offset is not None or key_lengths is not None or chunk is not None
     if attn_mask is not None and attn_mask.dtype != torch.bool:
         require(not options and not is_causal,
                 "transformers takes a float 4-D mask as is, never combined with its own masks")
@@ -85,6 +88,10 @@ def hf_mask(kind, query, key, attn_mask, is_causal, causal_alignment, window, qu
             functions[0] = mu.causal_mask_function
         else:
             functions.append(mu.sliding_window_bidirectional_overlay(size))
+    if chunk is not None:   # create_chunked_causal_mask's function: chunked_overlay and causal, no left padding
+        functions[0] = mu.causal_mask_function
+        functions.append(mu.chunked_overlay(int(chunk), torch.zeros(B, dtype=torch.int64, device=query.device)))
+        local_size = int(chunk) if local_size is None else min(local_size, int(chunk))
     causal = functions[0] is mu.causal_mask_function
     if attn_mask is not None:
         full = attn_mask.reshape((1,) * (4 - attn_mask.ndim) + tuple(attn_mask.shape)).expand(B, 1, L, S)
@@ -106,7 +113,7 @@ class _HfAttention(HfTransformers, Adapter):
     mask_kind = "eager"
     capabilities = Capabilities(
         operations=("sdpa",), dtypes=DTYPE_NAMES, causal_alignments=("top_left", "bottom_right"),
-        value_dim_differs=True, sdpa_options=("window", "query_offset", "key_lengths"),
+        value_dim_differs=True, sdpa_options=("window", "query_offset", "key_lengths", "chunk"),
     )
 
     hf_modules = ("transformers.masking_utils",)
@@ -117,12 +124,12 @@ class _HfAttention(HfTransformers, Adapter):
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
              causal_alignment="top_left", scale=None, enable_gqa=False, window=None, softcap=None,
-             sinks=None, query_offset=None, key_lengths=None):
+             sinks=None, query_offset=None, key_lengths=None, chunk=None):
         import torch
 
         E = query.shape[-1]
         mask, causal = hf_mask(self.mask_kind, query, key, attn_mask, is_causal, causal_alignment, window,
-                               query_offset, key_lengths)
+                               query_offset, key_lengths, chunk)
         module = types.SimpleNamespace(num_key_value_groups=query.shape[1] // key.shape[1], head_dim=E,
                                        is_causal=causal, training=False, sinks=sinks)
         kwargs = {} if softcap is None else {"softcap": float(softcap)}
@@ -142,7 +149,7 @@ class HfEagerAdapter(_HfAttention):
                    "masking_utils.eager_mask")
     capabilities = Capabilities(
         operations=("sdpa",), dtypes=DTYPE_NAMES, causal_alignments=("top_left", "bottom_right"),
-        sdpa_options=("window", "softcap", "query_offset", "key_lengths"),
+        sdpa_options=("window", "softcap", "query_offset", "key_lengths", "chunk"),
     )
 
     @staticmethod
@@ -158,7 +165,7 @@ class HfEagerSinksAdapter(_HfAttention):
                    "masking_utils.eager_mask")
     capabilities = Capabilities(
         operations=("sdpa",), dtypes=DTYPE_NAMES, causal_alignments=("top_left", "bottom_right"),
-        sdpa_options=("window", "sinks", "query_offset", "key_lengths"),
+        sdpa_options=("window", "sinks", "query_offset", "key_lengths", "chunk"),
     )
 
     @staticmethod

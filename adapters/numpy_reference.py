@@ -85,6 +85,15 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
         inputs.update({k: v for k, v in kernel_options.items() if k in OPTION_INPUTS})
         return self._compute("sdpa", inputs, options, dtype_name(query.dtype))["output"]
 
+    def sdpa_paged(self, query, key_pages, value_pages, block_table, cache_lengths, *, is_causal=False,
+                   scale=None, enable_gqa=False, **kernel_options):
+        options = dict(is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
+        options.update({k: v for k, v in kernel_options.items() if k not in ("sinks", "alibi_slopes")})
+        inputs = dict(query=query, key_pages=key_pages, value_pages=value_pages, block_table=block_table,
+                      cache_lengths=cache_lengths)
+        inputs.update({k: v for k, v in kernel_options.items() if k in ("sinks", "alibi_slopes")})
+        out = self._compute("sdpa_paged", inputs, options, dtype_name(query.dtype))
+        return out["output"], out["lse"]     # lse float32 below float64 (paged.dtype, as sdpa.lse.dtype)
     def sdpa_lse(self, query, key, value, *, attn_mask=None, is_causal=False,
                  causal_alignment="top_left", scale=None, enable_gqa=False, **kernel_options):
         options = dict(is_causal=is_causal, causal_alignment=causal_alignment, scale=scale,

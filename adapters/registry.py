@@ -46,6 +46,7 @@ BUNDLED = {
     "keras-hub-alibi-jax": "attnconf.adapters.keras_hub_alibi:KerasHubAlibiJaxAdapter",
     "hf-speecht5-relpos": "attnconf.adapters.hf_speecht5_relpos:HfSpeechT5RelposAdapter",
     "torch-flex": "attnconf.adapters.torch_flex:TorchFlexAdapter",
+    "torch-flex-paged": "attnconf.adapters.torch_flex_paged:TorchFlexPagedAdapter",
     "hf-eager": "attnconf.adapters.hf_attention:HfEagerAdapter",
     "hf-eager-sinks": "attnconf.adapters.hf_attention:HfEagerSinksAdapter",
     "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
@@ -54,6 +55,7 @@ BUNDLED = {
     "jax-varlen": "attnconf.adapters.jax_varlen:JaxVarlenAdapter",
     "torch-flex-varlen": "attnconf.adapters.torch_flex_varlen:TorchFlexVarlenAdapter",
     "jax-pallas-segments": "attnconf.adapters.jax_pallas_segments:JaxPallasSegmentsAdapter",
+    "onnx-gqa": "attnconf.adapters.onnx_gqa:OnnxGqaAdapter",
     "torch-flash-lse": "attnconf.adapters.torch_flash_lse:TorchFlashLseAdapter",
     "torch-cp-merge": "attnconf.adapters.torch_cp_merge:TorchCpMergeAdapter",
     "torch-math-masks": "attnconf.adapters.torch_masks:TorchMathMasksAdapter",
@@ -67,7 +69,10 @@ BUNDLED = {
 # compile, is not bundled: --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
 # torch-flex-varlen (eager FlexAttention over the packed batch) and jax-varlen (XLA compiles per
 # padded shape) cost ~90 s and ~80 s of wall time for their 70 records here; torch-nested ~4 CPU-s.
-OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "torch-flex-varlen", "jax-varlen", "jax-pallas-segments")
+# torch-flex-paged: eager PagedAttention costs ~1 s a call here (create_block_mask and the vmapped
+# mods over the whole page pool), ~230 s for its paged records alone.
+OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "torch-flex-varlen", "jax-varlen", "jax-pallas-segments",
+          "torch-flex-paged")
 KINDS = ("bundled", "class", "function")
 
 

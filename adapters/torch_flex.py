@@ -13,7 +13,8 @@ Border translations (none repairs FlexAttention's numerics):
 - positions: p_i = query_offset[b] + i (decode), i + (K_b − L_b) (bottom_right), or i, computed in
   the mods from q_idx, as a FlexAttention user writes a decode or bottom-right mask;
 - window (left, right) of the spec is the mask −left ≤ kv_idx − p_i ≤ right (no convention of
-  FlexAttention's own: it has no window argument);
+  FlexAttention's own: it has no window argument); chunk C is the mask kv_idx // C == p_i // C
+  and kv_idx ≤ p_i, as HF's chunked_causal_mask_function writes Llama 4's;
 - sinks: FlexAttention has none; applied by the LSE renormalisation HF transformers' flex
   integration uses for gpt-oss (out · exp(lse) / (exp(lse) + exp(sink)), from return_aux lse);
 - query_lengths: padded rows see no key (mask_mod), and FlexAttention's fully-masked rows give 0;
@@ -51,7 +52,7 @@ def _positions(B, L, S, causal_alignment, query_offset, key_lengths, query_lengt
 
 
 def _mods(shape, S, attn_mask, is_causal, pos, window, softcap, alibi_slopes, key_lengths,
-          query_lengths):
+          query_lengths, chunk=None):
     """(score_mod or None, mask_mod or None) for one call."""
     B, H, L = shape[0], shape[1], shape[2]
     full = (B, H, L, S)
@@ -81,6 +82,8 @@ def _mods(shape, S, attn_mask, is_causal, pos, window, softcap, alibi_slopes, ke
             mask_parts.append(lambda b, h, q, kv: kv - pos(b, q) >= -left)
         if right is not None:
             mask_parts.append(lambda b, h, q, kv: kv - pos(b, q) <= right)
+    if chunk is not None:   # Llama 4's chunked mask: the same chunk, and causal (sdpa.opt.chunk)
+        mask_parts.append(lambda b, h, q, kv: (kv // chunk == pos(b, q) // chunk) & (kv <= pos(b, q)))
     if key_lengths is not None:
         mask_parts.append(lambda b, h, q, kv: kv < key_lengths[b])
     if query_lengths is not None:
@@ -138,7 +141,7 @@ class TorchFlexAdapter(TorchArrays, Adapter):
 
     def _call(self, query, key, value, attn_mask, is_causal, causal_alignment, scale, enable_gqa,
               window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None,
-              key_lengths=None, query_lengths=None, want_lse=False):
+              key_lengths=None, query_lengths=None, chunk=None, want_lse=False):
         import torch
         from torch.nn.attention.flex_attention import AuxRequest, create_block_mask
 
@@ -147,7 +150,7 @@ class TorchFlexAdapter(TorchArrays, Adapter):
         S = key.shape[-2]
         pos = _positions(B, L, S, causal_alignment, query_offset, key_lengths, query_lengths)
         score_mod, mask_mod = _mods(query.shape, S, attn_mask, is_causal, pos, window, softcap,
-                                    alibi_slopes, key_lengths, query_lengths)
+                                    alibi_slopes, key_lengths, query_lengths, chunk)
         block_mask = None
         if mask_mod is not None:
             block_mask = create_block_mask(mask_mod, B, H, L, S, device=query.device)

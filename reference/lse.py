@@ -36,7 +36,7 @@ from attnconf.reference.sdpa import Arith, Problem, logits_dd, logits_plain, pre
 
 def sdpa_lse(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
              scale=None, enable_gqa=False, window=None, softcap=None, sinks=None, alibi_slopes=None,
-             query_offset=None, key_lengths=None, query_lengths=None, fully_masked="zero",
+             query_offset=None, key_lengths=None, query_lengths=None, chunk=None, fully_masked="zero",
              precision=None, exact=False):
     """Scaled dot-product attention and its log-sum-exp (spec/lse.md).
 
@@ -49,7 +49,7 @@ def sdpa_lse(query, key, value, *, attn_mask=None, is_causal=False, causal_align
     kw = dict(attn_mask=attn_mask, is_causal=is_causal, causal_alignment=causal_alignment,
               scale=scale, enable_gqa=enable_gqa, window=window, softcap=softcap, sinks=sinks,
               alibi_slopes=alibi_slopes, query_offset=query_offset, key_lengths=key_lengths,
-              query_lengths=query_lengths, fully_masked=fully_masked)
+              query_lengths=query_lengths, chunk=chunk, fully_masked=fully_masked)
     output = sdpa(query, key, value, exact=exact, precision=precision, **kw)  # validates all
     options = {k: v for k, v in kw.items() if k in opt.OPTION_NAMES and v is not None}
     base = {k: v for k, v in kw.items() if k not in opt.OPTION_NAMES}

@@ -105,7 +105,8 @@ def _sdpa_rows(query, key, value, attn_mask, is_causal, alignment, scale, policy
 
 def sdpa_options(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
                  scale=None, enable_gqa=False, window=None, softcap=None, sinks=None, alibi_slopes=None,
-                 query_offset=None, key_lengths=None, query_lengths=None, fully_masked="zero", as_dd=False):
+                 query_offset=None, key_lengths=None, query_lengths=None, chunk=None, fully_masked="zero",
+                 as_dd=False):
     """sdpa with the kernel options of spec/sdpa_options.md at ~40 digits, from its formulas,
     row by row: p_i, c·tanh(s/c), −m·|p_i − j|, the mask, the visible set, the sink's term."""
     with mpmath.workdps(DPS):
@@ -137,6 +138,8 @@ def sdpa_options(query, key, value, *, attn_mask=None, is_causal=False, causal_a
                         if window is not None:
                             left, right = window
                             ok = ok and (left is None or j - pos >= -left) and (right is None or j - pos <= right)
+                        if chunk is not None:   # sdpa.opt.chunk: the same chunk, j <= p_i
+                            ok = ok and j // chunk == pos // chunk and j <= pos
                         if mask is not None:
                             mval = mask[b, h, i, j]
                             if mask.dtype == np.bool_:

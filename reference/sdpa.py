@@ -99,7 +99,7 @@ def check_arguments(query, key, value, *, attn_mask=None, is_causal=False, causa
     """The one validation of the sdpa arguments (sdpa.layout, sdpa.gqa, sdpa.scale.*, sdpa.mask.*,
     sdpa.opt.*), for the default, exact, baseline and blocked paths alike, so a bad input reads
     the same at every size. `options`: window, softcap, sinks, alibi_slopes, query_offset,
-    key_lengths, query_lengths (reference/sdpa_options.py). Returns (q, k, v, scale_dd, mask,
+    key_lengths, query_lengths, chunk (reference/sdpa_options.py). Returns (q, k, v, scale_dd, mask,
     opts): the checked arrays, the exact scale as a double-double, the mask as an array (None
     when there is none) and the validated options (sdpa_options.Options)."""
     unknown = sorted(set(options) - set(opt.OPTION_NAMES))
@@ -388,14 +388,14 @@ def forward_exact_ld(pb: Problem, q_lo=None, k_lo=None, v_lo=None):
 
 def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment="top_left",
          scale=None, enable_gqa=False, window=None, softcap=None, sinks=None, alibi_slopes=None,
-         query_offset=None, key_lengths=None, query_lengths=None, fully_masked="zero",
+         query_offset=None, key_lengths=None, query_lengths=None, chunk=None, fully_masked="zero",
          exact=False, precision=None):
     """Scaled dot-product attention, the canonical reference (spec section sdpa).
 
     out[b,h,i,:] = Σ_j softmax_j(scale·q_i·k_j + mask_ij) · v[b, h // (H/Hkv), j, :]
 
     with the options of current kernels (spec/sdpa_options.md, reference/sdpa_options.py):
-    window, softcap, sinks, alibi_slopes, query_offset, key_lengths, query_lengths.
+    window, softcap, sinks, alibi_slopes, query_offset, key_lengths, query_lengths, chunk.
     query (B, H, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev) -> (B, H, L, Ev).
     Returns float64 for precision None/"float64" (default path, or exact=True: <= 1 ulp of
     natural scale), else an array of the named dtype (the same-precision baseline).
@@ -404,7 +404,7 @@ def sdpa(query, key, value, *, attn_mask=None, is_causal=False, causal_alignment
                   causal_alignment=causal_alignment)
     options = {k: v for k, v in dict(window=window, softcap=softcap, sinks=sinks, alibi_slopes=alibi_slopes,
                                      query_offset=query_offset, key_lengths=key_lengths,
-                                     query_lengths=query_lengths).items() if v is not None}
+                                     query_lengths=query_lengths, chunk=chunk).items() if v is not None}
     from attnconf.reference import blocked  # SPEED HOOK: large inputs, before prepare's masks
     # the blocked path knows no sdpa.opt.* option: such a case stays on the unblocked path
     if not options and _use_blocked(*blocked.logit_shape(query, key), exact, precision):

@@ -17,7 +17,8 @@ from attnconf.reference import cases as _cases
 from attnconf.reference import sdpa_cases as _sdpa_cases
 
 FAMILY = {"window": "sdpa-window", "softcap": "sdpa-softcap", "sinks": "sdpa-sinks",
-          "alibi": "sdpa-alibi", "decode": "sdpa-decode", "ragged": "sdpa-ragged"}
+          "alibi": "sdpa-alibi", "decode": "sdpa-decode", "ragged": "sdpa-ragged",
+          "chunk": "sdpa-chunk"}
 
 
 def alibi_slopes(heads: int) -> np.ndarray:
@@ -29,13 +30,13 @@ def alibi_slopes(heads: int) -> np.ndarray:
 
 
 def option_case(case_id: str, clauses=(), *, family: str, window=None, softcap=None, sinks=None,
-                alibi=None, query_offset=None, key_lengths=None, query_lengths=None,
+                alibi=None, query_offset=None, key_lengths=None, query_lengths=None, chunk=None,
                 description: str = "", **sdpa_kw) -> _cases.Case:
     """An sdpa case (cases.sdpa_case with `sdpa_kw`) plus kernel options.
 
     sinks: None | "normal" (one finite sink per query head) | "one_neg_inf" (head 0's sink −∞);
     alibi: None | "h" (slopes (H,)) | "bh" (slopes (B, H), per batch); window: (left, right);
-    query_offset / key_lengths / query_lengths: one integer per batch entry.
+    query_offset / key_lengths / query_lengths: one integer per batch entry; chunk: the chunk size C.
     """
     base = _sdpa_cases.sdpa_case(case_id, family=family, description=description, **sdpa_kw)
     rng = np.random.default_rng(base.seed + 1)   # option values: their own stream, same seed rule
@@ -44,6 +45,9 @@ def option_case(case_id: str, clauses=(), *, family: str, window=None, softcap=N
     if window is not None:
         options["window"] = list(window)          # JSON form: a list (None stays null)
         cited.append("sdpa.opt.window")
+    if chunk is not None:
+        options["chunk"] = int(chunk)
+        cited.append("sdpa.opt.chunk")
     if softcap is not None:
         options["softcap"] = float(softcap)
         cited.append("sdpa.opt.softcap")
@@ -65,7 +69,7 @@ def option_case(case_id: str, clauses=(), *, family: str, window=None, softcap=N
         if value is not None:
             inputs[name] = np.asarray(value, dtype=np.int64)
             cited.append(clause)
-    positioned = bool(window is not None or alibi is not None or query_offset is not None or
+    positioned = bool(window is not None or chunk is not None or alibi is not None or query_offset is not None or
                       options.get("is_causal"))
     aligned = options.get("causal_alignment") == "bottom_right" and (key_lengths or query_lengths)
     if (positioned or aligned) and (options.get("causal_alignment") == "bottom_right" or query_offset):
@@ -163,6 +167,28 @@ def option_cases() -> list:
         o("sdpa/opt_combined_all", family=f["window"], window=(4, 1), softcap=4.0, sinks="normal", alibi="h",
           key_lengths=[10, 7], query_lengths=[6, 4], B=2, H=4, Hkv=2, L=6, S=10, E=8, logits=15.0,
           is_causal=True, alignment="bottom_right", mask="bool", mask_shape=(2, 1, 1, 10)),
+    ] + chunk_cases()
+
+
+def chunk_cases() -> list:
+    """Chunked local attention (sdpa.opt.chunk, Llama 4's attention_chunk_size, FlashAttention-3's
+    attention_chunk): partial chunks, a decode step inside a chunk, bottom-right positions, chunk
+    1 (the diagonal), C >= S (the causal rule), and chunk beside a sliding window and GQA."""
+    o, f = option_case, FAMILY["chunk"]
+    return [
+        o("sdpa/opt_chunk_c4_l10", family=f, chunk=4, H=2, L=10, S=10, E=8,
+          description="chunks [0, 4), [4, 8), [8, 10): a partial last chunk"),
+        o("sdpa/opt_chunk_c3_decode_p7", family=f, chunk=3, query_offset=[7], L=2, S=9, E=4, H=2,
+          description="decode at positions 7, 8: chunk [6, 9) only, not the window of 3 keys"),
+        o("sdpa/opt_chunk_c4_br_l3_s11", family=f, chunk=4, L=3, S=11, E=4, alignment="bottom_right",
+          description="positions 8, 9, 10 (bottom-right): the chunk [8, 12) starts at the first query"),
+        o("sdpa/opt_chunk_c1_diagonal", family=f, chunk=1, L=5, S=5, E=4,
+          description="chunk 1: each query sees itself alone"),
+        o("sdpa/opt_chunk_c16_ge_s_causal", family=f, chunk=16, L=6, S=6, E=4, is_causal=True,
+          description="C >= S: the causal rule"),
+        o("sdpa/opt_chunk_c5_window_gqa_b2", family=f, chunk=5, window=(2, 0), B=2, H=4, Hkv=2, L=4, S=12,
+          E=4, query_offset=[8, 3], key_lengths=[12, 7], is_causal=True,
+          description="chunk and a sliding window intersected, per-sequence offsets"),
     ]
 
 
@@ -219,6 +245,13 @@ def _fam_ragged(i):
     return kw
 
 
+def _fam_chunk(i):
+    L = (1, 3, 6)[i % 3]
+    past = (0, 5, 11)[(i // 3) % 3]
+    return dict(B=(1, 2)[i % 2], H=2, L=L, S=past + L, E=4, query_offset=[past] * (1, 2)[i % 2],
+                chunk=(2, 3, 4, 8)[(i // 2) % 4], window=(None, (2, 0))[(i // 9) % 2])
+
+
 def _family(name, make_kw):
     def build(rng, i, case_id):
         return option_case(case_id, family=name, **make_kw(i))
@@ -232,6 +265,7 @@ OPTION_FAMILIES = {
     FAMILY["alibi"]: _family(FAMILY["alibi"], _fam_alibi),
     FAMILY["decode"]: _family(FAMILY["decode"], _fam_decode),
     FAMILY["ragged"]: _family(FAMILY["ragged"], _fam_ragged),
+    FAMILY["chunk"]: _family(FAMILY["chunk"], _fam_chunk),
 }
 # what the sdpa entry's `families` names: the catalogue's families, then the options'
 FAMILIES = {**_sdpa_cases.SDPA_FAMILIES, **OPTION_FAMILIES}

@@ -14,7 +14,8 @@ Per batch b, query head h, query row i, key j (keys at absolute positions 0 … 
          | i                 top_left
     s_ij = c·tanh(scale·q_i·k_j / c)               (sdpa.opt.softcap; before mask and bias)
            − m_h·|p_i − j|                         (sdpa.opt.alibi)
-    hidden: j > p_i (causal), j − p_i ∉ [−left, right] (sdpa.opt.window), j ≥ key_lengths[b]
+    hidden: j > p_i (causal), j − p_i ∉ [−left, right] (sdpa.opt.window), j ≥ key_lengths[b],
+            ⌊j / C⌋ ≠ ⌊p_i / C⌋ or j > p_i (sdpa.opt.chunk: chunked local attention, chunk size C)
     p_ij = exp(s_ij) / (Σ_k exp(s_ik) + exp(sink_h))   (sdpa.opt.sinks)
     rows i ≥ query_lengths[b]: output 0              (sdpa.opt.query_lengths)
 """
@@ -28,7 +29,8 @@ import numpy as np
 from attnconf.validation import fail
 
 # The option names, in the order of the adapter signature (attnconf.operations.sdpa re-exports them).
-OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
+OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths",
+                "chunk")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,13 +44,14 @@ class Options:
     query_offset: np.ndarray | None = None  # (B,)
     key_lengths: np.ndarray | None = None   # (B,)
     query_lengths: np.ndarray | None = None  # (B,)
+    chunk: int | None = None               # C >= 1: chunked local attention (sdpa.opt.chunk)
 
     def any(self) -> bool:
         return any(getattr(self, n) is not None for n in OPTION_NAMES)
 
 
 def check(shape, *, causal_alignment="top_left", window=None, softcap=None, sinks=None,
-          alibi_slopes=None, query_offset=None, key_lengths=None, query_lengths=None) -> Options:
+          alibi_slopes=None, query_offset=None, key_lengths=None, query_lengths=None, chunk=None) -> Options:
     """Validate the options for logits of shape (B, H, L, S); one-line errors "X should be …"."""
     b, h, l, s = shape
     return Options(
@@ -59,6 +62,7 @@ def check(shape, *, causal_alignment="top_left", window=None, softcap=None, sink
         query_offset=_offset(query_offset, b, causal_alignment),
         key_lengths=_lengths("key_lengths", key_lengths, b, s, "S"),
         query_lengths=_lengths("query_lengths", query_lengths, b, l, "L"),
+        chunk=_chunk(chunk),
     )
 
 
@@ -88,6 +92,16 @@ def _softcap(cap):
     if not (math.isfinite(float(cap)) and float(cap) > 0):   # 0 is not "off" (sdpa.opt.softcap)
         fail("softcap", "None (off) or a finite number > 0", repr(cap))
     return float(cap)
+
+
+def _chunk(size):
+    if size is None:
+        return None
+    if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)):
+        fail("chunk", "None or an int >= 1 (the chunk size C)", repr(size), TypeError)
+    if size < 1:   # no spelling of "off" but None (sdpa.opt.chunk)
+        fail("chunk", "None (off) or an int >= 1 (the chunk size C)", repr(size))
+    return int(size)
 
 
 def _floats(name, value, shapes, legend, allow_neg_inf=False):
@@ -155,8 +169,9 @@ def query_positions(shape, causal_alignment, opts: Options) -> np.ndarray:
 
 
 def visibility(shape, pos, is_causal, opts: Options) -> np.ndarray | None:
-    """Bool (B, 1, L, S): key j takes part for query i by the causal rule, the window and the key
-    lengths together (sdpa.causal.*, sdpa.opt.window, sdpa.opt.key_lengths); None = all do."""
+    """Bool (B, 1, L, S): key j takes part for query i by the causal rule, the window, the chunk
+    and the key lengths together (sdpa.causal.*, sdpa.opt.window, sdpa.opt.chunk,
+    sdpa.opt.key_lengths); None = all do."""
     b, _, l, s = shape
     rel = np.arange(s, dtype=np.int64)[None, None, :] - pos[:, :, None]      # j − p_i, (B, L, S)
     vis = None
@@ -173,6 +188,9 @@ def visibility(shape, pos, is_causal, opts: Options) -> np.ndarray | None:
             both(rel >= -left)
         if right is not None:
             both(rel <= right)
+    if opts.chunk is not None:  # sdpa.opt.chunk: same chunk of C positions, and j <= p_i
+        keys = np.arange(s, dtype=np.int64)[None, None, :]
+        both((keys // opts.chunk == pos[:, :, None] // opts.chunk) & (rel <= 0))
     if opts.key_lengths is not None:
         both(np.broadcast_to(np.arange(s)[None, None, :] < opts.key_lengths[:, None, None], rel.shape))
     return None if vis is None else np.broadcast_to(vis[:, None], (b, 1, l, s))

@@ -77,6 +77,7 @@ def test_quick_reference_targets_print_ratios_and_verdicts(tmp_path, capsys):
     # the packed reference against the contiguous one on the same work (issue 21): a printed ratio
     assert "packed reference (sdpa_varlen) / contiguous (sdpa_lse)" in out
     assert targets["varlen"]["ratio"] > 0 and targets["varlen"]["target_ratio"] == 1.5
+    assert "target paged" in out and "ratio" in out and targets["paged"]["ratio"] > 0
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -122,3 +122,27 @@ def test_documented_reader_examples_read_an_export(exported, tmp_path, lang, bui
     assert first == case.inputs["query"].flat[0]
     shape = case.inputs["query"].shape
     assert (f"{len(shape)} dims, {case.inputs['query'].size} values" if lang == "c" else f"shape {list(shape)}") in out
+
+
+def test_paged_integer_inputs_export_as_int64_and_outside_outputs_verify(tmp_path):
+    """A paged case's block table and cache lengths are written as exact int64 '<i8' arrays, and
+    outputs computed from the exported files (the reference stands in for a CUDA kernel reading
+    them) score with verify-outputs."""
+    case_id = "sdpa_paged/p16_partial_gqa_l3"
+    dest = tmp_path / "out"
+    assert main(["golden", "export", str(dest), "--select", case_id]) == 0
+    entry = json.loads((dest / "index.json").read_text())["cases"][0]
+    for name in ("block_table", "cache_lengths"):
+        assert entry["inputs"][name]["dtype"] == "int64" and entry["inputs"][name]["npy_descr"] == "<i8"
+    inputs = {n: np.load(dest / e["path"]) for n, e in entry["inputs"].items()}
+    case = golden.load_cases(case_id)[0]
+    for name, arr in case.inputs.items():
+        assert np.array_equal(inputs[name], arr) and inputs[name].dtype == (np.int64 if arr.dtype.kind == "i" else arr.dtype)
+    from attnconf.reference.paged import sdpa_paged
+
+    f32 = {n: a.astype(np.float32) if a.dtype == np.float64 else a.astype(np.int32) for n, a in inputs.items()}
+    out, lse = sdpa_paged(f32["query"], f32["key_pages"], f32["value_pages"], f32["block_table"],
+                          f32["cache_lengths"], precision="float32", **entry["options"])
+    np.savez(tmp_path / "outs.npz", **{f"{case_id}/output": out, f"{case_id}/lse": lse.astype(np.float32)})
+    assert main(["verify-outputs", str(tmp_path / "outs.npz"), "--select", case_id,
+                 "--json", str(tmp_path / "v.json")]) == 0

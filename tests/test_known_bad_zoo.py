@@ -54,6 +54,10 @@ def test_zoo_covers_the_issue_bug_classes():
                    # issue 21: packed variable-length batches
                    "cu_seqlens off by one", "top-left alignment inside packed sequences",
                    "sequences bleeding into their neighbours", "NaN for an empty sequence", "NaN padding leaking",
+                   # issue 21: the paged KV cache and chunked attention
+                   "block table read off by one", "the last partial page read whole", "a page size assumed",
+                   "cache lengths ignored", "a finite −5·10⁴ sentinel", "chunk boundary off by one",
+                   "chunking confused with a window",
                    # issue 20: the log-sum-exp and merged attention states
                    "LSE left in base 2", "LSE without the softmax scale", "finite LSE for an empty row",
                    "NaN LSE for an empty row", "LSE ignoring sinks", "merge without max subtraction (overflow)",

@@ -29,6 +29,8 @@ EXPECTED = {
     zoo.DecodeFrontierTopLeft: {"opt_decode": "top_left"},
     zoo.PaddedQueryRowsNan: {"opt_query_lengths": "nan"},
     zoo.KeyLengthsIgnored: {"opt_key_lengths": "ignored"},
+    zoo.ChunkBoundaryOffByOne: {"opt_chunk": "boundary_plus_one"},
+    zoo.ChunkAsWindow: {"opt_chunk": "sliding_window"},
 }
 
 
@@ -36,8 +38,8 @@ def _values(adapter) -> dict:
     return {k: v["value"] for k, v in profile.detect(adapter).items() if k in CANONICAL}
 
 
-def test_twelve_aspects_and_the_correct_implementations_are_canonical():
-    assert len(OPTION_ASPECTS) == 12
+def test_thirteen_aspects_and_the_correct_implementations_are_canonical():
+    assert len(OPTION_ASPECTS) == 13
     for adapter in (NumpyReferenceAdapter(), known_bad.control()()):
         assert _values(adapter) == CANONICAL, adapter.name
 

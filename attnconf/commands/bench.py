@@ -59,10 +59,11 @@ def register(subparsers) -> None:
     p.add_argument("--min-ratio-vs-reference", type=float, metavar="R",
                    help="budget: fail when throughput / numpy-reference's at the same point is below R")
     p.add_argument("--reference-targets", action="store_true",
-                   help="measure the reference's three targets (>= 50 %% of dgemm peak at "
+                   help="measure the reference's targets (>= 50 %% of dgemm peak at "
                         "L=S=4096 H=8 E=64; <= 1 GiB RSS at L=S=65536 H=1 E=64; float64 RoPE at "
-                        "B=1 H=32 T=8192 E=128 >= 25 %% of the copy bandwidth; packed sdpa_varlen <= 1.5x "
-                        "the contiguous reference on the same work) instead of the sweep")
+                        "B=1 H=32 T=8192 E=128 >= 25 %% of the copy bandwidth; the paged and the packed "
+                        "(sdpa_varlen) references <= 1.5x the contiguous one on the same work, printed as "
+                        "ratios) instead of the sweep")
     p.set_defaults(func=main)
 
 
@@ -131,20 +132,22 @@ def _adapters(args) -> list:
 
 
 def _targets(args) -> tuple[dict, bool]:
-    from attnconf.conformance.bench import machine, targets
+    from attnconf.conformance.bench import machine, serving, targets
 
     if args.quick:  # smaller shapes for CI: the figures are not the targets' shapes
         speed = targets.speed_target(rounds=2, shape=dict(B=1, H=2, L=1024, S=1024, E=64))
         mem = targets.memory_target(shape=dict(B=1, H=1, L=8192, S=8192, E=64))
         rope = targets.rope_target(rounds=2, shape=dict(B=1, H=8, T=2048, E=128))
+        paged = serving.paged_target(rounds=9, shape=serving.QUICK_SHAPE)
     else:
         speed = targets.speed_target()
         mem = targets.memory_target()
         rope = targets.rope_target()
+        paged = serving.paged_target(rounds=9)
     from attnconf.conformance.bench import varlen   # packed vs contiguous reference, same work
 
     packed = varlen.varlen_target(shape=dict(B=4, H=2, L=256, E=64) if args.quick else None)
-    for line in targets.format_report(speed, mem, rope) + varlen.format_report(packed):
+    for line in targets.format_report(speed, mem, rope) + serving.format_paged(paged) + varlen.format_report(packed):
         _print(line)
     if args.quick:
         _print("(--quick: reduced shapes; run without --quick for the targets themselves)")
@@ -152,8 +155,8 @@ def _targets(args) -> tuple[dict, bool]:
                "bandwidth_gbps": rope["copy_gbps"],
                "points": [], "scaling": [], "statements": [], "skipped": [],
                "reference_targets": {"quick": bool(args.quick), "speed": speed, "memory": mem,
-                                     "rope": rope, "varlen": packed}}
-    return section, "FAIL" in (speed["status"], mem["status"], rope["status"], packed["status"])
+                                     "rope": rope, "paged": paged, "varlen": packed}}
+    return section, "FAIL" in (speed["status"], mem["status"], rope["status"], paged["status"], packed["status"])
 
 
 def _write(path, section, adapters, started):

@@ -28,7 +28,7 @@ ENTRY_POINT_GROUP = "attnconf.operations"
 BUILTIN = ("sdpa", "sdpa_vjp", "mha", "encoding", "rope", "rope_cache",
            "alibi_slopes", "alibi_bias", "relative_position_bucket", "relative_position_bias",
            "relative_position_index", "position_ids", "position_embedding",
-           "sdpa_lse", "merge_attention_states",
+           "sdpa_lse", "merge_attention_states", "sdpa_paged",
            "sdpa_varlen")   # modules of this package, in catalogue order
 
 

@@ -7,9 +7,10 @@ from attnconf.operations import Operation
 
 SDPA_OPTIONS = ("is_causal", "causal_alignment", "scale", "enable_gqa", "fully_masked")
 # The kernel options of spec/sdpa_options.md (sdpa.opt.*), in the adapter signature's order. window
-# and softcap travel as case options (JSON); the others as case inputs: sinks and alibi_slopes in
+# softcap and chunk travel as case options (JSON); the others as case inputs: sinks and alibi_slopes in
 # the case dtype, query_offset/key_lengths/query_lengths as integers (adapter.index_from_numpy).
-OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
+OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths",
+                "chunk")
 OPTION_INPUTS = ("sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
 INDEX_INPUTS = ("query_offset", "key_lengths", "query_lengths")
 FUNCTION_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa") + OPTION_NAMES
@@ -143,7 +144,7 @@ OPERATION = Operation(
     name="sdpa", title="scaled dot-product attention", spec_file="sdpa.md",
     inputs=("query", "key", "value"), optional_inputs=("attn_mask",) + OPTION_INPUTS, mask_inputs=("attn_mask",),
     index_inputs=INDEX_INPUTS,
-    options=SDPA_OPTIONS + ("window", "softcap"), outputs=("output",), clauses=BASE_CLAUSES, dtype_clause="sdpa.dtype",
+    options=SDPA_OPTIONS + ("window", "softcap", "chunk"), outputs=("output",), clauses=BASE_CLAUSES, dtype_clause="sdpa.dtype",
     reference="attnconf.operations.sdpa:compute", natural_scale="attnconf.operations.sdpa:natural_scale",
     argument_scale=argument_scale,
     case_prefix="sdpa", golden_file="sdpa.npz",
@@ -153,7 +154,7 @@ OPERATION = Operation(
     adapter_method="sdpa", call=call, plugin_flag="--sdpa", function_keywords=FUNCTION_KEYWORDS,
     function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False, "
                        "window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None, "
-                       "key_lengths=None, query_lengths=None)",
+                       "key_lengths=None, query_lengths=None, chunk=None)",
     function_gradient="sdpa_vjp",
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=bench_grid,
     report={"plot": "attention", "length": ("query", -2), "headline": True},

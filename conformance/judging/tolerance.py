@@ -180,6 +180,13 @@ TABLE: dict[tuple[str, str], Rule] = {
     ("sdpa", "float32"): Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0),
     ("sdpa", "float16"): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY, arg_ulps=2.0),
     ("sdpa", "bfloat16"): Rule(8.0, 4.0, 2.0, "case", _LOW_WHY, arg_ulps=2.0),
+    # sdpa_paged: the sdpa rows (the gathered problem is an sdpa; its lse shares the rule, in ulps
+    # of its own natural scale max(1, |lse|, max|s|), spec paged.lse)
+    **{("sdpa_paged", dt): TABLE_SDPA for dt, TABLE_SDPA in (
+        ("float64", Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0)),
+        ("float32", Rule(32.0, 16.0, 4.0, "case", _ATTN_WHY, arg_ulps=4.0)),
+        ("float16", Rule(8.0, 4.0, 2.0, "case", _LOW_WHY, arg_ulps=2.0)),
+        ("bfloat16", Rule(8.0, 4.0, 2.0, "case", _LOW_WHY, arg_ulps=2.0)))},
     ("sdpa_vjp", "float64"): Rule(64.0, 128.0, 16.0, "case", _GRAD_WHY, arg_ulps=8.0),
     ("sdpa_vjp", "float32"): Rule(64.0, 128.0, 16.0, "case", _GRAD_WHY, arg_ulps=8.0),
     ("sdpa_vjp", "float16"): Rule(8.0, 8.0, 4.0, "case", _GRAD_LOW_WHY, arg_ulps=4.0),

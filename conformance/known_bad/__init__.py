@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("scale", "softmax", "precision", "mask", "causal", "gqa", "grads", "grads_options", "mha", "encoding", "rope",
-           "rope_cache", "sdpa_options", "positions", "lse", "varlen")
+           "rope_cache", "sdpa_options", "positions", "lse", "varlen", "paged")
 
 
 def all_known_bad() -> list[type]:

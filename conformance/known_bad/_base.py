@@ -22,6 +22,7 @@ from attnconf.dtypes import dtype_name, numpy_dtype
 
 from ._positions import PositionSteps   # ALiBi, T5 buckets/bias, Shaw index, position ids, as steps
 from ._rope_cache import CacheSteps      # RoPE from given cos/sin caches (rope.cache.*), as steps
+from ._paged import PagedSteps           # the paged KV cache (paged.*), as steps
 from ._sdpa_options import OptionSteps   # the kernel options of sdpa (sdpa.opt.*), as steps
 from ._lse import LseSteps               # sdpa_lse and merge_attention_states (sdpa.lse.*, sdpa.merge.*)
 from ._varlen import VarlenSteps         # packed variable-length attention (varlen.*), as steps
@@ -31,7 +32,7 @@ from ._varlen import VarlenSteps         # packed variable-length attention (var
 FULL_CAPS = NumpyReferenceAdapter.capabilities
 
 
-class ZooAdapter(CacheSteps, LseSteps, OptionSteps, PositionSteps, VarlenSteps, Adapter):
+class ZooAdapter(CacheSteps, PagedSteps, LseSteps, OptionSteps, PositionSteps, VarlenSteps, Adapter):
     """The correct control implementation; subclasses break one step each."""
 
     name = "known-bad/control"

@@ -1,7 +1,7 @@
 """The zoo control's sdpa kernel options (spec sdpa.opt.*), as small overridable steps.
 
 `OptionSteps` is mixed into `_base.ZooAdapter`: its `sdpa` hands a call that sets any of window,
-softcap, sinks, alibi_slopes, query_offset, key_lengths, query_lengths to `sdpa_options`, which
+softcap, sinks, alibi_slopes, query_offset, key_lengths, query_lengths, chunk to `sdpa_options`, which
 runs the steps below in the spec's order, in the control's compute dtype (float64 for float64,
 float32 otherwise, as its plain sdpa). The bugs of known_bad/sdpa_options.py override one step
 each. Written from the spec, sharing no code with attnconf.reference.
@@ -39,6 +39,12 @@ class OptionSteps:
     def frontier_allowed(self, rel):
         """The causal rule in positions: j <= p_i (sdpa.opt.decode)."""
         return rel <= 0
+
+    def chunk_allowed(self, pos, s, chunk):
+        """(B, 1, L, S): the same chunk of C positions and j <= p_i (sdpa.opt.chunk)."""
+        j = np.arange(s)[None, None, :]
+        p = pos[:, :, None]
+        return ((j // chunk == p // chunk) & (j <= p))[:, None]
 
     def key_lengths_allowed(self, b, s, key_lengths):
         return np.arange(s)[None, None, :] < np.asarray(key_lengths).reshape(b, 1, 1)
@@ -108,13 +114,15 @@ class OptionSteps:
     def sdpa_options(self, query, key, value, *, attn_mask=None, is_causal=False,
                      causal_alignment="top_left", scale=None, enable_gqa=False, window=None,
                      softcap=None, sinks=None, alibi_slopes=None, query_offset=None,
-                     key_lengths=None, query_lengths=None):
+                     key_lengths=None, query_lengths=None, chunk=None):
         name, q, k, v, s, logits, _ = self._prepare(query, key, value, None, False, causal_alignment,
                                                     scale, enable_gqa)
         b, _, l, _ = q.shape
         sk = k.shape[2]
         pos = self.query_positions(b, l, sk, causal_alignment, query_offset, key_lengths, query_lengths)
         vis = self.visible(pos, sk, is_causal, window, key_lengths)
+        if chunk is not None:
+            vis = vis & self.chunk_allowed(pos, sk, chunk)
         bias = None if alibi_slopes is None else self.option_alibi_bias(alibi_slopes, pos, sk, logits.dtype)
         logits = self.option_logits(logits, attn_mask, vis, softcap, bias)
         p = self.sink_softmax(logits, sinks)

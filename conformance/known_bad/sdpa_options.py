@@ -1,6 +1,7 @@
 """Bugs of the sdpa kernel options (spec sdpa.opt.*): windows off by one or misaligned, soft-cap
 after the mask or as a clamp, sinks ignored or with a value row, ALiBi sign or alignment, the decode
-frontier top-left, padded query rows NaN, key lengths ignored.
+frontier top-left, padded query rows NaN, key lengths ignored, chunk boundaries off by one or the
+chunk read as a sliding window.
 
 Each class overrides one step of `_sdpa_options.OptionSteps` (mixed into the control) and names the
 report in /work/shared/RESEARCH.md ("Attention options of current kernels") it mirrors.
@@ -177,3 +178,28 @@ class KeyLengthsIgnored(ZooAdapter):
 
     def key_lengths_allowed(self, b, s, key_lengths):
         return np.ones((b, 1, s), bool)
+
+
+class ChunkBoundaryOffByOne(ZooAdapter):
+    """Counts chunks from position 1: ⌊(j + 1) / C⌋ = ⌊(p_i + 1) / C⌋, every boundary one
+    position early (spec sdpa.opt.chunk `boundary_plus_one`; the kind of slip transformers #37351
+    fixed in Llama 4's chunked mask). Bug class: chunk boundary off by one."""
+
+    name = "known-bad/chunk-boundary-off-by-one"
+    bug_class = "chunk boundary off by one"
+
+    def chunk_allowed(self, pos, s, chunk):
+        return super().chunk_allowed(pos + 1, s + 1, chunk)[..., 1:]
+
+
+class ChunkAsWindow(ZooAdapter):
+    """Reads the chunk size C as a sliding window of C keys, (C − 1, 0): each query sees the C
+    keys up to itself instead of its chunk's keys up to itself (spec sdpa.opt.chunk
+    `sliding_window`). Bug class: chunking confused with a window."""
+
+    name = "known-bad/chunk-as-window"
+    bug_class = "chunking confused with a window"
+
+    def chunk_allowed(self, pos, s, chunk):
+        rel = np.arange(s)[None, None, :] - pos[:, :, None]
+        return ((rel <= 0) & (rel >= -(chunk - 1)))[:, None]

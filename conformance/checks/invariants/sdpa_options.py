@@ -1,7 +1,8 @@
 """Invariants of the sdpa kernel options (spec/invariants.md inv.opt.*): a window (∞, 0) is the
 causal rule, widening a window never hides a key, soft-capping tends to no cap and bounds the
 logits, a sink of −∞ is no sink (and a finite one scales a row down), decoding step by step
-equals one causal pass. Named by the sdpa registry entry (`invariants=`); run by the core,
+equals one causal pass, a chunk as long as the sequence is the causal rule.
+Named by the sdpa registry entry (`invariants=`); run by the core,
 attnconf.conformance.checks.invariants.
 
 Each property compares results of the implementation with each other (never with the
@@ -192,6 +193,24 @@ def _decode(ctx, ex, q, k, v, window):
                      f"{', window ' + str(window['window']) if window else ''}) differs from one causal pass")
 
 
+# --- inv.opt.chunk_causal -----------------------------------------------------------------------
+def prop_chunk_causal(ctx, ex):
+    q, k, v = gen.sdpa_arrays(ex, ctx.dtype)
+    a, ulps, s = ex["align"], inv_ulps("sdpa", ctx.dtype), k.shape[2]
+    rng = np.random.default_rng(ex["seed"] + 1)
+    causal = call(ctx, q, k, v, is_causal=True, causal_alignment=a)
+    # one chunk holds every key and every query position (p_i <= max(L, S) − 1)
+    big = max(s, q.shape[2]) + int(rng.integers(0, 3))
+    whole = call(ctx, q, k, v, chunk=big, causal_alignment=a)
+    assert_close(whole, causal, _scale(v, q.shape[1]), ulps, ctx.dtype,
+                 f"chunk={big} >= S = {s} and every position differs from is_causal=True ({a}, L={ex['L']})")
+    c = int(rng.integers(1, s + 1))
+    alone = call(ctx, q, k, v, chunk=c, causal_alignment=a)
+    both = call(ctx, q, k, v, chunk=c, is_causal=True, causal_alignment=a)
+    assert_close(both, alone, _scale(v, q.shape[1]), ulps, ctx.dtype,
+                 f"adding is_causal=True to chunk={c} changed the output ({a}): the chunk is causal by itself")
+
+
 # L = 1, S = 2, E = 1: two of L, S, E equal to 1, where XLA on CPU rejects a bfloat16 dot (jax.json),
 # so the records of that documented bug never depend on the draws (as the sdpa invariants' edges)
 _EDGE = {"B": 1, "Hkv": 1, "G": 1, "L": 1, "S": 2, "E": 1, "Ev": 0, "seed": 0, "align": "top_left",
@@ -218,6 +237,8 @@ INVARIANTS: tuple[Invariant, ...] = (
               explicit=_edges),
     Invariant("inv.opt.sink_neg_inf", "sdpa", _examples, prop_sink_neg_inf, requires=_requires("sinks"),
               explicit=_edges),
+    Invariant("inv.opt.chunk_causal", "sdpa", _examples, prop_chunk_causal,
+              requires=_requires("chunk", causal=True), explicit=_edges),
     Invariant("inv.opt.decode", "sdpa", _examples, prop_decode, requires=_requires("query_offset", causal=True),
               explicit=_explicit_decode),
 )

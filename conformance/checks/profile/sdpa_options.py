@@ -1,5 +1,6 @@
 """Profile aspects of the sdpa kernel options (sdpa.opt.*): which named alternative an
-implementation follows for the window (its size and its alignment), soft-capping (before or after
+implementation follows for the window (its size and its alignment), the chunk (sdpa.opt.chunk:
+a window or a shifted boundary), soft-capping (before or after
 the mask, tanh or clamp, cap 0), sinks, ALiBi (sign, alignment, absolute distance), the decode
 frontier, key lengths, padded query rows and per-sequence bottom-right positions. Named by the
 sdpa registry entry (`profile=`); run by the core, attnconf.conformance.checks.profile.
@@ -101,6 +102,22 @@ def _window_alignment(requested, other):
                      q, k, v, window=(1, 0), causal_alignment="top_left" if requested == "bottom_right" else "bottom_right")}
         return _result(out, how, cands, float(np.abs(v).max()), f"window=(1, 0), {requested}, L=3, S=8")
     return probe
+
+
+# --- chunk ------------------------------------------------------------------------------------
+@_declinable
+def _chunk(adapter, dtype):
+    if (no := _needs(adapter, "chunk")):
+        return no
+    q, k, v, _ = _arrays(16, l=10, s=10)
+    out, how = _run(adapter, dtype, q, k, v, chunk=4)
+    i, j = np.arange(10)[:, None], np.arange(10)[None, :]
+    shifted = ((i + 1) // 4 == (j + 1) // 4) & (j <= i)        # chunks counted from position 1
+    cands = {"spec": _ref(q, k, v, chunk=4),
+             _named("opt_chunk", "sliding_window"): _ref(q, k, v, window=(3, 0)),
+             _named("opt_chunk", "boundary_plus_one"): _attend(np.where(shifted, _logits(q, k), -np.inf), v),
+             "causal": _ref(q, k, v, is_causal=True)}
+    return _result(out, how, cands, float(np.abs(v).max()), "chunk=4, L = S = 10")
 
 
 # --- soft-capping ----------------------------------------------------------------------------
@@ -245,6 +262,7 @@ ASPECTS = (
     Aspect("opt_window_top_left", "sdpa", _window_alignment("top_left", "bottom_right"), "sdpa.opt.window", "aligned", _U),
     Aspect("opt_window_bottom_right", "sdpa", _window_alignment("bottom_right", "index_based"), "sdpa.opt.window",
            "aligned", _U),
+    Aspect("opt_chunk", "sdpa", _chunk, "sdpa.opt.chunk", "spec", _U),
     Aspect("opt_softcap", "sdpa", _softcap, "sdpa.opt.softcap", "before_mask", _U),
     Aspect("opt_softcap_zero", "sdpa", _softcap_zero, "sdpa.opt.softcap", "rejects", _U),
     Aspect("opt_sinks", "sdpa", _sinks, "sdpa.opt.sinks", "spec", _U),
