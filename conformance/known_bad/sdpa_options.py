@@ -3,7 +3,7 @@ after the mask or as a clamp, sinks ignored or with a value row, ALiBi sign or a
 frontier top-left, padded query rows NaN, key lengths ignored.
 
 Each class overrides one step of `_sdpa_options.OptionSteps` (mixed into the control) and names the
-report in /work/shared/RESEARCH.md ("Attention options of current kernels") it mirrors.
+report (docs/findings.md#kernel-options) it mirrors.
 """
 from __future__ import annotations
 
