@@ -66,6 +66,9 @@ def register(subparsers) -> None:
 
 def main(args) -> int:
     _check_args(args)
+    from attnconf.commands.run import quiet_framework_logs
+
+    quiet_framework_logs()
     started = time.time()
     if args.reference_targets:
         section, failed = _targets(args)
@@ -119,9 +122,9 @@ def _adapters(args) -> list:
     plain = [n for n in names or () if ":" not in n]
     classes = [n for n in names or () if ":" in n]
     if names is None:
-        specs = registry.resolve(None, device=args.device)
+        specs = registry.resolve(None, device=args.device, isolated=False)   # timed in this process
     else:
-        specs = registry.resolve(plain, adapter_classes=classes, device=args.device)
+        specs = registry.resolve(plain, adapter_classes=classes, device=args.device, isolated=False)
     if not specs:
         raise UsageError("adapters should include at least one available adapter, but got none "
                          "(see 'attnconf adapters')")
@@ -136,9 +139,13 @@ def _targets(args) -> tuple[dict, bool]:
         mem = targets.memory_target(shape=dict(B=1, H=1, L=8192, S=8192, E=64))
         rope = targets.rope_target(rounds=2, shape=dict(B=1, H=8, T=2048, E=128))
     else:
+        _status("speed target: dgemm peak, then the blocked reference at L=S=4096 …")
         speed = targets.speed_target()
+        _status("memory target: the blocked reference at L=S=65536 in a child process …")
         mem = targets.memory_target()
+        _status("RoPE target: copy bandwidth, then float64 RoPE at T=8192 …")
         rope = targets.rope_target()
+        _status("")
     for line in targets.format_report(speed, mem, rope):
         _print(line)
     if args.quick:
@@ -178,3 +185,11 @@ def _print_statements(section) -> None:
 
 def _print(line: str) -> None:
     print(line, flush=True)
+
+
+def _status(message: str) -> None:
+    """A rewritten status line on a terminal (stderr) while a long measurement runs; "" clears it.
+    Nothing when stderr is not a terminal."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\x1b[2K{message}")
+        sys.stderr.flush()

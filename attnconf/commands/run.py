@@ -220,6 +220,23 @@ SINGLE_THREAD_ENV = {
 }
 
 
+# Framework C++ logging (TensorFlow/XLA: oneDNN notices, "supports DT_HALF only …") is not for the
+# user of a long command; 3 = FATAL only. A user's own setting wins.
+QUIET_LOG_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+# Python warnings that frameworks raise from their own code (einsum, dtype promotion notices).
+QUIET_WARNING_MODULES = r"(tensorflow|keras|jax|jaxlib|torch|transformers|keras_hub|onnxruntime)(\.|$)"
+
+
+def quiet_framework_logs() -> None:
+    """Keep framework log noise out of what `calibrate` and `bench` print (set before importing)."""
+    import os
+    import warnings
+
+    for key, value in QUIET_LOG_ENV.items():
+        os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore", module=QUIET_WARNING_MODULES)
+
+
 def single_thread_frameworks() -> None:
     import os
 
