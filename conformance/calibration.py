@@ -301,6 +301,8 @@ def run(*, seeds: int = 200, zoo: str | Path | None = BUNDLED_ZOO, bundled: bool
     t0 = time.perf_counter()
     expectations = _expectations(RunConfig(specs=[]))
     adapters = correct_adapters(zoo, bundled=False)
+    if progress and bundled:
+        progress("loading the bundled adapters (each framework is imported once) …")
     extra, unavailable = bundled_adapters() if bundled else ([], [])
     adapters += extra
     if progress:
