@@ -74,3 +74,13 @@ def test_the_merge_job_runs_a_valid_attnconf_report_on_every_results_file():
     assert args.html.endswith(".html")
     kept = [s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
     assert kept and kept[-1]["with"]["path"] == args.html
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    documented = [ln.strip() for ln in readme.splitlines() if "-m pytest" in ln and ln.startswith("python3 -m pip")]
+    run = [ln.strip() for ln in ci.splitlines() if "-m pytest" in ln and not ln.lstrip().startswith("#")]
+    assert len(documented) == 1 and run
+    assert run[-1] == documented[0].replace("python3 -m", "python -m")
+    assert "-n auto" in run[-1]     # the suite runs in parallel (pytest-xdist, a dev dependency)
