@@ -54,18 +54,18 @@ BUNDLED = {
     "hf-sdpa": "attnconf.adapters.hf_attention:HfSdpaAdapter",
     "onnx-attention": "attnconf.adapters.onnx_attention:OnnxAttentionAdapter",
 }
-# Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
+# Bundled but run only when named (`--adapter NAME`).
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.
-# hf-eager-sinks, hf-sdpa: ~12 and ~11 CPU-s each, mostly their worker's transformers import
-# (hf-eager, kept, costs ~15; onnx-attention ~2). (torch.compile'd FlexAttention, ~30 s per
-# compile, is not bundled: --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
+# (torch.compile'd FlexAttention, ~30 s per compile, is not bundled:
+# --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
 # keras-hub-*-jax: Keras fixes its backend at first import, and the default run's Keras rows use
 # TensorFlow; named, they run in the JAX worker (tox env keras-hub-jax).
-OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "keras-hub-rope-jax", "keras-hub-alibi-jax")
+# hf-eager-sinks and hf-sdpa are in the default run since the HF rows share one worker: measured
+# (`attnconf run --adapter hf-eager` vs the same with both added, /usr/bin/time, load ~10) 10.8 vs
+# 14.2 CPU-s in all, ~1.7 CPU-s each, where each had cost ~12 with a transformers import of its own.
+OPT_IN = ("torch-flex", "keras-hub-rope-jax", "keras-hub-alibi-jax")
 OPT_IN_REASONS = {
     "torch-flex": "opt-in: eager FlexAttention takes ~40 ms a call, ~400 s a run",
-    "hf-eager-sinks": "opt-in: slow (a transformers import of its own, ~12 CPU-s)",
-    "hf-sdpa": "opt-in: slow (a transformers import of its own, ~11 CPU-s)",
     "keras-hub-rope-jax": "opt-in: keras-hub on the JAX backend (Keras fixes its backend at first import; "
                           "the default run's Keras rows use TensorFlow)",
     "keras-hub-alibi-jax": "opt-in: keras-hub on the JAX backend (Keras fixes its backend at first import; "
