@@ -155,3 +155,13 @@ def test_adapters_sharing_a_worker_run_in_one_thread():
     runner._run_parallel(config, work, one, NoExecutor(), NoExecutor)
     assert all(len(threads) == 1 for threads in seen.values()), seen
     assert set(seen) == {"torch", "numpy", "onnxruntime", "torch+hf"}
+
+
+def test_run_help_says_what_the_default_set_is(capsys):
+    from attnconf.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Without --adapter: every bundled adapter installed here" in text
+    assert all(name in text for name in registry.OPT_IN)

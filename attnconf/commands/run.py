@@ -60,8 +60,8 @@ def register(subparsers) -> None:
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="address-space limit per worker process, e.g. 4G or 512M (exhaustion -> crash)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="adapters checked at once, each in its own worker (default: 2 on 2+ cores; "
-                        "1 with --no-isolation)")
+                   help="adapters checked at once, each group of adapters sharing a worker (the bundled "
+                        "ones of one framework) in one thread (default: 2 on 2+ cores; 1 with --no-isolation)")
     p.add_argument("--resume", action="store_true",
                    help="keep the records of an earlier, interrupted run in --json and run only what is missing")
     p.add_argument("--no-checks", action="store_true", help="agreement only: skip invariants and profiles")
