@@ -52,8 +52,9 @@ def register(subparsers) -> None:
                         "a case still running is killed and recorded as timeout")
     p.add_argument("--golden-dir", metavar="DIR", help="read golden files from DIR")
     p.add_argument("--executor", default=None,
-                   help="worker (default: each adapter in its own worker process, so a crash or hang costs "
-                        "only its cases) or in-process")
+                   help="worker (default: implementations run in worker processes, one per framework for the "
+                        "bundled adapters and one per third-party adapter; a crash or hang replaces the "
+                        "worker and costs only the case in flight) or in-process")
     p.add_argument("--no-isolation", action="store_true",
                    help="run implementations in this process (same as --executor in-process): a crash or "
                         "hang ends the run")
