@@ -167,3 +167,22 @@ def test_run_help_says_what_the_default_set_is(capsys):
     text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))   # argparse wraps at hyphens
     assert "Without --adapter: every bundled adapter installed here" in text
     assert all(name in text for name in registry.OPT_IN)
+
+
+def test_bundled_adapters_of_one_framework_share_a_worker_and_a_crash_costs_one_call():
+    from attnconf.conformance.execution.isolation import WorkerExecutor
+
+    ex = WorkerExecutor()
+    try:
+        spec = lambda name: registry.AdapterSpec("bundled", name, registry._bundled_class(name).framework)
+        _, math_worker = ex._worker_of(spec("torch-math"))
+        _, flash_worker = ex._worker_of(spec("torch-flash"))
+        _, hf_worker = ex._worker_of(spec("hf-rope"))
+        assert math_worker is flash_worker          # torch imported once for both rows
+        assert hf_worker is not math_worker         # HF rows: a worker of their own
+        crashed = math_worker.call("os:abort", (), timeout=60)
+        assert crashed.status == "crash" and "SIGABRT" in crashed.message
+        after = flash_worker.call("math:sqrt", (4.0,), timeout=60)   # the next call: a fresh worker
+        assert after.status == "ok" and after.outputs == 2.0 and flash_worker.starts == 2
+    finally:
+        ex.close()
