@@ -164,6 +164,9 @@ def _write(path, section, adapters, started):
 
     doc = new_document(command=["attnconf"] + sys.argv[1:])
     doc["adapters"] = [a.describe() for a in adapters]
+    for row in doc["adapters"]:   # provenance: every library a benchmarked implementation runs on
+        for dist, version in (row.get("libraries") or {}).items():
+            doc["environment"]["frameworks"].setdefault(dist, version)
     doc["results"] = checks.records(section.get("statements", []))
     doc["benchmarks"] = section
     doc["finished_at"] = now()
