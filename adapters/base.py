@@ -99,6 +99,11 @@ class Adapter:
     description: str = ""
     device: str = "cpu"
     capabilities: Capabilities = Capabilities()
+    # The top-level modules the implementation runs on ("torch", "transformers", …). When given,
+    # availability and provenance come from package metadata (importlib.util.find_spec,
+    # importlib.metadata) without importing them: the real import happens where the adapter runs
+    # (its worker), and a failure there is that adapter's error. Empty: `availability()` decides.
+    modules: tuple[str, ...] = ()
 
     def __init__(self, device: str | None = None):
         if device is not None:
@@ -126,8 +131,42 @@ class Adapter:
         return self.device_status()
 
     def version(self) -> str:
-        """The framework's version string."""
-        return ""
+        """The versions of the libraries it runs on ("torch 2.13.0+cpu, transformers 5.24.0")."""
+        return ", ".join(f"{dist} {ver}" for dist, ver in self.libraries().items())
+
+    @classmethod
+    def libraries(cls) -> dict[str, str]:
+        """{distribution: version} of every installed library of `modules` (package metadata
+        only: nothing is imported)."""
+        return libraries_of(cls.modules)
+
+    @classmethod
+    def installed(cls) -> tuple[bool, str]:
+        """(installed, reason): every module of `modules` is found, without importing it."""
+        missing = [m for m in cls.modules if not module_found(m)]
+        if missing:
+            return False, f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed"
+        return True, ""
+
+    def cpu_status(self) -> tuple[bool, str]:
+        """(usable, reason) on the CPU, decided without importing the framework (GPU-only
+        backends say so here). Default: usable."""
+        return True, ""
+
+    def quick_status(self) -> tuple[bool, str]:
+        """is_available() without importing a framework where that can be known: for an adapter
+        with `modules` on the CPU, package metadata and cpu_status(); otherwise is_available()."""
+        if not self.modules:
+            return self.is_available()
+        installed, reason = self.installed()
+        if not installed:
+            return installed, reason
+        if self.device == "cpu":
+            return self.cpu_status()
+        if not gpu_driver_present():
+            return False, (f"{self.name} runs on device {self.device!r}, but this machine has no GPU driver "
+                           f"({', '.join(GPU_DRIVER_FILES)} are absent)")
+        return self.is_available()      # which GPUs exist: only the framework knows
 
     # -- conversion ---------------------------------------------------------------------------
     def from_numpy(self, array: np.ndarray, dtype: str) -> Any:
@@ -264,17 +303,69 @@ class Adapter:
 
     # -- description --------------------------------------------------------------------------
     def describe(self) -> dict:
-        available, reason = self.is_available()
+        """Its row in the results file and `attnconf adapters`; imports no framework when the
+        adapter declares `modules` (quick_status), so listing and planning stay fast."""
+        available, reason = self.quick_status()
         return {
             "name": self.name,
             "framework": self.framework,
             "version": self.version() if available else "",
+            "libraries": self.libraries() if self.modules else {},
             "device": self.device,
             "available": available,
             "reason": reason,
             "description": self.description,
             "capabilities": self.capabilities.to_json(),
         }
+
+
+def module_found(module: str) -> bool:
+    """Whether top-level `module` can be imported, without importing it."""
+    import importlib.util
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module] is not None     # None: the import is blocked
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# Files a GPU driver leaves on Linux (NVIDIA, AMD ROCm, WSL); none of them: no framework sees a GPU.
+GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_driver_present() -> bool:
+    """Whether a GPU could be visible, decided without importing a framework (elsewhere than on
+    Linux: assume it could, and let the framework say)."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.path.exists(path) for path in GPU_DRIVER_FILES)
+
+
+_DISTRIBUTIONS: dict | None = None
+
+
+def libraries_of(modules) -> dict[str, str]:
+    """{distribution name: version} of the installed distributions providing `modules`."""
+    global _DISTRIBUTIONS
+    from importlib import metadata
+
+    if _DISTRIBUTIONS is None:
+        _DISTRIBUTIONS = metadata.packages_distributions()
+    found: dict[str, str] = {}
+    for module in modules:
+        for dist in _DISTRIBUTIONS.get(module, ()):
+            try:
+                meta = metadata.distribution(dist)
+            except metadata.PackageNotFoundError:
+                continue
+            found.setdefault(meta.metadata["Name"].replace("_", "-").lower(), meta.version)
+    return found
 
 
 def _missing(adapter, method: str) -> TypeError:

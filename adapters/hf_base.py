@@ -1,5 +1,5 @@
 """What every HF transformers adapter shares: torch arrays, availability (transformers and the
-modules the adapter calls import) and its version string. Lazy: imports nothing at module level."""
+modules the adapter calls import); its version string comes from package metadata (`modules`). Lazy: imports nothing at module level."""
 from __future__ import annotations
 
 import importlib
@@ -11,6 +11,7 @@ class HfTransformers(TorchArrays):
     """Mixin before Adapter: `class X(HfTransformers, Adapter)` with `hf_modules` set."""
 
     hf_modules: tuple[str, ...] = ()     # the transformers modules the adapter calls
+    modules = ("torch", "transformers")
 
     @classmethod
     def availability(cls):
@@ -29,8 +30,3 @@ class HfTransformers(TorchArrays):
     @classmethod
     def _hf_check(cls) -> None:
         """A further check that the code the adapter calls exists (raises when it does not)."""
-
-    def version(self) -> str:
-        import transformers
-
-        return f"transformers {transformers.__version__}, torch {super().version()}"

@@ -86,6 +86,7 @@ class JaxArrays:
     """NumPy <-> jax.Array conversion, shared by every JAX adapter and JAX plug-in functions."""
 
     framework = "jax"
+    modules = ("jax", "jaxlib")
 
     @classmethod
     def availability(cls):
@@ -94,11 +95,6 @@ class JaxArrays:
         except Exception as exc:
             return False, f"jax is not importable: {type(exc).__name__}: {exc}"
         return True, ""
-
-    def version(self) -> str:
-        import jax
-
-        return jax.__version__
 
     def device_status(self):
         try:
@@ -265,9 +261,12 @@ class JaxCudnnAdapter(JaxSdpaAdapter):
         causal_alignments=("top_left",), value_dim_differs=False, gradients=True,
     )
 
+    def cpu_status(self):
+        return False, "jax-cudnn needs a GPU (implementation='cudnn' has no CPU kernel)"
+
     def device_status(self):
         if self.device == "cpu":
-            return False, "jax-cudnn needs a GPU (implementation='cudnn' has no CPU kernel)"
+            return self.cpu_status()
         return super().device_status()
 
 

@@ -11,6 +11,7 @@ from attnconf.dtypes import DTYPE_NAMES
 
 
 class KerasHubSineAdapter(TfArrays, Adapter):
+    modules = ("tensorflow", "keras", "keras_hub")
     name = "keras-hub-sine"
     description = "keras_hub.layers.SinePositionEncoding (paper layout, max_wavelength = base, start_index = offset)"
     capabilities = Capabilities(
@@ -32,11 +33,6 @@ class KerasHubSineAdapter(TfArrays, Adapter):
         if keras_backend() != "tensorflow":
             return False, f"keras was imported with the {keras_backend()!r} backend before attnconf"
         return True, ""
-
-    def version(self) -> str:
-        import keras_hub
-
-        return f"keras-hub {keras_hub.__version__}, tensorflow {super().version()}"
 
     def sinusoidal_encoding(self, num_positions, dim, *, base=10000.0, offset=0,
                             layout="interleaved", frequencies="vaswani", dtype="float32"):

@@ -60,6 +60,7 @@ class _KerasHubAlibi(KerasHubLayer):
 class KerasHubAlibiAdapter(_KerasHubAlibi, TfArrays, Adapter):
     name = "keras-hub-alibi"
     backend = "tensorflow"
+    modules = ("tensorflow", "keras", "keras_hub")
     description = "keras_hub.layers.AlibiBias on the TensorFlow backend (bias m·(j − S + 1) on every row)"
 
     def _context(self, dtype):
@@ -69,6 +70,7 @@ class KerasHubAlibiAdapter(_KerasHubAlibi, TfArrays, Adapter):
 class KerasHubAlibiJaxAdapter(_KerasHubAlibi, JaxArrays, Adapter):
     name = "keras-hub-alibi-jax"
     backend = "jax"
+    modules = ("jax", "jaxlib", "keras", "keras_hub")
     description = "keras_hub.layers.AlibiBias on the JAX backend (bias m·(j − S + 1) on every row)"
 
     def _context(self, dtype):

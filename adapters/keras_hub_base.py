@@ -29,8 +29,3 @@ class KerasHubLayer:
             return False, (f"keras_hub is not importable ({type(exc).__name__}: {exc}); install it with "
                            "`pip install --no-deps keras-hub` to avoid a second TensorFlow (docs/plugins.md)")
         return True, ""
-
-    def version(self) -> str:
-        import keras_hub
-
-        return f"keras-hub {keras_hub.__version__}, {self.backend} {super().version()}"

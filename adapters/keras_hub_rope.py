@@ -84,6 +84,7 @@ class _KerasHubRope(KerasHubLayer):
 class KerasHubRopeAdapter(_KerasHubRope, TfArrays, Adapter):
     name = "keras-hub-rope"
     backend = "tensorflow"
+    modules = ("tensorflow", "keras", "keras_hub")
     description = "keras_hub.layers.RotaryEmbedding on the TensorFlow backend (layout half; linear, dynamic, yarn)"
 
     def _context(self, dtype):
@@ -93,6 +94,7 @@ class KerasHubRopeAdapter(_KerasHubRope, TfArrays, Adapter):
 class KerasHubRopeJaxAdapter(_KerasHubRope, JaxArrays, Adapter):
     name = "keras-hub-rope-jax"
     backend = "jax"
+    modules = ("jax", "jaxlib", "keras", "keras_hub")
     description = "keras_hub.layers.RotaryEmbedding on the JAX backend (layout half; linear, dynamic, yarn)"
 
     def _context(self, dtype):

@@ -126,6 +126,7 @@ class TfArrays:
     """NumPy <-> tf.Tensor conversion, shared by every TensorFlow adapter and TF plug-in functions."""
 
     framework = "tensorflow"
+    modules = ("tensorflow",)
 
     @classmethod
     def availability(cls):
@@ -134,11 +135,6 @@ class TfArrays:
         except Exception as exc:
             return False, f"tensorflow is not importable: {type(exc).__name__}: {exc}"
         return True, ""
-
-    def version(self) -> str:
-        import tensorflow as tf
-
-        return tf.__version__
 
     def device_status(self):
         import tensorflow as tf
@@ -185,6 +181,7 @@ class TfArrays:
 
 
 class KerasTfAdapter(TfArrays, Adapter):
+    modules = ("tensorflow", "keras")
     name = "keras-tf"
     description = "keras.ops.dot_product_attention on the TensorFlow backend"
     capabilities = Capabilities(
@@ -203,9 +200,6 @@ class KerasTfAdapter(TfArrays, Adapter):
         except Exception as exc:
             return False, f"keras is not importable: {type(exc).__name__}: {exc}"
         return True, ""
-
-    def version(self) -> str:
-        return f"keras {import_keras_tensorflow().__version__}, tensorflow {super().version()}"
 
     def _call(self, query, key, value, attn_mask, is_causal, causal_alignment, scale):
         L, S = query.shape[-2], key.shape[-2]

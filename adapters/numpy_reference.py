@@ -27,6 +27,7 @@ class NumpyArrays:
     """Conversion for plain NumPy arrays (bfloat16 as ml_dtypes.bfloat16)."""
 
     framework = "numpy"
+    modules = ("numpy",)
 
     def from_numpy(self, array, dtype):
         return np.asarray(array).astype(numpy_dtype(dtype))
@@ -39,9 +40,6 @@ class NumpyArrays:
 
     def index_from_numpy(self, arr):
         return np.asarray(arr).astype(np.int64)
-
-    def version(self) -> str:
-        return np.__version__
 
 
 class NumpyReferenceAdapter(NumpyArrays, Adapter):

@@ -77,6 +77,7 @@ def _session(dtype: str, mask: str | None, cache: bool, nonpad: bool, is_causal:
 class OnnxAttentionAdapter(NumpyArrays, Adapter):
     name = "onnx-attention"
     framework = "onnxruntime"
+    modules = ("onnx", "onnxruntime")
     description = f"ONNX Attention (opset {OPSET}) through onnxruntime's CPU kernel"
     capabilities = Capabilities(
         operations=("sdpa",), dtypes=tuple(_ELEM),
@@ -93,12 +94,6 @@ class OnnxAttentionAdapter(NumpyArrays, Adapter):
             return False, (f"onnx / onnxruntime are not importable ({type(exc).__name__}: {exc}); "
                            "install them with `pip install -e .[onnx]`")
         return True, ""
-
-    def version(self) -> str:
-        import onnx
-        import onnxruntime
-
-        return f"onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}"
 
     def from_numpy(self, array, dtype):
         require(dtype in _ELEM, f"{self.name} runs onnxruntime's kernel for float32 and float16 only")

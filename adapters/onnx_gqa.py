@@ -73,6 +73,7 @@ def _session(dtype, heads, kv_heads, causal, scale, softcap, window, sink, qk):
 class OnnxGqaAdapter(NumpyArrays, Adapter):
     name = "onnx-gqa"
     framework = "onnxruntime"
+    modules = ("onnx", "onnxruntime")   # availability and provenance from package metadata
     description = "onnxruntime com.microsoft GroupQueryAttention (CPU kernel): a contiguous cache per sequence"
     capabilities = Capabilities(
         operations=("sdpa_paged",), dtypes=tuple(_ELEM), causal_alignments=("bottom_right",),

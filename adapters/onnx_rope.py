@@ -64,6 +64,7 @@ def _session(domain: str, dtype: str, interleaved: int, rotary_dim, num_heads: i
 class OnnxRopeAdapter(NumpyArrays, Adapter):
     name = "onnx-rope"
     framework = "onnxruntime"
+    modules = ("onnx", "onnxruntime")   # availability and provenance from package metadata
     domain = ""
     description = "ONNX RotaryEmbedding (opset 23) through onnxruntime's CPU kernel"
     capabilities = Capabilities(operations=("rope_cache",), dtypes=tuple(_ELEM), rope_layouts=("half", "interleaved"))

@@ -57,6 +57,7 @@ class TorchArrays:
     """NumPy <-> torch conversion, shared by every torch adapter and torch plug-in functions."""
 
     framework = "torch"
+    modules = ("torch",)
 
     @classmethod
     def availability(cls):
@@ -65,11 +66,6 @@ class TorchArrays:
         except Exception as exc:
             return False, f"torch is not importable: {type(exc).__name__}: {exc}"
         return True, ""
-
-    def version(self) -> str:
-        import torch
-
-        return torch.__version__
 
     def device_status(self):
         import torch
@@ -135,9 +131,14 @@ class TorchSdpaAdapter(TorchArrays, Adapter):
         gradients=True, sdpa_options=("query_offset",),  # as causal_lower_right (a decode step)
     )
 
-    def device_status(self):
-        if self.cuda_only and self.device == "cpu":
+    def cpu_status(self):
+        if self.cuda_only:
             return False, f"{self.name} needs a CUDA device (the {self.backend} backend has no CPU kernel)"
+        return True, ""
+
+    def device_status(self):
+        if self.device == "cpu":
+            return self.cpu_status()
         return super().device_status()
 
     def _call(self, query, key, value, attn_mask, is_causal, causal_alignment, scale, enable_gqa):

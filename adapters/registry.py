@@ -2,7 +2,10 @@
 and bare functions (`--sdpa` / `--encoding`: each registered operation's `plugin_flag`).
 
 An `AdapterSpec` is plain JSON so a worker process can rebuild the adapter with `instantiate`.
-Importing this module imports no framework; `discover()` and `resolve()` do (availability checks).
+Importing this module imports no framework, and neither do `discover()`, `resolve()` and
+`not_run()` for bundled adapters on the CPU: availability comes from package metadata
+(Adapter.quick_status: importlib.util.find_spec, importlib.metadata); the framework is imported
+where the adapter runs (its worker), and a failure there is that adapter's error.
 """
 from __future__ import annotations
 
@@ -62,17 +65,40 @@ BUNDLED = {
     "onnx-rope": "attnconf.adapters.onnx_rope:OnnxRopeAdapter",
     "ort-rope-contrib": "attnconf.adapters.onnx_rope:OrtRopeContribAdapter",
 }
-# Bundled but run only when named (`--adapter NAME`): too slow for the default run's 90 s here.
+# Bundled but run only when named (`--adapter NAME`).
 # torch-flex: eager FlexAttention costs ~40 ms a call (vmapped score_mod/mask_mod), ~400 s a run.
-# hf-eager-sinks, hf-sdpa: ~12 and ~11 CPU-s each, mostly their worker's transformers import
-# (hf-eager, kept, costs ~15; onnx-attention ~2). (torch.compile'd FlexAttention, ~30 s per
-# compile, is not bundled: --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
+# (torch.compile'd FlexAttention, ~30 s per compile, is not bundled:
+# --adapter attnconf.adapters.torch_flex:TorchFlexCompiledAdapter.)
+# keras-hub-*-jax: Keras fixes its backend at first import, and the default run's Keras rows use
+# TensorFlow; named, they run in the JAX worker (tox env keras-hub-jax).
+# hf-eager-sinks is in the default run since the HF rows share one worker: measured
+# (`attnconf run --adapter hf-eager` vs the same with hf-eager-sinks and hf-sdpa added,
+# /usr/bin/time, load ~10) 10.8 vs 14.2 CPU-s in all, ~1.7 CPU-s each, where each had cost ~12
+# with a transformers import of its own. hf-sdpa stays opt-in: `attnconf calibrate` (8 seeds)
+# finds a divergence no expectation documents yet (sdpa-window seed 7, float64: a row with
+# visible keys gives 0), and the default run and calibrate judge the same adapters.
 # torch-flex-varlen (eager FlexAttention over the packed batch) and jax-varlen (XLA compiles per
 # padded shape) cost ~90 s and ~80 s of wall time for their 70 records here; torch-nested ~4 CPU-s.
 # torch-flex-paged: eager PagedAttention costs ~1 s a call here (create_block_mask and the vmapped
 # mods over the whole page pool), ~230 s for its paged records alone.
-OPT_IN = ("torch-flex", "hf-eager-sinks", "hf-sdpa", "torch-flex-varlen", "jax-varlen", "jax-pallas-segments",
-          "torch-flex-paged")
+OPT_IN = ("torch-flex", "hf-sdpa", "keras-hub-rope-jax", "keras-hub-alibi-jax", "torch-flex-varlen", "jax-varlen",
+          "jax-pallas-segments", "torch-flex-paged")
+OPT_IN_REASONS = {
+    "torch-flex": "opt-in: eager FlexAttention takes ~40 ms a call, ~400 s a run",
+    "hf-sdpa": "opt-in: calibration's random window cases find a divergence no expectation documents yet "
+               "(float64 rows with visible keys give 0)",
+    "keras-hub-rope-jax": "opt-in: keras-hub on the JAX backend (Keras fixes its backend at first import; "
+                          "the default run's Keras rows use TensorFlow)",
+    "keras-hub-alibi-jax": "opt-in: keras-hub on the JAX backend (Keras fixes its backend at first import; "
+                           "the default run's Keras rows use TensorFlow)",
+    "torch-flex-varlen": "opt-in: eager FlexAttention over the packed batch, ~90 s for its records",
+    "jax-varlen": "opt-in: XLA compiles once per padded shape, ~80 s for its records",
+    "jax-pallas-segments": "opt-in: the Pallas GPU flash kernel in interpret mode, ~3 s a shape",
+    "torch-flex-paged": "opt-in: eager PagedAttention takes ~1 s a call, ~230 s for its records",
+}
+# What installs an adapter's missing module: the pyproject extra, or a tox env that installs it.
+EXTRA_OF_MODULE = {"torch": "torch", "jax": "jax", "jaxlib": "jax", "tensorflow": "tensorflow",
+                   "keras": "tensorflow", "transformers": "hf", "onnx": "onnx", "onnxruntime": "onnx"}
 KINDS = ("bundled", "class", "function")
 
 
@@ -146,12 +172,15 @@ def _entry_point_row(ep, device: str) -> dict:
 
 def discover(device: str | None = None) -> list[dict]:
     """describe() of every bundled adapter (each on its default device unless `device` is given)
-    and every `attnconf.adapters` entry point."""
+    and every `attnconf.adapters` entry point; bundled rows say whether the default run includes
+    them ("default": false for OPT_IN, with "opt_in" the reason)."""
     rows = []
     for name in BUNDLED:
         cls = _bundled_class(name)
         row = cls(device=device).describe()
         row["source"] = "bundled"
+        row["default"] = name not in OPT_IN
+        row["opt_in"] = OPT_IN_REASONS.get(name, "")
         rows.append(row)
     rows.extend(_entry_point_row(ep, device or "cpu") for ep in entry_points())
     return rows
@@ -159,6 +188,70 @@ def discover(device: str | None = None) -> list[dict]:
 
 def _known_names() -> list[str]:
     return list(BUNDLED) + [ep.name for ep in entry_points()]
+
+
+def unknown_adapter(name: str) -> UsageError:
+    """'adapter should be one of …, but got …', with a "did you mean" when one name is close."""
+    import difflib
+
+    known = _known_names()
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return UsageError(f"adapter should be one of {', '.join(known)}, but got {name!r}{hint}")
+
+
+def default_names(device: str = "cpu") -> list[str]:
+    """The bundled adapters a run without --adapter checks: all but OPT_IN, those available here
+    (package metadata; no framework import on the CPU)."""
+    return [name for name in BUNDLED
+            if name not in OPT_IN and _bundled_class(name)(device=device).quick_status()[0]]
+
+
+def install_command(name: str) -> str:
+    """The command that makes bundled adapter `name` runnable here and runs it."""
+    cls = _bundled_class(name)
+    missing = [m for m in cls.modules if not _module_found(m)]
+    if "keras_hub" in missing:   # keras-hub's own requirements pull a second TensorFlow: tox installs it --no-deps
+        return "tox -e keras-hub-jax" if "jax" in cls.modules else "tox -e keras-hub"
+    extras = sorted({EXTRA_OF_MODULE.get(m, m) for m in missing})
+    run = f"attnconf run --adapter {name}"
+    if missing:
+        return f"python3 -m pip install -c constraints.txt \".[{','.join(extras)}]\" && {run}"
+    return run
+
+
+def not_run(specs, device: str = "cpu", *, default_run: bool = True) -> list[dict]:
+    """{"adapter", "reason", "command"} for every bundled adapter `specs` leave out: opt-in, not
+    installed, GPU-only (or no GPU), or, when adapters were named, not named."""
+    ran = {s.target for s in specs if getattr(s, "kind", "") == "bundled"}
+    rows = []
+    for name in BUNDLED:
+        if name in ran:
+            continue
+        cls = _bundled_class(name)
+        adapter = cls(device=device)
+        available, reason = adapter.quick_status()
+        if not available:
+            command = install_command(name)
+            if not cls.installed()[0]:
+                reason = f"not installed: {reason}"
+            elif cls.installed()[0] and command.endswith(name):   # installed, yet not here: a device
+                gpu = "cuda" if cls.framework == "torch" else "gpu"
+                command = f"attnconf run --adapter {name} --device {gpu}" if device == "cpu" else command
+        elif name in OPT_IN and default_run:
+            reason, command = OPT_IN_REASONS[name], f"attnconf run --adapter {name}"
+        elif not default_run:
+            reason, command = "not named with --adapter", f"attnconf run --adapter {name}"
+        else:
+            continue
+        rows.append({"adapter": name, "reason": reason, "command": command})
+    return rows
+
+
+def _module_found(module: str) -> bool:
+    from attnconf.adapters.base import module_found
+
+    return module_found(module)
 
 
 def function_targets(functions=None, **flags) -> dict:
@@ -179,9 +272,12 @@ def function_targets(functions=None, **flags) -> dict:
 
 
 def resolve(names=None, *, functions=None, framework=None, adapter_classes=(), device="cpu",
-            **flags) -> list[AdapterSpec]:
+            isolated=True, **flags) -> list[AdapterSpec]:
     """The adapters a run asked for. No names, functions or classes: every available bundled adapter
-    but the OPT_IN ones.
+    but the OPT_IN ones (default_names).
+
+    isolated: the adapters run in worker processes, so a bundled adapter's availability comes from
+    package metadata here, without importing its framework (False: in this process, imported).
 
     names: bundled or entry-point names; functions: {operation name: `PKG.MOD:FUNC`}, or by flag,
     sdpa=…, encoding=… (any registered plug-in flag, as `--sdpa` reads), with framework;
@@ -195,18 +291,20 @@ def resolve(names=None, *, functions=None, framework=None, adapter_classes=(), d
     targets = function_targets(functions, **flags)
     specs: list[AdapterSpec] = []
     if not names and not targets and not adapter_classes:
-        for name in BUNDLED:
-            if name not in OPT_IN and _bundled_class(name)(device=device).is_available()[0]:
+        for name in default_names(device):
+            if isolated or _bundled_class(name)(device=device).is_available()[0]:
                 specs.append(AdapterSpec("bundled", name, _bundled_class(name).framework, device=device))
         return specs
     eps = {ep.name: ep for ep in entry_points()}
     for name in names:
         if name in BUNDLED:
             spec = AdapterSpec("bundled", name, _bundled_class(name).framework, device=device)
-        elif name in eps:
+            specs.append(_checked(spec, quick=isolated))
+            continue
+        if name in eps:
             spec = AdapterSpec("class", eps[name].value, device=device, name=name)
         else:
-            raise UsageError(f"adapter should be one of {', '.join(_known_names())}, but got {name!r}")
+            raise unknown_adapter(name)
         specs.append(_checked(spec))
     for target in adapter_classes:
         specs.append(_checked(AdapterSpec("class", target, device=device)))
@@ -218,10 +316,11 @@ def resolve(names=None, *, functions=None, framework=None, adapter_classes=(), d
     return specs
 
 
-def _checked(spec: AdapterSpec) -> AdapterSpec:
-    """Instantiate once (surfacing load errors) and refuse an adapter that cannot run here."""
+def _checked(spec: AdapterSpec, *, quick: bool = False) -> AdapterSpec:
+    """Instantiate once (surfacing load errors) and refuse an adapter that cannot run here
+    (quick: by package metadata, Adapter.quick_status, without importing its framework)."""
     adapter = instantiate(spec)
-    available, reason = adapter.is_available()
+    available, reason = adapter.quick_status() if quick else adapter.is_available()
     if not available:
         raise SetupError(f"adapter {adapter.name} should be available, but it is not: {reason}")
     return dataclasses.replace(spec, framework=adapter.framework)
@@ -233,7 +332,7 @@ def instantiate(spec: AdapterSpec | dict) -> Adapter:
         spec = AdapterSpec.from_json(spec)
     if spec.kind == "bundled":
         if spec.target not in BUNDLED:
-            raise UsageError(f"adapter should be one of {', '.join(_known_names())}, but got {spec.target!r}")
+            raise unknown_adapter(spec.target)
         return _bundled_class(spec.target)(device=spec.device)
     if spec.kind == "class":
         adapter = _construct(load_target(spec.target, "--adapter", "PKG.MOD:CLASS"), spec.device)

@@ -24,7 +24,13 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from attnconf import __version__
 
-    parser = _Parser(prog="attnconf", description="Conformance suite for attention and sinusoidal encodings.")
+    parser = _Parser(prog="attnconf", description=(
+        "Conformance suite for attention kernels and position encodings: scaled dot-product attention "
+        "(masks, causal alignment, GQA, kernel options: windows, soft-capping, sinks, ALiBi, decode, ragged "
+        "lengths; gradients), multi-head attention, sinusoidal encodings, rotary embeddings (RoPE), ALiBi, "
+        "T5 and Shaw relative positions and learned position ids, judged against exact golden values by "
+        "one tolerance rule; bundled adapters for PyTorch, JAX, TensorFlow/Keras, HF transformers, "
+        "keras-hub and onnxruntime, or plug in your own."))
     parser.add_argument("--version", action="version", version=f"attnconf {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -31,7 +31,11 @@ def parse_dtypes(text: str, *, option: str = "--dtype") -> tuple[str, ...]:
         raise UsageError(f"{option} should list one or more of {', '.join(DTYPE_NAMES)}, but got {text!r}")
     for n in names:
         if n not in DTYPE_NAMES + INDEX_DTYPES:
-            raise UsageError(f"{option} should be one of {', '.join(DTYPE_NAMES + INDEX_DTYPES)}, but got {n!r}")
+            import difflib
+
+            close = difflib.get_close_matches(n, DTYPE_NAMES + INDEX_DTYPES, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"{option} should be one of {', '.join(DTYPE_NAMES + INDEX_DTYPES)}, but got {n!r}{hint}")
     return tuple(dict.fromkeys(names))
 
 

@@ -222,8 +222,12 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
     results: dict = {}
     scopes = documented_scopes(expectations)
     per_adapter = {a.name: _scopes_for(scopes, a.name) for a in adapters}
-    for family in families or _family_names():
+    names = list(families or _family_names())
+    status = getattr(progress, "status", None)     # a rewritten status line, when the caller has one
+    for number, family in enumerate(names, 1):
         for seed in range(seeds):
+            if status:
+                status(f"false failures: family {family} ({number}/{len(names)}), seed {seed + 1}/{seeds}")
             case = random_case(family, seed)
             case_dtypes = _case_dtypes(case, dtypes)
             for adapter in adapters:
@@ -260,7 +264,7 @@ def bundled_adapters() -> tuple[list, list[tuple[str, str]]]:
         if name == "numpy-reference":
             continue
         if name in registry.OPT_IN:     # as in attnconf run: judged when named (attnconf run --adapter NAME)
-            unavailable.append((name, "opt-in (not in the default run: slow); run it by name"))
+            unavailable.append((name, registry.OPT_IN_REASONS.get(name, "opt-in") + "; run it by name"))
             continue
         try:
             adapter = registry.instantiate(registry.AdapterSpec("bundled", name))
@@ -297,8 +301,13 @@ def run(*, seeds: int = 200, zoo: str | Path | None = BUNDLED_ZOO, bundled: bool
     t0 = time.perf_counter()
     expectations = _expectations(RunConfig(specs=[]))
     adapters = correct_adapters(zoo, bundled=False)
+    if progress and bundled:
+        progress("loading the bundled adapters (each framework is imported once) …")
     extra, unavailable = bundled_adapters() if bundled else ([], [])
     adapters += extra
+    if progress:
+        progress(f"false failures: {len(adapters)} correct implementations, {len(families or _family_names())} "
+                 f"families x {seeds} seeds; then the known-bad zoo")
     ff = false_failures(adapters, seeds=seeds, families=families, progress=progress, expectations=expectations)
     t1 = time.perf_counter()
     from attnconf.conformance.detection import detection

@@ -93,7 +93,7 @@ class Session:
             classes = [a for a in adapters if ":" in a]
             specs = registry.resolve(names, functions=function.parsed_targets(self.config.option, "attnconf_"),
                                      framework=self.opt("framework"), adapter_classes=classes,
-                                     device=self.opt("device"))
+                                     device=self.opt("device"), isolated=False)  # run in this process
             self._executor = runner.InProcessExecutor()
             rows = []
             for spec in specs:

@@ -71,7 +71,7 @@ def test_keras_hub_yarn_attention_factor_rounded_to_compute_dtype():
 
 def test_keras_hub_yarn_truncate_defaults_to_true():
     # keras-hub 0.32 defaults truncate=True (HF's default too, so the spec default agrees); older
-    # keras-hub documentation (RESEARCH.md) described truncate=False.
+    # keras-hub documentation described truncate=False (docs/findings.md#rope-scaling).
     pytest.importorskip("keras_hub")
     bundled_or_skip("keras-hub-rope")
     import keras_hub

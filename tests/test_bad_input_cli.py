@@ -6,6 +6,7 @@ environment (a framework made unimportable) or check the process boundary run `p
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -222,9 +223,18 @@ def _subprocess(args, *, extra_path=()):
 
 @pytest.fixture(scope="module")
 def no_torch(tmp_path_factory):
-    """A path entry that makes `import torch` fail as if torch were not installed."""
+    """A path entry that makes torch look not installed: its sitecustomize puts None in
+    sys.modules['torch'], Python's own import block (find_spec finds nothing, import raises)."""
     d = tmp_path_factory.mktemp("no_torch")
-    (d / "torch.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    (d / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def broken_torch(tmp_path_factory):
+    """A path entry whose torch is installed (find_spec finds it) but fails when imported."""
+    d = tmp_path_factory.mktemp("broken_torch")
+    (d / "torch.py").write_text("raise ImportError('this torch is broken')\n")
     return d
 
 
@@ -235,6 +245,19 @@ def no_torch(tmp_path_factory):
 def test_framework_not_installed(no_torch, args, words):
     r = _subprocess(args, extra_path=[no_torch])
     assert_one_line(r.returncode, r.stderr, *words)
+
+
+def test_a_framework_that_fails_to_import_is_the_adapters_error(broken_torch, tmp_path):
+    # Availability is read from package metadata (no framework import in the parent); the import
+    # happens in the worker, and its failure is every record's one-line error, not a traceback.
+    out = tmp_path / "r.json"
+    r = _subprocess(["run", "--adapter", "torch-math", "--select", "sdpa/causal_tl_sq", "--dtype", "float32",
+                     "--no-checks", "--json", str(out)], extra_path=[broken_torch])
+    assert r.returncode == 1, r.stderr[-2000:]
+    records = json.loads(out.read_text())["results"]
+    assert records and all(rec["status"] == "error" for rec in records)
+    assert all("torch-math should be available, but in its worker it is not" in rec["message"]
+               and "this torch is broken" in rec["message"] for rec in records)
 
 
 def test_subprocess_gives_the_same_single_line():

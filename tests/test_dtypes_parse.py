@@ -16,7 +16,9 @@ def test_a_list_keeps_its_order_once_each():
 
 
 @pytest.mark.parametrize("text, option, message", [
-    ("float8", "--dtype", "--dtype should be one of float64, float32, float16, bfloat16, int64, but got 'float8'"),
+    ("complex", "--dtype", "--dtype should be one of float64, float32, float16, bfloat16, int64, but got 'complex'"),
+    ("flaot32", "--dtype", "--dtype should be one of float64, float32, float16, bfloat16, int64, but got 'flaot32' "
+                           "(did you mean 'float32'?)"),
     (" , ", "--attnconf-dtype",
      "--attnconf-dtype should list one or more of float64, float32, float16, bfloat16, but got ' , '"),
 ])

@@ -1,5 +1,6 @@
 """Packaging: everything imports under `attnconf`, data files ship, a checkout works as installed."""
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,8 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def wheel_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a copy: setuptools writes build/ and *.egg-info next to the sources, which other
+    # test processes (pytest-xdist workers) importing the checkout must never see half-written.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("attnconf", "spec", "reference", "adapters", "conformance"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "-q", "-w", str(out), str(ROOT)], capture_output=True, text=True)
+                           "-q", "-w", str(out), str(source)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {done.stderr.strip()[-300:]}")
     (path,) = out.glob("attnconf-*.whl")

@@ -74,7 +74,7 @@ def test_mha_low_precision_dtype_and_error(dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_encoding_low_precision(dtype):
-    """float32 angles err by ~p·2^-24 (RESEARCH.md); f16/bf16 add one rounding of the table."""
+    """float32 angles err by ~p·2^-24 (docs/findings.md#sinusoidal-precision); f16/bf16 add one rounding of the table."""
     t, offset = 64, 2000
     exact = R.sinusoidal_encoding(t, 32, offset=offset, exact=True)
     got = R.sinusoidal_encoding(t, 32, offset=offset, precision=dtype)

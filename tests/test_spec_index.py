@@ -109,7 +109,7 @@ def test_named_alternatives_appear_in_the_clause_text(clause):
 
 
 def test_the_observed_divergences_are_named():
-    # RESEARCH.md's divergences between frameworks; the spec must name each as an alternative.
+    # The divergences between frameworks in docs/findings.md; the spec must name each as an alternative.
     alts = {c["id"]: set(c["alternatives"]) for c in INDEX["clauses"]}
     assert {"uniform", "nan"} <= alts["sdpa.fully_masked"]
     assert "bottom_right" in alts["sdpa.causal.top_left"]

@@ -69,6 +69,9 @@ def register(subparsers) -> None:
 
 def main(args) -> int:
     _check_args(args)
+    from attnconf.commands.run import quiet_framework_logs
+
+    quiet_framework_logs()
     started = time.time()
     if args.reference_targets:
         section, failed = _targets(args)
@@ -122,9 +125,9 @@ def _adapters(args) -> list:
     plain = [n for n in names or () if ":" not in n]
     classes = [n for n in names or () if ":" in n]
     if names is None:
-        specs = registry.resolve(None, device=args.device)
+        specs = registry.resolve(None, device=args.device, isolated=False)   # timed in this process
     else:
-        specs = registry.resolve(plain, adapter_classes=classes, device=args.device)
+        specs = registry.resolve(plain, adapter_classes=classes, device=args.device, isolated=False)
     if not specs:
         raise UsageError("adapters should include at least one available adapter, but got none "
                          "(see 'attnconf adapters')")
@@ -140,13 +143,19 @@ def _targets(args) -> tuple[dict, bool]:
         rope = targets.rope_target(rounds=2, shape=dict(B=1, H=8, T=2048, E=128))
         paged = serving.paged_target(rounds=9, shape=serving.QUICK_SHAPE)
     else:
+        _status("speed target: dgemm peak, then the blocked reference at L=S=4096 …")
         speed = targets.speed_target()
+        _status("memory target: the blocked reference at L=S=65536 in a child process …")
         mem = targets.memory_target()
+        _status("RoPE target: copy bandwidth, then float64 RoPE at T=8192 …")
         rope = targets.rope_target()
+        _status("paged target: the paged reference against the contiguous one …")
         paged = serving.paged_target(rounds=9)
     from attnconf.conformance.bench import varlen   # packed vs contiguous reference, same work
 
+    _status("packed target: the packed reference against the contiguous one …")
     packed = varlen.varlen_target(shape=dict(B=4, H=2, L=256, E=64) if args.quick else None)
+    _status("")
     for line in targets.format_report(speed, mem, rope) + serving.format_paged(paged) + varlen.format_report(packed):
         _print(line)
     if args.quick:
@@ -165,6 +174,9 @@ def _write(path, section, adapters, started):
 
     doc = new_document(command=["attnconf"] + sys.argv[1:])
     doc["adapters"] = [a.describe() for a in adapters]
+    for row in doc["adapters"]:   # provenance: every library a benchmarked implementation runs on
+        for dist, version in (row.get("libraries") or {}).items():
+            doc["environment"]["frameworks"].setdefault(dist, version)
     doc["results"] = checks.records(section.get("statements", []))
     doc["benchmarks"] = section
     doc["finished_at"] = now()
@@ -186,3 +198,11 @@ def _print_statements(section) -> None:
 
 def _print(line: str) -> None:
     print(line, flush=True)
+
+
+def _status(message: str) -> None:
+    """A rewritten status line on a terminal (stderr) while a long measurement runs; "" clears it.
+    Nothing when stderr is not a terminal."""
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\x1b[2K{message}")
+        sys.stderr.flush()

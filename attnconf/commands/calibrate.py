@@ -54,12 +54,11 @@ def run(args) -> int:
     else:
         zoo = None if args.zoo in ("none", "") else Path(args.zoo)
 
-    def progress(msg):
-        if sys.stderr.isatty():
-            sys.stderr.write(f"  {msg}\n")
+    from attnconf.commands.run import quiet_framework_logs
 
+    quiet_framework_logs()
     doc = calibration.run(seeds=seeds, zoo=zoo, bundled=not args.no_bundled, families=args.family,
-                          progress=progress, first_only=args.first_catch)
+                          progress=Progress(sys.stderr), first_only=args.first_catch)
     print(calibration.format_report(doc))
     if args.json:
         path = Path(args.json)
@@ -69,3 +68,26 @@ def run(args) -> int:
         except OSError as exc:
             raise UsageError(f"--json should name a writable file, but got {str(path)!r} ({exc.strerror})") from None
     return 0 if doc["ok"] else 1
+
+
+class Progress:
+    """What calibrate is doing, on a terminal: a line per finished step and a rewritten status line
+    (family, seed) in between; nothing when stderr is not a terminal (logs, CI)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self._last = 0.0
+
+    def __call__(self, message: str) -> None:
+        if self.tty:
+            self.stream.write(f"\r\x1b[2K  {message}\n")
+            self.stream.flush()
+
+    def status(self, message: str) -> None:
+        import time
+
+        if self.tty and time.perf_counter() - self._last >= 0.2:
+            self._last = time.perf_counter()
+            self.stream.write(f"\r\x1b[2K  {message}")
+            self.stream.flush()

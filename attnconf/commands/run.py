@@ -20,10 +20,15 @@ EXECUTORS = ("in-process", "worker")
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "run", help="run the conformance suite on implementations",
-        description="Run golden-case agreement checks (and invariants/profiles) and write results JSON.")
+        description="Check attention kernels and position encodings (SDPA and its kernel options, gradients, "
+                    "multi-head attention, sinusoidal encodings, RoPE, ALiBi, T5/Shaw relative positions, "
+                    "position ids) against the golden cases, invariants and semantic profiles; write results "
+                    "JSON. Without --adapter: every bundled adapter installed here, except the opt-in ones "
+                    f"({', '.join(_opt_in())}) and GPU-only ones on the CPU; the summary lists each left out, "
+                    "why, and the command that runs it (`attnconf adapters` shows them all).")
     p.add_argument("--adapter", action="append", default=[], metavar="NAME|PKG.MOD:CLASS",
                    help="a bundled/entry-point adapter name or an adapter class (repeatable); "
-                        "default: every available bundled adapter")
+                        "default: every bundled adapter installed here but the opt-in and GPU-only ones")
     from attnconf.adapters import function
 
     for op in function.function_operations():    # one option per registered plug-in flag
@@ -47,16 +52,17 @@ def register(subparsers) -> None:
                         "a case still running is killed and recorded as timeout")
     p.add_argument("--golden-dir", metavar="DIR", help="read golden files from DIR")
     p.add_argument("--executor", default=None,
-                   help="worker (default: each adapter in its own worker process, so a crash or hang costs "
-                        "only its cases) or in-process")
+                   help="worker (default: implementations run in worker processes, one per framework for the "
+                        "bundled adapters and one per third-party adapter; a crash or hang replaces the "
+                        "worker and costs only the case in flight) or in-process")
     p.add_argument("--no-isolation", action="store_true",
                    help="run implementations in this process (same as --executor in-process): a crash or "
                         "hang ends the run")
     p.add_argument("--memory-limit", metavar="SIZE",
                    help="address-space limit per worker process, e.g. 4G or 512M (exhaustion -> crash)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="adapters checked at once, each in its own worker (default: 2 on 2+ cores; "
-                        "1 with --no-isolation)")
+                   help="adapters checked at once, each group of adapters sharing a worker (the bundled "
+                        "ones of one framework) in one thread (default: 2 on 2+ cores; 1 with --no-isolation)")
     p.add_argument("--resume", action="store_true",
                    help="keep the records of an earlier, interrupted run in --json and run only what is missing")
     p.add_argument("--no-checks", action="store_true", help="agreement only: skip invariants and profiles")
@@ -67,6 +73,12 @@ def register(subparsers) -> None:
     p.add_argument("--strict", action="store_true",
                    help="fail the run for expectation entries that match nothing or now pass")
     p.set_defaults(func=main)
+
+
+def _opt_in() -> tuple:
+    from attnconf.adapters.registry import OPT_IN
+
+    return OPT_IN
 
 
 def _choice(what: str, value: str, choices) -> str:
@@ -123,6 +135,8 @@ def _specs(args):
     classes = [a for a in args.adapter if ":" in a]
     kwargs = dict(names=names, functions=functions, framework=args.framework,
                   adapter_classes=classes, device=args.device)
+    if executor_choice(args) != "worker":
+        kwargs["isolated"] = False      # in this process: availability means importing it here
     third_party = functions or classes or any(n not in registry.BUNDLED for n in names)
     if executor_choice(args) == "worker" and third_party:
         # a third-party module is imported in a worker first: a crash at import is one line, exit 2
@@ -151,15 +165,40 @@ def build_config(args):
         results.check_writable(html, option="--html")
     if args.golden_dir and not Path(args.golden_dir).is_dir():
         raise UsageError(f"--golden-dir should be a directory, but {args.golden_dir} is not")
+    check_select(args)          # before any adapter is resolved: usage errors come first, fast
     specs = _specs(args)
     if not specs:
         raise UsageError("no adapter is available to run: install torch, jax or tensorflow, or pass --sdpa")
+    from attnconf.adapters import registry
+
+    not_run = registry.not_run(specs, args.device, default_run=not args.adapter and not function_args(args))
     return RunConfig(
         specs=specs, dtypes=dtypes, select=args.select, level=args.level, timeout=args.timeout,
         json_path=json_path, html_path=html, golden_dir=args.golden_dir, device=args.device,
         checks=not args.no_checks, seed=args.seed, command=["attnconf"] + sys.argv[1:],
         expectations=False if args.no_expectations else args.expectations, strict=args.strict,
-        resume=args.resume, jobs=_jobs(args))
+        resume=args.resume, jobs=_jobs(args), not_run=not_run)
+
+
+def function_args(args) -> bool:
+    from attnconf.adapters import function
+
+    return bool(function.parsed_targets(args))
+
+
+def check_select(args) -> list:
+    """The golden cases --select selects; a UsageError when it selects no record at all."""
+    import types
+
+    from attnconf.conformance.execution import runner
+
+    cases = runner.load_cases(args.select, args.golden_dir)
+    probe = types.SimpleNamespace(select=args.select, checks=not args.no_checks)
+    if not cases and not runner.checks_selected(probe):
+        kinds = "a golden case" + (", invariant/<clause> or profile/<aspect>" if not args.no_checks else
+                                   " (--no-checks: no invariant or profile)")
+        raise UsageError(f"--select should match at least one case id ({kinds}), but {args.select!r} matches none")
+    return cases
 
 
 def _jobs(args) -> int:
@@ -180,6 +219,23 @@ SINGLE_THREAD_ENV = {
     "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2",
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
 }
+
+
+# Framework C++ logging (TensorFlow/XLA: oneDNN notices, "supports DT_HALF only …") is not for the
+# user of a long command; 3 = FATAL only. A user's own setting wins.
+QUIET_LOG_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+# Python warnings that frameworks raise from their own code (einsum, dtype promotion notices).
+QUIET_WARNING_MODULES = r"(tensorflow|keras|jax|jaxlib|torch|transformers|keras_hub|onnxruntime)(\.|$)"
+
+
+def quiet_framework_logs() -> None:
+    """Keep framework log noise out of what `calibrate` and `bench` print (set before importing)."""
+    import os
+    import warnings
+
+    for key, value in QUIET_LOG_ENV.items():
+        os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore", module=QUIET_WARNING_MODULES)
 
 
 def single_thread_frameworks() -> None:
@@ -203,10 +259,6 @@ def main(args) -> int:
     single_thread_frameworks()
     config = build_config(args)
     cases = runner.load_cases(config.select, config.golden_dir)
-    if not cases and not runner.checks_selected(config):
-        kinds = "a golden case" + (", invariant/<clause> or profile/<aspect>" if config.checks else
-                                   " (--no-checks: no invariant or profile)")
-        raise UsageError(f"--select should match at least one case id ({kinds}), but {config.select!r} matches none")
     choice, memory = executor_choice(args), parse_size(args.memory_limit)
     result = runner.run(config, cases=cases,
                         executor_factory=lambda: _executor(choice, args.timeout, memory))

@@ -168,8 +168,10 @@ def rate_key(unit: str) -> str:
 
 
 def describe(p: dict) -> str:
-    where = f"{p['adapter']:<18} {p['operation']:<20} {p['dtype']:<8} B={p['B']} H={p['H']} " \
-            f"L=S={p['L']} E={p['E']}{' causal' if p['causal'] else ''}"
+    # fixed-width fields, "causal" a column of its own: rows with and without it stay aligned
+    where = f"{p['adapter']:<18} {p['operation']:<20} {p['dtype']:<8} {'B=' + str(p['B']):<4} " \
+            f"{'H=' + str(p['H']):<5} {'L=S=' + str(p['L']):<11} {'E=' + str(p['E']):<5} " \
+            f"{'causal' if p['causal'] else '':<6}"
     if p.get("gbps") is not None:
         pct = f"{p['pct_bandwidth']:5.1f} % copy bandwidth" if p.get("pct_bandwidth") is not None else "bandwidth n/a"
         return f"{where}  {p['time_s'] * 1e3:9.2f} ms  {p['gbps']:7.2f} GB/s  {pct}"

@@ -41,7 +41,7 @@ def _point_id(p: sweep.Point) -> str:
 def _adapter(name: str):
     from attnconf.adapters import registry
 
-    specs = registry.resolve([name])
+    specs = registry.resolve([name], isolated=False)
     return registry.instantiate(specs[0])
 
 

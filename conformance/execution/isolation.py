@@ -2,9 +2,11 @@
 costs that implementation its cases, not the run.
 
 `WorkerExecutor` implements the runner's Executor interface (DECISIONS.md):
-`run(adapter_spec, case, dtype, timeout) -> Outcome`. One worker process per adapter is started on
-first use (so the framework import counts against the first case's time budget), reused for the
-adapter's other cases, and replaced after a crash, a timeout or a memory exhaustion:
+`run(adapter_spec, case, dtype, timeout) -> Outcome`. One worker process per framework (bundled
+adapters; see _worker_key) or per third-party adapter is started on first use (so the framework
+import counts against the first case's time budget), reused for the other cases of every adapter
+it serves, and replaced after a crash, a timeout or a memory exhaustion — the next case starts a
+fresh one, so only the case in flight is lost:
 
   worker killed by a signal        -> "crash"   message names the signal (SIGSEGV, SIGABRT …)
   worker exits, or MemoryError     -> "crash"   message gives the reason (memory limit, exit code)
@@ -311,11 +313,25 @@ def resolve_isolated(*, timeout: float = 300.0, **kwargs) -> list:
 
 def _worker_key(spec: dict) -> str:
     """Which worker runs a spec. Bundled adapters of one framework share a worker, so torch (or
-    TensorFlow) is imported once per run, not once per backend row; a crash still costs only the
-    case in flight. Third-party adapters and functions always get a worker of their own."""
+    TensorFlow) is imported once per run, not once per backend row; a crash or hang replaces the
+    worker and costs only the case in flight. The HF transformers rows share one worker of their
+    own (on torch): transformers' import is the larger part of their time, and two workers let
+    `--jobs 2` split the torch-based rows. Third-party adapters and functions always get a worker
+    of their own."""
     if spec.get("kind") == "bundled" and spec.get("framework"):
-        return f"bundled:{spec['framework']}:{spec.get('device', 'cpu')}"
+        family = spec["framework"]
+        if "transformers" in _bundled_modules(spec.get("target", "")):
+            family += "+transformers"
+        return f"bundled:{family}:{spec.get('device', 'cpu')}"
     return json.dumps(spec, sort_keys=True)
+
+
+def _bundled_modules(name: str) -> tuple:
+    from attnconf.adapters import registry
+
+    if name not in registry.BUNDLED:
+        return ()
+    return tuple(getattr(registry._bundled_class(name), "modules", ()) or ())
 
 
 def _spec_to_dict(spec) -> dict:

@@ -48,6 +48,7 @@ class RunConfig:
     strict: bool = False                # stale expectation entries fail the run
     resume: bool = False                # keep json_path's records and skip what they measured
     jobs: int = 1                       # adapters run at once (with an executor factory)
+    not_run: list = dataclasses.field(default_factory=list)   # registry.not_run rows: results "not_run"
 
 
 def load_cases(select=None, golden_dir=None) -> list:
@@ -152,6 +153,7 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     adapters = [local.adapter(spec) for spec in config.specs]
     for adapter in adapters:
         writer.add_adapter(adapter.describe())
+    writer.doc["not_run"] = list(config.not_run)   # bundled adapters left out, why, and how to run them
     writer.flush()           # a run killed while an adapter hangs still lists it
 
     def one(spec, adapter, ex) -> None:
@@ -197,19 +199,25 @@ def _run_parallel(config, work, one, first_executor, factory) -> None:
     slowest (JAX: a compilation per shape) are queued first so they overlap the rest."""
     import queue
 
+    # Adapters that share a worker (bundled ones of one framework: isolation._worker_key) form one
+    # queue item, run one after the other by one thread: the framework is imported once a run.
+    groups: dict = {}
+    for spec, adapter in work:
+        groups.setdefault(_share_key(spec, adapter), []).append((spec, adapter))
     todo: "queue.Queue" = queue.Queue()
-    for item in sorted(work, key=lambda sa: getattr(sa[1], "framework", "") != "jax"):
-        todo.put(item)
+    for group in sorted(groups.values(), key=lambda g: getattr(g[0][1], "framework", "") != "jax"):
+        todo.put(group)
     errors: list[BaseException] = []
 
     def worker(ex) -> None:
         try:
             while not errors:
                 try:
-                    spec, adapter = todo.get_nowait()
+                    group = todo.get_nowait()
                 except queue.Empty:
                     return
-                one(spec, adapter, ex)
+                for spec, adapter in group:
+                    one(spec, adapter, ex)
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
         finally:
@@ -217,13 +225,23 @@ def _run_parallel(config, work, one, first_executor, factory) -> None:
                 ex.close()
 
     threads = [threading.Thread(target=worker, args=(first_executor if i == 0 else factory(),), daemon=True)
-               for i in range(min(config.jobs, len(work)))]
+               for i in range(min(config.jobs, len(groups)))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
+
+
+def _share_key(spec, adapter) -> str:
+    """Adapters with one key share a worker process (the executor's own rule when it has one)."""
+    from attnconf.conformance.execution.isolation import _spec_to_dict, _worker_key
+
+    try:
+        return _worker_key(_spec_to_dict(spec))
+    except TypeError:       # an Adapter instance (in-process runs): its own group
+        return f"instance:{id(adapter)}"
 
 
 def _writer(config, expect):
@@ -401,6 +419,15 @@ def summary(doc: dict, elapsed_s: float) -> str:
                          f"({e.get('source')}) {f.get('detail')}")
         if len(findings) > 10:
             lines.append(f"    … and {len(findings) - 10} more (results JSON: expectation_findings)")
+    left_out = doc.get("not_run") or []
+    named = [n for n in left_out if n.get("reason") == "not named with --adapter"]
+    others = [n for n in left_out if n not in named]
+    if others:
+        lines.append(f"  not run ({len(others)} bundled adapters):")
+        lines += [f"    {n['adapter']}: {n['reason']}; run it: {n['command']}" for n in others]
+    if named:
+        lines.append(f"  {len(named)} other bundled adapters were not named with --adapter "
+                     "(`attnconf adapters` lists them)")
     verdict = ("non-conformance found" if any(r["status"] in FAILING for r in doc["results"])
                else "all conform or are expected")
     return "\n".join(["attnconf run summary:"] + lines + [f"{verdict}; {len(doc['results'])} records in "

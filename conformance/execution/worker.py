@@ -46,7 +46,15 @@ def _adapter_in_worker(spec: dict):
     key = json.dumps(spec, sort_keys=True)
     adapter = _ADAPTERS.get(key)
     if adapter is None:
-        adapter = _ADAPTERS[key] = registry.instantiate(registry.AdapterSpec.from_json(spec))
+        adapter = registry.instantiate(registry.AdapterSpec.from_json(spec))
+        # The parent judged availability from package metadata alone; here the framework is
+        # really imported, and an adapter that cannot run is every case's one-line error.
+        available, reason = adapter.is_available()
+        if not available:
+            from attnconf.errors import SetupError
+
+            raise SetupError(f"adapter {adapter.name} should be available, but in its worker it is not: {reason}")
+        _ADAPTERS[key] = adapter
     return adapter
 
 

@@ -1,8 +1,8 @@
 """The known-bad zoo: implementations the conformance suite must fail, one bug each.
 
 Each class subclasses `_base.ZooAdapter` (a correct NumPy implementation) and overrides one
-step; its docstring names the bug class of /work/shared/RESEARCH.md and the real-world issue it
-mirrors. `all_known_bad()` lists them; `control()` is the correct base, which must pass.
+step; its docstring names the bug class (docs/findings.md, which cites the upstream sources) and the
+real-world issue it mirrors. `all_known_bad()` lists them; `control()` is the correct base, which must pass.
 It ships with the package (`attnconf.conformance.known_bad`) because `attnconf calibrate` runs
 it by default, from any directory; tests/test_known_bad_*.py use it too. Only calibration may
 import it: no conformance check, adapter or report depends on these bugs.

@@ -39,7 +39,7 @@ class ZooAdapter(CacheSteps, PagedSteps, LseSteps, OptionSteps, PositionSteps, V
     framework = "numpy"
     description = "correct NumPy implementation (control for the known-bad zoo)"
     capabilities = FULL_CAPS
-    bug_class = ""          # subclasses: the RESEARCH.md bug class they mirror
+    bug_class = ""          # subclasses: the bug class they mirror (docs/findings.md)
 
     def version(self) -> str:
         return np.__version__

@@ -2,8 +2,7 @@
 bucket logs, max_exact and halving; RoBERTa / GPT-2 / OPT ids; lookups that wrap.
 
 Each class overrides one step of the control (`_base.ZooAdapter` through `_positions.PositionSteps`)
-and names the real-world report in /work/shared/RESEARCH.md ("Position encodings beyond
-sinusoidal") or the spec clause it breaks.
+and names the real-world report (docs/findings.md#alibi, #t5-relative-bias, #position-ids) or the spec clause it breaks.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Each class overrides one RoPE step of the control (`_base.ZooAdapter`: rope_frequencies,
 rope_pairs, rope_cos_sin, or the channel selection of rotary_embedding) and names the real-world
-report in /work/shared/RESEARCH.md ("Position encodings beyond sinusoidal") it mirrors.
+report (docs/findings.md#rope, #rope-scaling, #rope-precision) it mirrors.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ frontier top-left, padded query rows NaN, key lengths ignored, chunk boundaries 
 chunk read as a sliding window.
 
 Each class overrides one step of `_sdpa_options.OptionSteps` (mixed into the control) and names the
-report in /work/shared/RESEARCH.md ("Attention options of current kernels") it mirrors.
+report (docs/findings.md#kernel-options) it mirrors.
 """
 from __future__ import annotations
 

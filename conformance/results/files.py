@@ -169,6 +169,11 @@ class ResultsWriter:
     def add_adapter(self, description: dict) -> None:
         if not any(a.get("name") == description.get("name") for a in self.doc["adapters"]):
             self.doc["adapters"].append(description)
+        # Provenance: every library an implementation under test runs on (transformers, onnx,
+        # onnxruntime, keras-hub … besides the frameworks), from the adapter's package metadata.
+        frameworks = self.doc.setdefault("environment", {}).setdefault("frameworks", {})
+        for dist, version in sorted((description.get("libraries") or {}).items()):
+            frameworks.setdefault(dist, version)
 
     def add(self, record: dict) -> None:
         self.doc["results"].append(record)
