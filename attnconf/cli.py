@@ -2,7 +2,10 @@
 
 Each command module defines `register(subparsers)`, which adds its parser and sets
 `func=<callable(args) -> int>`. Errors derived from AttnconfError print one line and exit 2;
-other exceptions print one line too unless `--debug` is given.
+other exceptions print one line too unless `--debug` is given. Exit codes: attnconf.errors.EXIT_CODES
+(shown by `attnconf --help`). However a command ends (Ctrl-C, SIGTERM, an error), every results
+file still being written is flushed first (results.files.flush_open), marked incomplete. A reader
+of stdout that goes away (`| head`) never changes the exit status: output is dropped, the verdict kept.
 """
 from __future__ import annotations
 
@@ -21,10 +24,55 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def exit_codes_text() -> str:
+    from attnconf.errors import EXIT_CODES
+
+    return "exit status:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+
+
+def stdout_gone() -> None:
+    """stdout's reader went away (`attnconf run | head`): send the rest of the output nowhere, so
+    neither later prints nor Python's flush at exit fail; the exit status stays the command's."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _on_signal(signum, frame):
+    from attnconf.errors import Interrupted
+
+    raise Interrupted(signum)
+
+
+def _catch_termination() -> None:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so the results written so far reach the disk."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                signal.signal(sig, _on_signal)
+        except (ValueError, OSError):   # not the main thread (an embedding program): leave it
+            return
+
+
+def _flush_results() -> list:
+    from attnconf.conformance.results import files
+
+    return files.flush_open()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from attnconf import __version__
 
-    parser = _Parser(prog="attnconf", description="Conformance suite for attention and sinusoidal encodings.")
+    parser = _Parser(prog="attnconf", description="Conformance suite for attention and sinusoidal encodings.",
+                     epilog=exit_codes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"attnconf {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -41,23 +89,36 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _catch_termination()
     try:
         return int(args.func(args) or 0)
     except AttnconfError as exc:
+        _flush_results()
         if args.debug:
             raise
-        sys.stderr.write(f"attnconf: {exc}\n")
+        _stderr(f"attnconf: {exc}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("attnconf: interrupted\n")
-        return 130
-    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", 2)
+        paths = _flush_results()
+        kept = f"; records judged so far are in {', '.join(map(str, paths))} (incomplete)" if paths else ""
+        _stderr(f"attnconf: interrupted{kept}")
+        return 128 + signum
+    except BrokenPipeError:  # output piped into `head` and closed, outside a command's own guard
+        stdout_gone()
+        _flush_results()
         return 0
     except Exception as exc:  # an attnconf bug: still one line unless --debug
+        _flush_results()
         if args.debug:
             raise
-        sys.stderr.write(f"attnconf: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)\n")
+        _stderr(f"attnconf: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
         return 3
+
+
+def _stderr(line: str) -> None:
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):   # stderr closed too: the exit status still says it
+        pass
