@@ -282,11 +282,17 @@ def load_results(paths: Iterable[str | os.PathLike]) -> tuple[list[Run], list[st
         except json.JSONDecodeError as exc:
             problems.append(f"{path}: not valid JSON (truncated or corrupt: {exc}); skipped")
             continue
-        why = _check_document(data, path) or document_problem(data, path)
+        except RecursionError:   # hostile input: nesting deeper than Python's JSON reader goes
+            problems.append(f"{path}: not a results file (JSON nested too deeply to read); skipped")
+            continue
+        try:
+            why = _check_document(data, path) or document_problem(data, path)
+            run = None if why else make_run(data, _unique_label(path, taken), path, check_schema=True)
+        except RecursionError:
+            why = f"{path}: not a results file (JSON nested too deeply to check); skipped"
         if why:
             problems.append(why)
             continue
-        run = make_run(data, _unique_label(path, taken), path, check_schema=True)
         problems.extend(run.problems)
         runs.append(run)
     return runs, problems
