@@ -47,19 +47,29 @@ def _on_signal(signum, frame):
     raise Interrupted(signum)
 
 
-def _catch_termination() -> None:
-    """SIGTERM/SIGHUP unwind like Ctrl-C, so the results written so far reach the disk."""
+def _catch_termination() -> dict:
+    """SIGTERM/SIGHUP unwind like Ctrl-C, so the results written so far reach the disk.
+    Returns the handlers replaced ({signal: old handler}) for main() to put back."""
     import signal
 
+    replaced = {}
     for name in ("SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is None:
             continue
         try:
-            if signal.getsignal(sig) in (signal.SIG_DFL, None):
-                signal.signal(sig, _on_signal)
+            if signal.getsignal(sig) == signal.SIG_DFL:
+                replaced[sig] = signal.signal(sig, _on_signal)
         except (ValueError, OSError):   # not the main thread (an embedding program): leave it
-            return
+            break
+    return replaced
+
+
+def _restore(replaced: dict) -> None:
+    import signal
+
+    for sig, handler in replaced.items():
+        signal.signal(sig, handler)
 
 
 def _flush_results() -> list:
@@ -82,14 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from attnconf.errors import AttnconfError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _catch_termination()
+    replaced = _catch_termination()
+    try:
+        return _call(args)
+    finally:
+        _restore(replaced)
+
+
+def _call(args) -> int:
+    from attnconf.errors import AttnconfError
+
     try:
         return int(args.func(args) or 0)
     except AttnconfError as exc:
