@@ -277,7 +277,7 @@ def _sdpa_edges(*, min_b=1, min_l=1, min_s=1, gqa=False, extra=()):
     # and one square example (L = S, one group per kv head unless gqa): a kernel that takes only
     # L = S, or has no GQA, is judged on every invariant even when no draw fits it
     n = max(4, min_l, min_s)
-    square = {"B": max(2, min_b), "Hkv": 2, "G": 2 if gqa else 1, "L": n, "S": n, "E": 4, "Ev": 0, "seed": 3}
+    square = {"B": max(1, min_b), "Hkv": 2, "G": 2 if gqa else 1, "L": n, "S": n, "E": 4, "Ev": 0, "seed": 3}
     return lambda caps: (edge, square) + tuple(extra)
 
 

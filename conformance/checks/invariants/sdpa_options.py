@@ -254,7 +254,9 @@ def _explicit_padding(caps):
     """Batch 0's late rows see only padding in a window (2, 0); batch 1 has no key at all."""
     base = {"B": 2, "Hkv": 2, "G": 1, "S": 0, "E": 4, "Ev": 0, "align": "top_left"}
     causal = "top_left" in caps.causal_alignments
-    return (dict(base, L=8, seed=5, left=2, right=0, causal=causal),
+    # and the edge L = S = E = 1 of every sdpa invariant (XLA's bfloat16 dot, jax.json)
+    edge = dict(base, B=1, Hkv=1, L=1, E=1, seed=0, left=None, right=None, causal=False)
+    return (edge, dict(base, L=8, seed=5, left=2, right=0, causal=causal),
             dict(base, L=6, seed=9, left=1, right=1, causal=False))
 
 
