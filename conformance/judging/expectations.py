@@ -167,6 +167,9 @@ def read_file(path: str | Path) -> list[Expectation]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"expectations file {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"expectations file {path} should be an expectations document, but it nests "
+                         "deeper than Python's JSON reader goes") from None
     return parse_document(doc, path.name)
 
 
