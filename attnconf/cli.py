@@ -121,6 +121,13 @@ def _call(args) -> int:
         kept = f"; records judged so far are in {', '.join(map(str, paths))} (incomplete)" if paths else ""
         _stderr(f"attnconf: interrupted{kept}")
         return 128 + signum
+    except RecursionError:   # hostile input (JSON nested 100 000 deep) read somewhere not guarded
+        _flush_results()
+        if args.debug:
+            raise
+        _stderr("attnconf: an input file should be a document attnconf reads, but it nests deeper than "
+                "Python can follow (RecursionError)")
+        return 2
     except BrokenPipeError:  # output piped into `head` and closed, outside a command's own guard
         stdout_gone()
         _flush_results()

@@ -84,3 +84,26 @@ def test_a_framework_tensor_from_a_numpy_function_fails_like_a_list(tmp_path, ca
             assert code == 1 and rec["status"] == "fail" and "output should be an array" in rec["message"], rec
     finally:
         sys.path.pop(0)
+
+
+@pytest.fixture
+def deep(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    return path
+
+
+def test_deeply_nested_expectations_results_and_manifest(tmp_path, capsys, deep):
+    one_line_exit_2(capsys, "run", "--adapter", "numpy-reference", "--no-checks", "--select", CASE,
+                    "--expectations", str(deep), "--json", "r.json", words=("nests deeper",))
+    one_line_exit_2(capsys, "expectations", "list", str(deep), words=("nests deeper",))
+    one_line_exit_2(capsys, "expectations", "update", "--results", str(deep), "--out", "e.json",
+                    words=("nests deeper",))
+    import shutil
+
+    from attnconf.reference import golden
+
+    gd = tmp_path / "goldens"
+    shutil.copytree(golden.resolve_dir(), gd)
+    shutil.copy(deep, gd / "manifest.json")
+    one_line_exit_2(capsys, "golden", "list", "--golden-dir", str(gd), words=("manifest", "nests deeper"))
