@@ -41,6 +41,43 @@ def stdout_gone() -> None:
         pass
 
 
+class PipeGuard:
+    """A text stream (stdout, stderr) whose reader may go away (`attnconf run … 2>&1 | head`): what
+    is written after that is dropped, so that no progress line or summary ends a command, or
+    turns its verdict into another exit status."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.gone = False
+
+    def write(self, text):
+        if not self.gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._went()
+        return len(text)
+
+    def flush(self):
+        if not self.gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._went()
+
+    def _went(self):
+        self.gone = True
+        try:   # Python's own flush at exit must not fail on it either
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def _on_signal(signum, frame):
     from attnconf.errors import Interrupted
 
@@ -98,9 +135,12 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     replaced = _catch_termination()
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PipeGuard(streams[0]), PipeGuard(streams[1])
     try:
         return _call(args)
     finally:
+        sys.stdout, sys.stderr = streams
         _restore(replaced)
 
 

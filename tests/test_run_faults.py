@@ -107,12 +107,15 @@ def test_an_interrupted_run_keeps_every_record_it_judged(tmp_path, executor, sig
         f"the file should hold the {done} records judged, but holds {len(doc['results'])}"
 
 
-def test_a_failing_run_whose_reader_went_away_still_exits_1(tmp_path):
-    """`attnconf run … | head` / `| grep -q`: the reader closes the pipe before the summary."""
+@pytest.mark.parametrize("merged", [False, True], ids=["stdout", "stdout-and-stderr"])
+def test_a_failing_run_whose_reader_went_away_still_exits_1(tmp_path, merged):
+    """`attnconf run … | head` / `| grep -q` (and `2>&1 | head`, where the progress lines on
+    stderr meet the closed pipe first): the reader closes the pipe before the summary."""
     proc = subprocess.Popen(command(*plugin("sdpa_wrong"), "--no-checks", "--select", CAUSAL, "--dtype", "float64"),
-                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT if merged else subprocess.PIPE)
     proc.stdout.close()
-    err = proc.stderr.read().decode()
+    err = "" if merged else proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 1, f"exit should be 1 (the verdict), but got {proc.returncode}: {err}"
     assert "Traceback" not in err and "internal error" not in err, err
     assert read_results(tmp_path / "r.json")["complete"]
