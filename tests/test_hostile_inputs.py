@@ -43,6 +43,8 @@ def test_non_finite_numeric_options(capsys, value):
     one_line_exit_2(capsys, "run", "--adapter", "numpy-reference", f"--timeout={value}",
                     words=("--timeout", "finite"))
     one_line_exit_2(capsys, "bench", "--quick", f"--max-exponent={value}", words=("--max-exponent", "finite"))
+    one_line_exit_2(capsys, "run", "--adapter", "numpy-reference", f"--memory-limit={value}",
+                    words=("--memory-limit",))
 
 
 def _expected():

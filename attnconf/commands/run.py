@@ -112,7 +112,7 @@ def parse_size(text) -> int | None:
         value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
     except ValueError:
         value = -1
-    if not value >= 64 << 20:
+    if not (value >= 64 << 20 and value != float("inf")):
         raise UsageError(f"--memory-limit should be a size of at least 64M like 4G or 512M, but got {text!r}")
     return int(value)
 
