@@ -50,6 +50,9 @@ FINDINGS = {
     "hf-finfo-min-empty-rows": (("hf-eager",), ("float64", "float32"),
                                 lambda c: "sdpa.fully_masked" in c.clauses,
                                 "eager_mask's finite finfo.min: rows with no visible key give mean(V) or NaN"),
+    "hf-sinks-no-key-mean": (("hf-eager-sinks",), ("float64", "float32"),
+                             lambda c: c.id == "sdpa/square_sinks_key_lengths",
+                             "a sequence with no valid key and a -inf sink gives mean(V): finite finfo.min mask"),
     "hf-sdpa-single-query": (("hf-sdpa",), ("float64", "float32"), lambda c: c.id == "sdpa/causal_tl_l1_s33",
                              "sdpa_mask skips the mask for q_length == 1: one top-left query sees every key"),
     "ort-mask-needs-l-rows": (("onnx-attention",), ("float32",),
@@ -57,10 +60,11 @@ FINDINGS = {
                                         c.inputs["attn_mask"].shape[-2] != c.inputs["query"].shape[-2]),
                               "onnxruntime's CPU Attention refuses a mask without the query rows"),
     "flex-lse-sink-nan": (("torch-flex",), ("float64", "float32"),
-                          lambda c: c.id == "sdpa/opt_sinks_fully_masked_rows",
+                          lambda c: c.id in ("sdpa/opt_sinks_fully_masked_rows", "sdpa/square_sinks_key_lengths"),
                           "the LSE sink recipe gives NaN for a row with no visible key and a -inf sink"),
     "jax-option-empty-rows": (("jax-xla",), ("float64", "float32"),
-                              lambda c: c.id.startswith("sdpa/opt_") and "sdpa.fully_masked" in c.clauses,
+                              lambda c: "sdpa.fully_masked" in c.clauses and any(
+                                  cl.startswith("sdpa.opt.") for cl in c.clauses),
                               "local_window_size / key_value_seq_lengths rows with no key give mean(V)"),
     # issue 13's adapters (pinned in tests/test_adapters_position_findings.py)
     "t5-float32-log": (("hf-t5-bias",), ("int64", "float64", "float32"), lambda c: "exact_boundary" in c.id,
