@@ -33,6 +33,10 @@ class NumpyArrays:
         return np.asarray(array).astype(numpy_dtype(dtype))
 
     def to_numpy(self, value):
+        # one contract for every return that is not a NumPy array (a list, a torch tensor): it is
+        # not this framework's array, so the judge fails it by name ("output should be an array")
+        if not isinstance(value, (np.ndarray, np.generic)):
+            raise TypeError(f"a numpy implementation should return numpy arrays, but got {type(value).__name__}")
         return np.asarray(value)
 
     def from_numpy_bool(self, mask):

@@ -22,7 +22,11 @@ Border translations (none repairs onnxruntime's numerics):
 - bottom_right without key_lengths: the same cache split at P = S − L (ONNX's decode step);
 - key_lengths: `nonpad_kv_seqlen` (int64, opset 24), whose causal frontier is j <= i + nonpad − L
   (ONNX's external cache): that is the spec's bottom_right with K_b = key_lengths[b], so causal with
-  key_lengths is claimed for bottom_right only.
+  key_lengths is claimed for bottom_right only (and top-left where every length is L: offset 0);
+- is_causal without either is ONNX's top-left j <= i (offset 0): top_left as given, while
+  bottom_right at L != S is the cache split above;
+- a mask whose key axis is shorter than the keys is padded by ONNX with False / −∞ (its reference,
+  onnx/reference/ops/op_attention.py): never sent, the canonical mask always spans all S keys.
 """
 from __future__ import annotations
 
@@ -114,7 +118,10 @@ class OnnxAttentionAdapter(NumpyArrays, Adapter):
             past = S - L  # ONNX's decode step: the cache holds the S − L earlier keys
         if key_lengths is not None:
             require(past is None, "ONNX Attention takes nonpad_kv_seqlen only without past_key/past_value")
-            require(not is_causal or causal_alignment == "bottom_right" or L == S,
+            # its frontier j <= i + nonpad − L is top-left's j <= i only where every nonpad equals L
+            # (onnx/reference/ops/op_attention.py), not whenever L == S
+            top_left_too = bool(np.all(np.asarray(key_lengths) == L))
+            require(not is_causal or causal_alignment == "bottom_right" or top_left_too,
                     "ONNX Attention's causal frontier with nonpad_kv_seqlen is j <= i + nonpad - L "
                     "(bottom-right), not top-left")
         mask = None if attn_mask is None else ("bool" if attn_mask.dtype == np.bool_ else "float")

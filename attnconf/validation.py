@@ -48,3 +48,18 @@ def _is_floating(dtype: np.dtype) -> bool:
     if np.issubdtype(dtype, np.floating):
         return True
     return str(dtype) == "bfloat16"  # ml_dtypes' bfloat16 is not a NumPy floating subtype
+
+
+def finite_number(text: str) -> float:
+    """argparse `type=` of every numeric command-line option: a finite number ("inf", "nan" and
+    1e999 are refused with one line, exit 2, before they reach a deadline or a budget)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"should be a number, but got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"should be a finite number, but got {text!r}")
+    return value

@@ -259,7 +259,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     path = session.config.getoption("--attnconf-json", None)
     if not path:
         return
-    path = Path(path)
+    # relative to where pytest was started: a plug-in that chdirs in-process must not move it
+    path = Path(session.config.invocation_params.dir, path)
     s = session.config.stash.get(_KEY, None)
     worker = _worker_id(session.config)
     if worker is not None:  # an xdist worker: a part file the controller merges

@@ -170,6 +170,9 @@ def read_manifest(golden_dir: str | os.PathLike | None = None) -> dict:
         raise SetupError(f"golden manifest {path} is unreadable: {_reason(exc)}") from None
     except json.JSONDecodeError as exc:
         raise SetupError(f"golden manifest {path} is not valid JSON (truncated?): {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise SetupError(f"golden manifest {path} should be a manifest, but it nests deeper than Python's JSON "
+                         "reader goes") from None
     if not isinstance(manifest, dict) or not {"files", "cases"} <= set(manifest):
         raise SetupError(f"golden manifest {path} should hold 'files' and 'cases', but got {_keys(manifest)}")
     version = manifest.get("format_version")

@@ -192,9 +192,71 @@ def chunk_cases() -> list:
     ]
 
 
+def square_cases() -> list:
+    """Cases every common restriction fits: L = S, H = Hkv, no mask or a boolean one, exact in
+    float32/float16/bfloat16 alike. Many real kernels take only these (FlashAttention-style
+    training kernels and windowed-attention libraries are square-only; many have no GQA, no float
+    mask, no float64), so each clause, and each pair of options the cases above combine only at
+    L != S, has a case here: a restricted implementation is still judged on every clause it claims.
+    Bottom-right alignment shows at L = S only through ragged lengths (its own case)."""
+    o = option_case
+    f = FAMILY
+    return [
+        # catalogue clauses otherwise met only at L != S or with a float mask
+        o("sdpa/square_scale_explicit", family="sdpa-mask", H=2, L=6, S=6, E=8, scale=0.4),
+        o("sdpa/square_mask_bool_b11s_scale", family="sdpa-mask", B=2, H=2, L=5, S=5, E=4, scale=0.8,
+          mask="bool", mask_shape=(2, 1, 1, 5), description="key padding mask, broadcast, explicit scale"),
+        o("sdpa/square_mask_bool_ls_causal", family="sdpa-mask", H=2, L=6, S=6, E=4, mask="bool",
+          mask_shape=(6, 6), is_causal=True),
+        # window x key_lengths: rows whose window holds only padding keys see no key (output 0;
+        # a kernel that averages the values of such a row fails here)
+        o("sdpa/square_window_key_lengths_causal", family=f["window"], window=(2, 0), key_lengths=[3, 8],
+          B=2, H=2, L=8, S=8, E=4, is_causal=True,
+          description="batch 0, rows 5-7: the window (i-2..i) holds only padding keys (j >= 3)"),
+        o("sdpa/square_window_key_lengths_noncausal", family=f["window"], window=(1, 1), key_lengths=[2, 6],
+          B=2, L=6, S=6, E=4, description="rows 4-5 of batch 0: window i-1..i+1 past the 2 valid keys"),
+        o("sdpa/square_window_query_lengths_mask_bool", family=f["window"], window=(2, 1), query_lengths=[5, 3],
+          B=2, H=2, L=6, S=6, E=4, mask="bool", mask_shape=(2, 1, 1, 6)),
+        o("sdpa/square_window_softcap_causal", family=f["softcap"], window=(3, 0), softcap=4.0, H=2, L=8, S=8,
+          E=8, logits=20.0, is_causal=True),
+        # options met only at L != S before
+        o("sdpa/square_softcap_c5", family=f["softcap"], softcap=5.0, H=2, L=7, S=7, E=8, logits=30.0),
+        o("sdpa/square_softcap_mask_bool", family=f["softcap"], softcap=2.0, H=2, L=6, S=6, E=8, logits=20.0,
+          mask="bool", mask_shape=(6, 6)),
+        o("sdpa/square_sinks_causal", family=f["sinks"], sinks="normal", H=2, L=6, S=6, E=4, is_causal=True),
+        o("sdpa/square_sinks_key_lengths", family=f["sinks"], sinks="one_neg_inf", key_lengths=[0, 4], B=2,
+          H=2, L=5, S=5, E=4,
+          description="a sequence without keys: 0 with a finite sink (head 1), fully masked without (head 0)"),
+        o("sdpa/square_alibi_causal", family=f["alibi"], alibi="h", H=4, L=6, S=6, E=8, is_causal=True),
+        o("sdpa/square_alibi_key_lengths", family=f["alibi"], alibi="bh", key_lengths=[6, 3], B=2, H=2, L=6,
+          S=6, E=4),
+        o("sdpa/square_decode_offset", family=f["decode"], query_offset=[2, 0], B=2, H=2, L=5, S=5, E=4,
+          is_causal=True, description="queries at positions i + 2 (batch 0) and i (batch 1): j <= p_i"),
+        o("sdpa/square_key_lengths_b3", family=f["ragged"], key_lengths=[6, 2, 0], B=3, H=2, L=6, S=6, E=4),
+        o("sdpa/square_key_lengths_causal_tl", family=f["ragged"], key_lengths=[3, 6], B=2, H=2, L=6, S=6, E=4,
+          is_causal=True, description="top-left: j <= i and j < K_b (ONNX's nonpad frontier differs)"),
+        o("sdpa/square_key_lengths_causal_br", family=f["ragged"], key_lengths=[3, 6], B=2, H=2, L=6, S=6, E=4,
+          is_causal=True, alignment="bottom_right",
+          description="bottom-right: j <= i + K_b - L, rows i < L - K_b see no key"),
+        o("sdpa/square_query_lengths_causal", family=f["ragged"], query_lengths=[6, 3], B=2, H=2, L=6, S=6,
+          E=4, is_causal=True),
+        o("sdpa/square_ragged_both_causal_tl", family=f["ragged"], query_lengths=[4, 2], key_lengths=[8, 5],
+          B=2, L=8, S=8, E=4, is_causal=True),
+        o("sdpa/square_ragged_both_causal_br", family=f["ragged"], query_lengths=[4, 2], key_lengths=[8, 5],
+          B=2, L=8, S=8, E=4, is_causal=True, alignment="bottom_right",
+          description="each sequence's last valid query at its last valid key: positions 4.. and 3.."),
+        o("sdpa/square_window_sinks_alibi_causal", family=f["window"], window=(3, 0), sinks="normal",
+          alibi="h", H=2, L=8, S=8, E=4, is_causal=True, description="gpt-oss-like prefill without GQA"),
+        o("sdpa/square_combined_all", family=f["window"], window=(3, 1), softcap=4.0, sinks="normal", alibi="h",
+          key_lengths=[8, 5], query_lengths=[7, 4], B=2, H=2, L=8, S=8, E=8, logits=15.0, is_causal=True,
+          mask="bool", mask_shape=(2, 1, 1, 8)),
+    ]
+
+
 def sdpa_cases() -> list:
-    """The sdpa golden catalogue: the catalogue's own cases, then the kernel options'."""
-    return _sdpa_cases.sdpa_cases() + option_cases()
+    """The sdpa golden catalogue: the catalogue's own cases, then the kernel options', then the
+    square ones every common restriction fits."""
+    return _sdpa_cases.sdpa_cases() + option_cases() + square_cases()
 
 
 # --- random families (calibration) -------------------------------------------------------------

@@ -19,9 +19,10 @@ import pytest
 from attnconf.conformance.results.files import read_results
 
 EXTERNAL = Path(__file__).resolve().parent / "zoo" / "external"
-# the C program implements spec/sdpa.md's options, not the kernel options (sdpa/opt_*: window,
-# softcap, sinks, ALiBi, decode offsets, lengths), so those cases are not exported to it
-SDPA = "sdpa/[!o]*"
+# the C program implements spec/sdpa.md's options, not the kernel options (sdpa/opt_* and most
+# sdpa/square_*: window, softcap, sinks, ALiBi, decode offsets, lengths), so those cases are not
+# exported to it (the square cases without options are)
+SDPA = "sdpa/[!os]*,sdpa/s[!q]*,sdpa/square_scale_*,sdpa/square_mask_*"
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler (cc)")
 
 

@@ -16,6 +16,7 @@ import time
 
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import UsageError
+from attnconf.validation import finite_number
 
 
 
@@ -52,11 +53,11 @@ def register(subparsers) -> None:
     p.add_argument("--operation", action="append", metavar="OP",
                    help="only these operations (repeatable): " + ", ".join(benchmarked()))
     p.add_argument("--dtype", metavar="LIST", help="comma-separated dtypes (default float32,float64,bfloat16)")
-    p.add_argument("--max-exponent", type=float, metavar="X",
+    p.add_argument("--max-exponent", type=finite_number, metavar="X",
                    help="budget: fail when a scaling exponent in L exceeds X (e.g. 2.2)")
-    p.add_argument("--min-pct-peak", type=float, metavar="P",
+    p.add_argument("--min-pct-peak", type=finite_number, metavar="P",
                    help="budget: fail when %% of the dtype's matmul peak at the largest L is below P")
-    p.add_argument("--min-ratio-vs-reference", type=float, metavar="R",
+    p.add_argument("--min-ratio-vs-reference", type=finite_number, metavar="R",
                    help="budget: fail when throughput / numpy-reference's at the same point is below R")
     p.add_argument("--reference-targets", action="store_true",
                    help="measure the reference's targets (>= 50 %% of dgemm peak at "

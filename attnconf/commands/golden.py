@@ -74,7 +74,11 @@ def _verify(args) -> int:
 
 
 def _export(args) -> int:
-    from attnconf.reference import golden_export
+    from attnconf.errors import UsageError
+    from attnconf.reference import golden, golden_export
+
+    if args.select and not golden.select_records(golden.read_manifest(args.golden_dir)["cases"], args.select):
+        raise UsageError(f"--select should match at least one case id, but got {args.select!r} matching none")
 
     path = golden_export.export(args.dest, golden_dir=args.golden_dir, select=args.select)
     print(f"exported to {path.parent} (index: {path})")

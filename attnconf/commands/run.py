@@ -2,7 +2,10 @@
 
 Parses and validates the command line (mistakes are one-line UsageErrors, exit 2), resolves the
 adapters, hands the work to attnconf.conformance.execution.runner and prints the summary and elapsed time.
-Exit 0: everything conforms or is expected; 1: a non-conformance was found; 2: usage or setup.
+Exit 0: everything judged conforms or is expected; 1: a non-conformance was found; 2: usage or
+setup, or a run that judged nothing (every record a skip); 4: the results could not be written;
+130/143: interrupted (attnconf.errors.EXIT_CODES). Every path is made absolute before anything
+runs: a plug-in that changes directory in-process cannot move the results, report or goldens.
 Must not import any framework at module level (`attnconf --help` stays cheap).
 """
 from __future__ import annotations
@@ -12,9 +15,11 @@ import time
 from pathlib import Path
 
 from attnconf.dtypes import DTYPE_NAMES, parse_dtypes
-from attnconf.errors import UsageError
+from attnconf.errors import ResultsWriteError, UsageError
+from attnconf.validation import finite_number
 
 EXECUTORS = ("in-process", "worker")
+DEFAULT_TIMEOUT_S = 60.0
 
 
 def register(subparsers) -> None:
@@ -47,9 +52,10 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", default=",".join(DTYPE_NAMES), metavar="LIST",
                    help="comma-separated dtypes (default all: float64,float32,float16,bfloat16)")
     p.add_argument("--level", default="default", help="tolerance level: default or strict")
-    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+    p.add_argument("--timeout", type=finite_number, default=None, metavar="S",
                    help="per-case time budget in seconds, framework import included (default 60): "
-                        "a case still running is killed and recorded as timeout")
+                        "a case still running is killed and recorded as timeout (worker processes "
+                        "only: refused with --no-isolation, which cannot stop a running case)")
     p.add_argument("--golden-dir", metavar="DIR", help="read golden files from DIR")
     p.add_argument("--executor", default=None,
                    help="worker (default: implementations run in worker processes, one per framework for the "
@@ -118,7 +124,7 @@ def parse_size(text) -> int | None:
         value = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
     except ValueError:
         value = -1
-    if not value >= 64 << 20:
+    if not (value >= 64 << 20 and value != float("inf")):
         raise UsageError(f"--memory-limit should be a size of at least 64M like 4G or 512M, but got {text!r}")
     return int(value)
 
@@ -152,7 +158,12 @@ def build_config(args):
 
     _choice("--device", args.device, ("cpu", "cuda", "gpu"))
     _choice("--level", args.level, ("default", "strict"))
-    executor_choice(args)
+    if executor_choice(args) == "in-process" and args.timeout is not None:
+        # no way to stop a Python call from the same thread that holds it: refuse, never ignore
+        raise UsageError("--timeout applies to worker processes, but the run is in-process "
+                         "(drop --no-isolation or --timeout)")
+    if args.timeout is None:
+        args.timeout = DEFAULT_TIMEOUT_S
     parse_size(args.memory_limit)
     if not args.timeout > 0:
         raise UsageError(f"--timeout should be a positive number of seconds, but got {args.timeout:g}")
@@ -160,12 +171,14 @@ def build_config(args):
         raise UsageError("--expectations and --no-expectations should not be combined, but both were given")
     dtypes = parse_dtypes(args.dtype)
     json_path = results.check_writable(args.json)
-    html = Path(args.html) if args.html else None
-    if html is not None:
-        results.check_writable(html, option="--html")
+    html = results.check_writable(args.html, option="--html") if args.html else None
     if args.golden_dir and not Path(args.golden_dir).is_dir():
         raise UsageError(f"--golden-dir should be a directory, but {args.golden_dir} is not")
     check_select(args)          # before any adapter is resolved: usage errors come first, fast
+    if args.golden_dir:
+        args.golden_dir = str(Path(args.golden_dir).absolute())
+    if args.expectations:
+        args.expectations = [str(Path(p).absolute()) for p in args.expectations]
     specs = _specs(args)
     if not specs:
         raise UsageError("no adapter is available to run: install torch, jax or tensorflow, or pass --sdpa")
@@ -260,11 +273,44 @@ def main(args) -> int:
     config = build_config(args)
     cases = runner.load_cases(config.select, config.golden_dir)
     choice, memory = executor_choice(args), parse_size(args.memory_limit)
-    result = runner.run(config, cases=cases,
-                        executor_factory=lambda: _executor(choice, args.timeout, memory))
+    try:
+        result = runner.run(config, cases=cases,
+                            executor_factory=lambda: _executor(choice, args.timeout, memory))
+    except OSError as exc:   # the report could not be written (the results file says so itself)
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        raise ResultsWriteError(f"{exc.filename or config.html_path} could not be written "
+                                f"({exc.strerror or exc}); results: {config.json_path}") from None
     elapsed = time.perf_counter() - started
-    print(runner.summary(result.doc, elapsed))
-    print(f"results: {config.json_path}" + (f", report: {config.html_path}" if config.html_path else "")
-          + f"; wall time {elapsed:.1f} s")
+    nothing = judged_nothing(result.doc)
+    try:   # the verdict is the exit status: a reader that left (`| head`) changes nothing
+        print(runner.summary(result.doc, elapsed))
+        print(f"results: {config.json_path}" + (f", report: {config.html_path}" if config.html_path else "")
+              + f"; wall time {elapsed:.1f} s")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from attnconf.cli import stdout_gone
+
+        stdout_gone()
+    if nothing and result.exit_code == 0:
+        sys.stderr.write(f"attnconf: the run should judge at least one record, but {nothing}; "
+                         "widen --select/--dtype or check the adapter's claims (exit 2)\n")
+        return 2
     return result.exit_code
+
+
+# disk full, quota, file too large, read-only file system, no permission
+_WRITE_ERRNOS = (28, 122, 27, 30, 13)
+
+
+def judged_nothing(doc: dict) -> str:
+    """Why the run judged nothing ("" when it judged something): no record at all, or only skips
+    (declined, unsupported). Such a run is not a pass."""
+    records = doc.get("results") or []
+    if any(r.get("status") != "skip" for r in records):
+        return ""
+    if not records:
+        return "no case, invariant or profile applies to the adapters at the dtypes selected"
+    first = records[0].get("message") or ""
+    return f"all {len(records)} records are skips (first: {first[:120]})"
 

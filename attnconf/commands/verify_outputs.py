@@ -54,10 +54,13 @@ def run(args) -> int:
     if not arrays:
         raise UsageError(f"{', '.join(args.outputs)} should hold .npy arrays keyed '<case id>/<output name>', "
                          f"but holds none")
-    cases = vo.select_cases(_load_cases(args.golden_dir), args.select)
+    all_cases = _load_cases(args.golden_dir)
+    cases = vo.select_cases(all_cases, args.select)
     if not cases:
         raise vo.no_cases_error(args.golden_dir, args.select)
     label = args.outputs[0] if len(args.outputs) == 1 else "OUTPUTS"
+    _check_output_names(arrays, all_cases, label)
+    arrays = {key: native_byte_order(a) for key, a in arrays.items()}
     records, unknown = vo.verify(cases, arrays, name=args.name, dtype=args.dtype, outputs_label=label)
     if arrays and len(unknown) == len(arrays):
         shown = ", ".join(repr(k) for k in sorted(unknown)[:3])
@@ -71,6 +74,27 @@ def run(args) -> int:
     if html_path:
         _write_report(json_path, html_path)
     return _summarise(records, json_path, html_path)
+
+
+def native_byte_order(array):
+    """The array in this machine's byte order: correct values stored big-endian (a writer on
+    another machine, `>f4`) are correct values, byte order is not a wrong answer."""
+    if array.dtype.isnative or array.dtype.byteorder == "|":
+        return array
+    return array.astype(array.dtype.newbyteorder("="))
+
+
+def _check_output_names(arrays, cases, label) -> None:
+    """UsageError naming the first key whose case exists but whose output name the case does not
+    have (misspelled, or an output of another operation): never judged as a missing output."""
+    from attnconf.errors import UsageError
+
+    outputs = {c.id: tuple(c.expected) for c in cases}
+    for key in sorted(arrays):
+        case_id, _, name = key.rpartition("/")
+        if case_id in outputs and name not in outputs[case_id]:
+            raise UsageError(f"{label}: key {key!r} should name an output of {case_id} "
+                             f"({', '.join(outputs[case_id])}), but {name!r} is not one")
 
 
 def _load_cases(golden_dir):

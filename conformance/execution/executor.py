@@ -52,6 +52,11 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _escaped(exc: BaseException) -> str:
+    """The message of a BaseException that escaped an implementation in-process (sys.exit(0) …)."""
+    return f"{one_line(exc)} (a BaseException escaped the implementation; in a worker it would end the worker)"
+
+
 def _spec_key(spec) -> str:
     data = spec.to_json() if hasattr(spec, "to_json") else (
         dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else spec)
@@ -96,6 +101,10 @@ class InProcessExecutor:
             return Outcome("crash", None, "MemoryError: out of memory", time.perf_counter() - started)
         except Exception as exc:  # the implementation raised: its record says so
             return Outcome("error", None, one_line(exc), time.perf_counter() - started)
+        except KeyboardInterrupt:   # Ctrl-C / SIGTERM (errors.Interrupted): the run stops
+            raise
+        except BaseException as exc:  # sys.exit() or a BaseException subclass: this case's error, as in a worker
+            return Outcome("error", None, _escaped(exc), time.perf_counter() - started)
         return Outcome("ok", outputs, "", time.perf_counter() - started)
 
     def run_checks(self, adapter_spec, adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None,
@@ -109,12 +118,24 @@ class InProcessExecutor:
                                     repro_args=repro_args)
         except Unsupported:
             return []
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # sys.exit() in a plug-in: one error record for the batch, as a worker's
+            from attnconf.conformance.execution.isolation import _batch_record
+
+            return [_batch_record(adapter, dtype, Outcome("error", message=_escaped(exc)), "invariant/*",
+                                  "invariant", seed=seed, select=select, repro_args=repro_args)]
 
     def detect_profile(self, adapter_spec, *, timeout: float = DEFAULT_TIMEOUT_S) -> dict | None:
         """profile.detect of the spec's adapter, here (timeout not enforced)."""
         from attnconf.conformance.checks import profile
 
-        return profile.detect(self.adapter(adapter_spec))
+        try:
+            return profile.detect(self.adapter(adapter_spec))
+        except KeyboardInterrupt:
+            raise
+        except BaseException:   # a profile is a description: none, as when a worker cannot answer
+            return None
 
     def close(self) -> None:
         self._adapters.clear()

@@ -74,7 +74,8 @@ def _checked(data, key: str, path: Path) -> np.ndarray:
     try:
         return data[key]
     except ValueError as exc:   # object arrays need pickle, which is refused
-        raise UsageError(f"outputs file {path}: array {key!r} should be numeric, but {_first_line(exc)}") from None
+        raise UsageError(f"outputs file {path}: array {key!r} should be numeric, but it is an object-dtype "
+                         f"array (Python objects, not numbers: {_first_line(exc)})") from None
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise UsageError(f"outputs file {path}: array {key!r} is truncated or corrupt "
                          f"({type(exc).__name__}: {_first_line(exc)})") from None
@@ -87,7 +88,9 @@ def _read_folder(root: Path) -> dict[str, np.ndarray]:
         try:
             out[key] = np.load(file, allow_pickle=False)
         except (ValueError, EOFError, OSError) as exc:
-            raise UsageError(f"outputs file {file} should be a numeric .npy array, but reading it failed: "
+            what = "it is an object-dtype array (Python objects, not numbers)" if "Object arrays" in str(exc) \
+                else "reading it failed"
+            raise UsageError(f"outputs file {file} should be a numeric .npy array, but {what}: "
                              f"{type(exc).__name__}: {_first_line(exc)}") from None
     return out
 

@@ -99,7 +99,9 @@ class Expectation:
 @dataclasses.dataclass
 class Finding:
     """Something a run says about an entry: kind "unmatched" | "passes" | "status_differs" |
-    "not_exercised". Every kind except "not_exercised" fails a --strict run."""
+    "not_exercised" | "unknown_clause" (its clause glob names no clause of the spec) |
+    "unknown_adapter" (its adapter glob names no bundled adapter nor one of this run). Every kind
+    except "not_exercised" fails a --strict run."""
 
     kind: str
     entry: Expectation
@@ -111,7 +113,9 @@ class Finding:
 
     def line(self) -> str:
         label = {"unmatched": "matches nothing", "passes": "now passes",
-                 "status_differs": "status differs", "not_exercised": "not exercised"}[self.kind]
+                 "status_differs": "status differs", "not_exercised": "not exercised",
+                 "unknown_clause": "names an unknown clause",
+                 "unknown_adapter": "names an unknown adapter"}[self.kind]
         return f"expectation {label}: {self.entry.describe()} — {self.detail}"
 
 
@@ -163,6 +167,9 @@ def read_file(path: str | Path) -> list[Expectation]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"expectations file {path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"expectations file {path} should be an expectations document, but it nests "
+                         "deeper than Python's JSON reader goes") from None
     return parse_document(doc, path.name)
 
 
@@ -215,7 +222,7 @@ class Expectations:
         """
         adapters = list(adapters)
         dtypes = list(dtypes) if dtypes is not None else None
-        out = []
+        out = unknown_names(self.entries, adapters)
         for i, entry in enumerate(self.entries):
             if not any(fnmatch.fnmatchcase(a, entry.adapter) for a in adapters):
                 continue
@@ -239,6 +246,25 @@ class Expectations:
             if not expected and not passed and not other:
                 out.append(Finding("unmatched", entry, "the records in its scope neither fail nor pass"))
         return out
+
+
+def unknown_names(entries: Iterable[Expectation], adapters: Iterable[str] = ()) -> list[Finding]:
+    """Entries whose clause glob matches no clause id of the spec, or whose adapter glob matches
+    no bundled adapter and none of `adapters` (this run's): a misspelling that would otherwise
+    expect nothing, silently."""
+    from attnconf import spec
+    from attnconf.adapters import registry   # names only: no adapter is imported
+
+    clauses = spec.clause_ids()
+    known = set(registry.BUNDLED) | set(adapters)
+    out = []
+    for entry in entries:
+        if entry.clause != "*" and not any(fnmatch.fnmatchcase(c, entry.clause) for c in clauses):
+            out.append(Finding("unknown_clause", entry, f"no clause of spec/index.json matches {entry.clause!r}"))
+        if not any(fnmatch.fnmatchcase(a, entry.adapter) for a in known):
+            out.append(Finding("unknown_adapter", entry,
+                               f"no bundled adapter nor one of this run matches {entry.adapter!r}"))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,11 @@
 `ResultsWriter` keeps the document in memory and rewrites the file atomically (temporary file +
 os.replace) whenever `flush()` is called and at most every `interval_s` on `add()`, so a run
 killed halfway leaves a valid file with every record flushed so far (`complete: false`,
-`finished_at: null`). `read_results(path)` validates a file and rejects newer schema versions
+`finished_at: null`). Its path is made absolute when it is created: a plug-in that changes the
+working directory in-process cannot move the results. `flush_open()` writes every writer not yet
+finished: the CLI calls it on every way out (Ctrl-C, SIGTERM, an error), so every judged record is
+on disk however the run ends. A write that fails (disk full) is a ResultsWriteError naming the
+file (exit 4); the file keeps its last complete version. `read_results(path)` validates a file and rejects newer schema versions
 with a one-line UsageError.
 
 Must not import any framework (versions come from package metadata) or judge anything.
@@ -16,7 +20,9 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
+import weakref
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -116,7 +122,20 @@ _UMASK_MODE = _umask_mode()
 
 
 def write_json_atomic(path: Path, doc: dict) -> None:
+    """Write `doc` to `path` through a temporary file and os.replace: readers see the old file or the
+    new one, never half of one. OSError (disk full …) -> ResultsWriteError naming `path`."""
+    from attnconf.errors import ResultsWriteError
+
     path = Path(path)
+    try:
+        _write_json_atomic(path, doc)
+    except OSError as exc:
+        kept = "it keeps its last complete version" if path.exists() else "it was not created"
+        raise ResultsWriteError(f"results file {path} could not be written ({exc.strerror or exc}); "
+                                f"{kept}") from None
+
+
+def _write_json_atomic(path: Path, doc: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
@@ -147,7 +166,27 @@ def check_writable(path, *, option: str = "--json") -> Path:
         raise UsageError(f"{option} path should be writable, but {path} is not ({exc.strerror or exc})") from None
     if path.is_dir():
         raise UsageError(f"{option} path should be a file, but {path} is a directory")
-    return path
+    return path.absolute()
+
+
+_OPEN: "weakref.WeakSet[ResultsWriter]" = weakref.WeakSet()
+
+
+def flush_open() -> list[Path]:
+    """Write every results writer that is not finished (an interrupted or failed run): each file
+    then holds every record added so far, `complete: false`. Returns their paths; a writer that
+    cannot be written (disk full) is skipped here, its file keeping its last version."""
+    from attnconf.errors import ResultsWriteError
+
+    paths = []
+    for writer in list(_OPEN):
+        try:
+            writer.flush()
+        except ResultsWriteError:
+            continue
+        if writer.path is not None:
+            paths.append(writer.path)
+    return paths
 
 
 class ResultsWriter:
@@ -155,48 +194,57 @@ class ResultsWriter:
 
     def __init__(self, path, *, command=None, device: str = "cpu", level: str = "default",
                  interval_s: float = 1.0, doc: dict | None = None):
-        self.path = Path(path) if path is not None else None
+        # absolute now: a plug-in that chdirs in-process must not move the results
+        self.path = Path(path).absolute() if path is not None else None
         self.doc = doc if doc is not None else new_document(command=command, device=device, level=level)
         self.interval_s = interval_s
         self._t0 = time.perf_counter()
         self._last = 0.0
+        self._lock = threading.RLock()   # adapters run in threads; a flush must not see a half-added record
         self.flush()
+        _OPEN.add(self)
 
     @property
     def records(self) -> list[dict]:
         return self.doc["results"]
 
     def add_adapter(self, description: dict) -> None:
-        if not any(a.get("name") == description.get("name") for a in self.doc["adapters"]):
-            self.doc["adapters"].append(description)
-        # Provenance: every library an implementation under test runs on (transformers, onnx,
-        # onnxruntime, keras-hub … besides the frameworks), from the adapter's package metadata.
-        frameworks = self.doc.setdefault("environment", {}).setdefault("frameworks", {})
-        for dist, version in sorted((description.get("libraries") or {}).items()):
-            frameworks.setdefault(dist, version)
+        with self._lock:
+            if not any(a.get("name") == description.get("name") for a in self.doc["adapters"]):
+                self.doc["adapters"].append(description)
+            # Provenance: every library an implementation under test runs on (transformers, onnx,
+            # onnxruntime, keras-hub … besides the frameworks), from the adapter's package metadata.
+            frameworks = self.doc.setdefault("environment", {}).setdefault("frameworks", {})
+            for dist, version in sorted((description.get("libraries") or {}).items()):
+                frameworks.setdefault(dist, version)
 
     def add(self, record: dict) -> None:
-        self.doc["results"].append(record)
-        if time.perf_counter() - self._last >= self.interval_s:
-            self.flush()
+        with self._lock:
+            self.doc["results"].append(record)
+            if time.perf_counter() - self._last >= self.interval_s:
+                self.flush()
 
     def extend(self, records) -> None:
         for r in records:
             self.add(r)
 
     def set_profile(self, adapter: str, profile: dict) -> None:
-        self.doc["profiles"][adapter] = profile
+        with self._lock:
+            self.doc["profiles"][adapter] = profile
 
     def flush(self) -> None:
-        self.doc["elapsed_s"] = round(time.perf_counter() - self._t0, 3)
-        if self.path is not None:
-            write_json_atomic(self.path, self.doc)
-        self._last = time.perf_counter()
+        with self._lock:
+            self.doc["elapsed_s"] = round(time.perf_counter() - self._t0, 3)
+            if self.path is not None:
+                write_json_atomic(self.path, self.doc)
+            self._last = time.perf_counter()
 
     def finish(self) -> dict:
-        self.doc["finished_at"] = now()
-        self.doc["complete"] = True
-        self.flush()
+        with self._lock:
+            self.doc["finished_at"] = now()
+            self.doc["complete"] = True
+            self.flush()
+            _OPEN.discard(self)
         return self.doc
 
 
@@ -229,4 +277,11 @@ def read_results(path) -> dict:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"results file {path} should be JSON, but line {exc.lineno}: {exc.msg}") from None
-    return validate(doc, source=f"results file {path}")
+    except RecursionError:
+        raise UsageError(f"results file {path} should be a results document, but it nests deeper than "
+                         "Python's JSON reader goes") from None
+    try:
+        return validate(doc, source=f"results file {path}")
+    except RecursionError:
+        raise UsageError(f"results file {path} should be a results document, but it nests too deeply "
+                         "to check against the schema") from None

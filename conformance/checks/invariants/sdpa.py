@@ -274,7 +274,11 @@ def _sdpa_edges(*, min_b=1, min_l=1, min_s=1, gqa=False, extra=()):
     extra: further examples of that invariant (see INVARIANTS)."""
     edge = {"B": max(1, min_b), "Hkv": 1, "G": 2 if gqa else 1, "L": max(1, min_l), "S": max(2, min_s),
             "E": 1, "Ev": 0, "seed": 0}
-    return lambda caps: (edge,) + tuple(extra)
+    # and one square example (L = S, one group per kv head unless gqa): a kernel that takes only
+    # L = S, or has no GQA, is judged on every invariant even when no draw fits it
+    n = max(4, min_l, min_s)
+    square = {"B": max(1, min_b), "Hkv": 2, "G": 2 if gqa else 1, "L": n, "S": n, "E": 4, "Ev": 0, "seed": 3}
+    return lambda caps: (edge, square) + tuple(extra)
 
 
 # E = 3: a softmax scale 1/sqrt(3) that float32 cannot hold (Keras rounds it to its floatx,
@@ -288,7 +292,8 @@ _NEAR_HULL_EDGE = {"B": 2, "Hkv": 2, "G": 1, "L": 6, "S": 9, "E": 4, "Ev": 0, "s
 
 
 def _determinism_sdpa(ctx: Context, seed: int):
-    ex = {"B": 2, "Hkv": 2, "G": 1, "L": 16, "S": 48, "E": 8, "Ev": 0, "seed": seed}
+    # L = S: a square-only kernel is judged on determinism too
+    ex = {"B": 2, "Hkv": 2, "G": 1, "L": 32, "S": 32, "E": 8, "Ev": 0, "seed": seed}
     q, k, v = gen.sdpa_arrays(ex, ctx.dtype)
     return lambda: call_sdpa(ctx, q, k, v)
 

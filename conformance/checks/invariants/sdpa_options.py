@@ -1,8 +1,9 @@
 """Invariants of the sdpa kernel options (spec/invariants.md inv.opt.*): a window (∞, 0) is the
 causal rule, widening a window never hides a key, soft-capping tends to no cap and bounds the
 logits, a sink of −∞ is no sink (and a finite one scales a row down), decoding step by step
-equals one causal pass, a chunk as long as the sequence is the causal rule.
-Named by the sdpa registry entry (`invariants=`); run by the core,
+equals one causal pass, a chunk as long as the sequence is the causal rule, padding keys
+(key_lengths) are invisible to every row of a window, drawn at L = S. Named by the sdpa registry
+entry (`invariants=`); run by the core,
 attnconf.conformance.checks.invariants.
 
 Each property compares results of the implementation with each other (never with the
@@ -209,6 +210,71 @@ def prop_chunk_causal(ctx, ex):
     both = call(ctx, q, k, v, chunk=c, is_causal=True, causal_alignment=a)
     assert_close(both, alone, _scale(v, q.shape[1]), ulps, ctx.dtype,
                  f"adding is_causal=True to chunk={c} changed the output ({a}): the chunk is causal by itself")
+# --- inv.opt.padding_keys ------------------------------------------------------------------------
+def _padding_examples(caps, dtype):
+    """L = S always (the shape every restricted kernel takes), a window when the adapter has one,
+    causal when it can be top-left, key_lengths drawn in the property (0 … S per sequence)."""
+    from hypothesis import strategies as st
+
+    causal = st.booleans() if "top_left" in caps.causal_alignments else st.just(False)
+    return st.fixed_dictionaries({
+        "B": st.integers(1, 3), "Hkv": st.integers(1, 2), "G": st.just(1), "L": st.integers(1, 8),
+        "S": st.just(0), "E": st.integers(1, 4), "Ev": st.just(0), "seed": gen.SEEDS, "align": st.just("top_left"),
+        "left": st.sampled_from((None, 0, 1, 2)), "right": st.sampled_from((None, 0, 1, 3)), "causal": causal})
+
+
+def _visible_rows(n, window, causal: bool, l: int) -> np.ndarray:
+    """(B, 1, L, 1) bool: rows with a visible key, top-left positions p_i = i, key j visible when
+    j < n_b, inside the window and (causal) j <= i."""
+    rel = np.arange(l)[None, :] - np.arange(l)[:, None]           # j − i, (L, S)
+    ok = np.ones((l, l), bool)
+    left, right = window
+    if left is not None:
+        ok &= rel >= -left
+    if right is not None:
+        ok &= rel <= right
+    if causal:
+        ok &= rel <= 0
+    valid = np.arange(l)[None, None, :] < np.asarray(n)[:, None, None]   # (B, 1, S)
+    return (ok[None] & valid).any(axis=-1)[:, None, :, None]
+
+
+def prop_padding_keys(ctx, ex):
+    ex = dict(ex, S=ex["L"])
+    q, k, v = gen.sdpa_arrays(ex, ctx.dtype)
+    b, h, l = q.shape[0], q.shape[1], q.shape[2]
+    rng = np.random.default_rng(ex["seed"] + 1)
+    n = rng.integers(0, l + 1, b)
+    window = (ex["left"], ex["right"]) if "window" in ctx.caps.sdpa_options else (None, None)
+    opts = dict(key_lengths=n, causal_alignment="top_left")
+    if window != (None, None):
+        opts["window"] = window
+    if ex["causal"]:
+        opts["is_causal"] = True
+    pad = np.arange(l)[None, None, :, None] >= n[:, None, None, None]
+    k2 = np.where(pad, gen.round_to(rng.uniform(-1, 1, k.shape), ctx.dtype), k)
+    v2 = np.where(pad, gen.round_to(rng.uniform(-4, 4, v.shape), ctx.dtype), v)
+    base, moved = call(ctx, q, k, v, **opts), call(ctx, q, k2, v2, **opts)
+    visible = np.broadcast_to(_visible_rows(n, window, ex["causal"], l), base.shape)
+    what = f"key_lengths={n.tolist()}, window={window}, is_causal={ex['causal']}, L = S = {l}"
+    scale, ulps = np.maximum(_scale(v, h), _scale(v2, h)), inv_ulps("sdpa", ctx.dtype)
+    # rows that see a key: the padding keys' contents must not matter
+    assert_close(np.where(visible, moved, 0.0), np.where(visible, base, 0.0), scale, ulps, ctx.dtype,
+                 f"changing only padding keys/values changed a row that sees a valid key ({what})")
+    if ctx.caps.fully_masked == "zero":   # rows that see none are fully masked: 0 (sdpa.fully_masked)
+        assert_close(np.where(visible, 0.0, base), np.zeros_like(base), scale, ulps, ctx.dtype,
+                     f"rows whose window holds only padding keys should be 0 (sdpa.fully_masked), "
+                     f"not an average of the values ({what})")
+
+
+def _explicit_padding(caps):
+    """Batch 0's late rows see only padding in a window (2, 0); batch 1 has no key at all."""
+    base = {"B": 2, "Hkv": 2, "G": 1, "S": 0, "E": 4, "Ev": 0, "align": "top_left"}
+    causal = "top_left" in caps.causal_alignments
+    # and the edge L = S = E = 1 of every sdpa invariant (XLA's bfloat16 dot, jax.json)
+    edge = dict(base, B=1, Hkv=1, L=1, E=1, seed=0, left=None, right=None, causal=False)
+    return (edge, dict(base, L=8, seed=5, left=2, right=0, causal=causal),
+            dict(base, L=6, seed=9, left=1, right=1, causal=False))
 
 
 # L = 1, S = 2, E = 1: two of L, S, E equal to 1, where XLA on CPU rejects a bfloat16 dot (jax.json),
@@ -218,7 +284,10 @@ _EDGE = {"B": 1, "Hkv": 1, "G": 1, "L": 1, "S": 2, "E": 1, "Ev": 0, "seed": 0, "
 
 
 def _edges(caps):
-    return (dict(_EDGE, align=(tuple(caps.causal_alignments) or ("top_left",))[0]),)
+    align = (tuple(caps.causal_alignments) or ("top_left",))[0]
+    # and a square one (L = S, no GQA): a kernel that takes only L = S is judged on every option
+    square = dict(_EDGE, B=2, Hkv=2, L=6, S=6, E=4, seed=3, align=align, left=2, right=0)
+    return (dict(_EDGE, align=align), square)
 
 
 def _explicit_decode(caps):
@@ -241,4 +310,6 @@ INVARIANTS: tuple[Invariant, ...] = (
               requires=_requires("chunk", causal=True), explicit=_edges),
     Invariant("inv.opt.decode", "sdpa", _examples, prop_decode, requires=_requires("query_offset", causal=True),
               explicit=_explicit_decode),
+    Invariant("inv.opt.padding_keys", "sdpa", _padding_examples, prop_padding_keys,
+              requires=_requires("key_lengths"), explicit=_explicit_padding),
 )
