@@ -10,7 +10,7 @@ from attnconf.conformance.checks import invariants as inv
 from attnconf.conformance import known_bad
 from attnconf.dtypes import DTYPE_NAMES
 
-ROPE = [i.clause for i in inv.INVARIANTS if i.operation == "rotary_embedding"]
+ROPE = [i.clause for i in inv.invariants() if i.operation == "rotary_embedding"]
 
 
 def test_the_six_rope_invariants_are_registered_and_in_the_index():

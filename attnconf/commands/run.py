@@ -210,6 +210,10 @@ def main(args) -> int:
     choice, memory = executor_choice(args), parse_size(args.memory_limit)
     result = runner.run(config, cases=cases,
                         executor_factory=lambda: _executor(choice, args.timeout, memory))
+    if config.html_path is not None:      # the runner writes results; the report renders them
+        from attnconf.conformance.report import render
+
+        render([result.doc], config.html_path)
     elapsed = time.perf_counter() - started
     print(runner.summary(result.doc, elapsed))
     print(f"results: {config.json_path}" + (f", report: {config.html_path}" if config.html_path else "")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from attnconf.adapters.registry import AdapterSpec
+from attnconf.conformance import plan
 from attnconf.conformance.execution.executor import DEFAULT_TIMEOUT_S, Executor, InProcessExecutor
 from attnconf.conformance.judging import engine
 from attnconf.conformance.results import repro
@@ -58,26 +59,9 @@ def load_cases(select=None, golden_dir=None) -> list:
 
 
 def applicable(adapter, case) -> bool:
-    """A case whose operation the adapter does not offer at all is not applicable (no record);
-    within an offered operation, what it cannot do is a `skip` with the reason."""
-    ops = tuple(getattr(adapter.capabilities, "operations", ()) or ())
-    return not ops or case.operation in ops
-
-
-def _case_dtypes(case, run_dtypes) -> tuple[str, ...]:
-    """The dtypes `case` runs at (its operation's Operation.case_dtypes)."""
-    return engine.operation_of(case).case_dtypes(run_dtypes)
-
-
-def _dtype_skip(adapter, dtype, case=None) -> str:
-    """Why the adapter cannot run at `dtype` ("" if it can); an operation's fixed dtype (int64
-    outputs) is never one of the float dtypes an adapter declares, so it is not asked."""
-    if case is not None and dtype in engine.operation_of(case).dtypes:
-        return ""
-    dtypes = tuple(getattr(adapter.capabilities, "dtypes", ()) or ())
-    if dtypes and dtype not in dtypes:
-        return f"{adapter.name} does not support dtype {dtype} (supports {', '.join(dtypes)})"
-    return ""
+    """Whether the adapter implements `case`'s operation (plan.implements): a case of an
+    operation it does not implement gets no record, only the run's coverage entry."""
+    return not plan.implements(adapter, case.operation)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +136,7 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     adapters = [local.adapter(spec) for spec in config.specs]
     for adapter in adapters:
         writer.add_adapter(adapter.describe())
+        _add_coverage(writer, adapter)
     writer.flush()           # a run killed while an adapter hangs still lists it
 
     def one(spec, adapter, ex) -> None:
@@ -182,14 +167,18 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
                                 dtypes=config.dtypes, partial=bool(config.select))
         writer.doc["expectation_findings"] = [_finding_json(f) for f in found]
     doc = writer.finish()
-    if config.html_path is not None:
-        from attnconf.conformance.report import render
-
-        render([doc], config.html_path)
     elapsed = time.perf_counter() - started
     failing = any(r["status"] in FAILING for r in doc["results"])
     failing = failing or (config.strict and any(f.kind != "not_exercised" for f in found))
     return RunResult(doc, 1 if failing else 0, elapsed)
+
+
+def _add_coverage(writer, adapter) -> None:
+    """One coverage entry per (adapter, operation) (plan.coverage), once (a resumed run keeps
+    the entries it read back)."""
+    entries = writer.doc.setdefault("coverage", [])
+    have = {(e.get("adapter"), e.get("operation")) for e in entries}
+    entries.extend(e for e in plan.coverage(adapter) if (e["adapter"], e["operation"]) not in have)
 
 
 def _run_parallel(config, work, one, first_executor, factory) -> None:
@@ -279,7 +268,7 @@ def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "defau
     and engine.judge judges the outcome at `level`; `expectations` (an Expectations) is applied
     last. repro_args: the record's repro options (None: `--adapter NAME`)."""
     common = dict(adapter_name=adapter.name, framework=adapter.framework, level=level, repro_args=repro_args)
-    reason = _dtype_skip(adapter, dtype, case)
+    reason = plan.skip_reason(adapter, case, dtype)
     if reason:
         rec = engine.judge(case, dtype, None, error=Unsupported(reason), **common)
     else:
@@ -294,8 +283,7 @@ def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "defau
 
 def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list[dict]:
     recs: list[dict] = []
-    todo = [(c, d) for c in cases if applicable(adapter, c) for d in _case_dtypes(c, config.dtypes)
-            if (adapter.name, c.id, d, "agreement") not in done]
+    todo = [(item.case, item.dtype) for item in plan.agreement(adapter, cases, config.dtypes, done=done)]
     counts: dict[str, int] = {}
     args = _repro_args(config, adapter, spec)
     for i, (case, dtype) in enumerate(todo):
@@ -319,10 +307,8 @@ def _run_checks(config, adapter, *, executor: Executor, spec, done=frozenset()) 
     measured = {(a, d) for a, _c, d, k in done if k == "invariant"}
     common = dict(seed=config.seed, max_examples=config.invariant_examples, select=config.select,
                   repro_args=_repro_args(config, adapter, spec))
-    from attnconf.dtypes import INDEX_DTYPES
-
-    for dtype in invariants.check_dtypes(adapter, config.dtypes):
-        if (dtype not in INDEX_DTYPES and _dtype_skip(adapter, dtype)) or (adapter.name, dtype) in measured:
+    for dtype in plan.check_dtypes(adapter, config.dtypes):
+        if (adapter.name, dtype) in measured:
             continue
         # in a worker (WorkerExecutor), a crash costs this batch only
         recs.extend(executor.run_checks(spec, adapter, dtype, timeout=config.timeout, **common))

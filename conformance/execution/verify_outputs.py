@@ -120,9 +120,11 @@ def _as_dtype(array: np.ndarray, dtype: str | None) -> np.ndarray:
     return array
 
 
-def infer_dtype(outputs: dict[str, np.ndarray]) -> str | None:
-    """The precision of a case: the dtype name shared by its arrays (None when not one of ours)."""
-    names = {str(a.dtype) for a in outputs.values()}
+def infer_dtype(outputs: dict[str, np.ndarray], op=None) -> str | None:
+    """The precision of a case: the dtype name shared by its arrays (None when not one of ours);
+    an integer-valued output of `op` (its Operation.exact_outputs) says nothing about it."""
+    exact = tuple(getattr(op, "exact_outputs", ()) or ())
+    names = {str(a.dtype) for n, a in outputs.items() if n not in exact} or {str(a.dtype) for a in outputs.values()}
     if len(names) == 1 and (name := names.pop()) in DTYPE_NAMES:
         return name
     return None
@@ -134,22 +136,26 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
 
     dtype: the precision the outputs claim; None infers it per case from the arrays' dtype.
     """
+    from attnconf.conformance import plan
     from attnconf.conformance.judging import engine
 
     grouped, unknown = group_by_case(arrays, [c.id for c in cases])
     # A case without outputs is a skip at the precision the file is about.
-    inferred = [d for outs in grouped.values() if (d := infer_dtype(outs))]
+    by_id = {c.id: c for c in cases}
+    inferred = [d for cid, outs in grouped.items() if (d := infer_dtype(outs, engine.operation_of(by_id[cid])))]
     skip_dtype = dtype or (max(set(inferred), key=inferred.count) if inferred else "float64")
     records = []
     for case in cases:
         outputs = grouped.get(case.id)
-        fixed = engine.operation_of(case).dtypes[:1]   # an integer-valued operation: its int64, always
+        op = engine.operation_of(case)
+        # the operation's dtype policy (plan.dtypes): a fixed-dtype operation at its own, always
+        fixed = plan.dtypes(op, ())
         if outputs is None:
             rec = engine.judge_record(case, fixed[0] if fixed else skip_dtype, None, adapter_name=name, framework="external",
                                       status="unsupported", error=f"no outputs for this case in {outputs_label}")
         else:
             outputs = {k: _as_dtype(v, dtype) for k, v in outputs.items()}
-            case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs)
+            case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs, op)
             if case_dtype is None:
                 found = ", ".join(f"{k}: {v.dtype}" for k, v in sorted(outputs.items()))
                 rec = engine.judge_record(case, "float64", outputs, adapter_name=name, framework="external")

@@ -22,7 +22,7 @@ import numpy as np
 
 from attnconf.conformance.judging import compare as cmp
 from attnconf.conformance.results.record import Record, Status
-from attnconf.dtypes import INDEX_DTYPES, numpy_dtype
+from attnconf.dtypes import numpy_dtype
 from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
 
 
@@ -115,7 +115,7 @@ def baseline(case, dtype: str) -> dict[str, np.ndarray]:
         _BASELINES.move_to_end(key)
         return hit
     # float64 and an integer-valued operation's fixed dtype: the default path (integers are exact)
-    precision = None if dtype == "float64" or dtype in INDEX_DTYPES else dtype
+    precision = operation_of(case).reference_precision(dtype)
     out = reference.compute(case.operation, case.inputs, case.options, precision=precision)
     _BASELINES[key] = out
     while len(_BASELINES) > _BASELINE_CACHE_SIZE:
@@ -163,8 +163,10 @@ def _describe_value(value) -> str:
     return f"{type(value).__name__} {text[:80]}" + ("…" if len(text) > 80 else "")
 
 
-def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_clause: str = "") -> str:
-    """'' when `value` is an array of the right dtype and shape, else why not (shape/dtype first)."""
+def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_clause: str = "",
+                 exact: bool = False) -> str:
+    """'' when `value` is an array of the right dtype and shape, else why not (shape/dtype first).
+    exact: an integer-valued output (Operation.exact): any integer dtype is right."""
     if value is None:
         return f"{name} should be an array, but the implementation returned None"
     if not isinstance(value, np.ndarray) or value.dtype == object:
@@ -172,14 +174,13 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_claus
     if value.dtype.kind not in "fiub" and str(value.dtype) != "bfloat16":
         return (f"{name} should be an array of {dtype} numbers, but got an array of dtype {value.dtype}: "
                 f"{_describe_value(value.tolist() if value.ndim == 0 else value)}")
-    want = numpy_dtype(dtype)
     if value.shape != expected.shape:
         return f"{name} should have shape {tuple(expected.shape)}, but got {tuple(value.shape)}"
-    if dtype in INDEX_DTYPES:   # an integer-valued operation: any integer dtype, judged bit-exactly
+    if exact:   # an integer-valued output: any integer dtype, judged bit-exactly
         clause = f" ({dtype_clause})" if dtype_clause else ""
         return "" if value.dtype.kind in "iu" else \
             f"{name} should be an integer array{clause}, but got dtype {value.dtype}"
-    if value.dtype != want:
+    if value.dtype != numpy_dtype(dtype):
         clause = f", {dtype_clause}" if dtype_clause else ""
         return f"{name} should have dtype {dtype} (the precision under test{clause}), but got {value.dtype}"
     return ""
@@ -245,15 +246,17 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
         return {"status": "fail", "metrics": {}, "message": f"{case.operation} should return "
                 f"{len(names)} arrays {names}, but got {_describe_value(outputs['__result__'])}"}
     problems = [p for n in names
-                if (p := _check_array(n, outputs.get(n), case.expected[n], dtype, op.dtype_clause))]
+                if (p := _check_array(n, outputs.get(n), case.expected[n], dtype, op.dtype_clause, op.exact(n, dtype)))]
     if problems:
         return {"status": "fail", "message": "; ".join(problems), "metrics": {}}
     base = baseline(case, dtype)
     scales = _scales(case)
     pos = positions(case)
     arg = argument_scale(case, pos)
-    results = {n: cmp.compare(outputs[n], case.expected[n], scales[n], dtype, operation=case.operation,
-                              baseline=base.get(n), name=n, positions=pos, arg_scale=arg) for n in names}
+    # an integer-valued output is judged at its operation's exact row (Operation.judging_dtype)
+    results = {n: cmp.compare(outputs[n], case.expected[n], scales[n], op.judging_dtype(n, dtype),
+                              operation=case.operation, baseline=base.get(n), name=n, positions=pos,
+                              arg_scale=arg) for n in names}
     # The record's headline metrics are those of the output closest to (or furthest past) its tolerance.
     worst = max(results, key=lambda n: results[n].max_ulp_error / max(results[n].tolerance_ulps, 1e-300))
     metrics = results[worst].metrics()
@@ -268,5 +271,6 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
         c = results[worst]
         return {"status": "fail", "metrics": metrics, "message": (
             f"{worst}: passes the default level but not the strict one: error {c.max_ulp_error:.4g} ulp "
-            f"> strict {cmp.tol.rule_for(case.operation, dtype).strict_ulps:g} ulp of the exact value")}
+            f"> strict {cmp.tol.rule_for(case.operation, op.judging_dtype(worst, dtype)).strict_ulps:g} ulp "
+            "of the exact value")}
     return {"status": "pass", "message": "", "metrics": metrics}

@@ -155,11 +155,10 @@ def aspect(name: str) -> Aspect | None:
     return next((a for a in aspects() if a.name == name), None)
 
 
-def __getattr__(name):
-    # CANONICAL: {aspect: (clause, canonical value, values meaning "declared unsupported")}
-    if name == "CANONICAL":
-        return {a.name: (a.clause, a.canonical, a.declared) for a in aspects() if a.canonical is not None}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def canonical() -> dict:
+    """{aspect: (clause, canonical value, values meaning "declared unsupported")} of every
+    aspect with a canonical choice (registry order)."""
+    return {a.name: (a.clause, a.canonical, a.declared) for a in aspects() if a.canonical is not None}
 
 
 def _output_dtypes(adapter):
@@ -260,8 +259,12 @@ def aspects_for(adapter) -> tuple[str, ...]:
 
 
 def _aspects_for(adapter) -> tuple[Aspect, ...]:
+    """The aspects of the operations the adapter implements (plan.implements), then the common ones."""
+    from attnconf.conformance import plan
+
     ops = adapter.capabilities.operations
-    return tuple(a for a in aspects() if a.operation in ops and a.name not in ("output_dtype", "determinism")) + (
+    common = {a.name for a in _common()}
+    return tuple(a for a in aspects() if a.name not in common and not plan.implements(adapter, a.operation)) + (
         _common() if ops else ())
 
 
