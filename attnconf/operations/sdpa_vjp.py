@@ -57,7 +57,7 @@ OPERATION = Operation(
     argument_scale=_sdpa.argument_scale,
     case_prefix="sdpa_vjp", golden_file="sdpa_vjp.npz",
     cases="attnconf.reference.sdpa_cases:sdpa_vjp_cases", families="attnconf.reference.sdpa_cases:SDPA_VJP_FAMILIES",
-    adapter_method="sdpa_vjp", call=call, needs=needs,
+    adapter_method="sdpa_vjp", call=call, needs=needs, case_claims=_sdpa.case_claims,
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=_sdpa.bench_grid_to_2048,
     report={"plot": "attention", "length": ("query", -2), "label": "vjp"},
 )
