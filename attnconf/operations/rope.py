@@ -5,7 +5,7 @@ from attnconf.operations import Operation
 
 OPTIONS = ("base", "rotary_dim", "scaling", "layout")
 # rope.scaling.*: the rope_type values of a `scaling` dict (HF transformers' names)
-ROPE_TYPES = ("linear", "dynamic", "yarn", "llama3")
+from attnconf.choices import ROPE_TYPES  # noqa: F401
 BASE_CLAUSES = ("rope.inputs", "rope.positions", "rope.frequencies", "rope.rotation", "rope.target",
                 "rope.scale", "rope.dtype")
 

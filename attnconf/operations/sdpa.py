@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import importlib
 
-from attnconf.operations import Operation
-
-SDPA_OPTIONS = ("is_causal", "causal_alignment", "scale", "enable_gqa", "fully_masked")
 # The kernel options of spec/sdpa_options.md (sdpa.opt.*), in the adapter signature's order. window
 # and softcap travel as case options (JSON); the others as case inputs: sinks and alibi_slopes in
 # the case dtype, query_offset/key_lengths/query_lengths as integers (adapter.index_from_numpy).
-OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
-OPTION_INPUTS = ("sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
-INDEX_INPUTS = ("query_offset", "key_lengths", "query_lengths")
+from attnconf.choices import SDPA_INDEX_INPUTS as INDEX_INPUTS, SDPA_OPTION_INPUTS as OPTION_INPUTS
+from attnconf.choices import SDPA_OPTION_NAMES as OPTION_NAMES
+from attnconf.operations import Operation
+
+SDPA_OPTIONS = ("is_causal", "causal_alignment", "scale", "enable_gqa", "fully_masked")
 FUNCTION_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa") + OPTION_NAMES
 BASE_CLAUSES = ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype")
 
@@ -123,7 +122,7 @@ def _largest(case, name) -> int:
 
 def work(shape, causal=False):
     """2·B·H·L·S·E + 2·B·H·L·S·Ev, halved when causal (perf.flops)."""
-    from attnconf.conformance.bench.flops import sdpa_flops
+    from attnconf.flops import sdpa_flops
 
     return sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"), causal=causal)
 

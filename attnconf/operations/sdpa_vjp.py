@@ -35,7 +35,7 @@ def needs(caps) -> str:
 
 def work(shape, causal=False):
     """2.5 × the forward count: five matrix products instead of two (perf.flops)."""
-    from attnconf.conformance.bench.flops import sdpa_vjp_flops
+    from attnconf.flops import sdpa_vjp_flops
 
     return sdpa_vjp_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"),
                           causal=causal)

@@ -266,7 +266,8 @@ class _Raised(Exception):
 
 def repro(adapter, clause: str, dtype: str, seed: int) -> str:
     """The command that reruns an invariant record (adapter: an instance or its name)."""
-    return repro_cmd.command(repro_cmd.adapter_args(adapter), f"invariant/{clause}", dtype, seed=seed)
+    return repro_cmd.command(repro_cmd.adapter_args(adapter), f"invariant/{clause}", dtype, seed=seed,
+                             known=record_ids())
 
 
 def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, max_examples,
@@ -353,7 +354,9 @@ def check(adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None
             and repro_cmd.selects(select, "invariant/inv.determinism")):
         records.append(check_determinism(adapter, dtype, seed=seed))
     if repro_args is not None:
-        records = [dict(r, repro=repro_cmd.command(repro_args, r["case"], dtype, seed=seed)) for r in records]
+        known = record_ids()
+        records = [dict(r, repro=repro_cmd.command(repro_args, r["case"], dtype, seed=seed, known=known))
+                   for r in records]
     return records
 
 

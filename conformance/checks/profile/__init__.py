@@ -284,7 +284,7 @@ def _record(adapter, a: Aspect, suffix, clause, status, message, value, *, also=
     return Record(adapter=name, framework=getattr(adapter, "framework", ""), operation=a.operation,
                   case=case, clauses=[clause, *also], dtype=probe_dtype(adapter),
                   check="profile", status=status, metrics={"value": value}, message=message,
-                  repro=repro.command(repro.adapter_args(adapter), case, probe_dtype(adapter)),
+                  repro=repro.command(repro.adapter_args(adapter), case, probe_dtype(adapter), known=record_ids()),
                   duration_s=0.0, options={}, shapes={}).to_json()
 
 
@@ -313,5 +313,6 @@ def profile_records(adapter, profile: dict, *, repro_args: str | None = None) ->
     if repro_args is not None:
         from attnconf.conformance.results import repro
 
-        records = [dict(r, repro=repro.command(repro_args, r["case"], r["dtype"])) for r in records]
+        known = record_ids()
+        records = [dict(r, repro=repro.command(repro_args, r["case"], r["dtype"], known=known)) for r in records]
     return records

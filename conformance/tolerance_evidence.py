@@ -1,4 +1,4 @@
-"""The measurements behind tolerance.TABLE: `python -m attnconf.conformance.judging.tolerance_evidence`.
+"""The measurements behind tolerance.TABLE: `python -m attnconf.conformance.tolerance_evidence`.
 
 Prints, per adapter, operation and dtype, the worst error of a real kernel on random cases (in ulp
 of natural scale), the worst same-precision baseline error, the worst ratio error/baseline and the
