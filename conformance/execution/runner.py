@@ -23,7 +23,7 @@ from attnconf.conformance import plan
 from attnconf.conformance.execution.executor import DEFAULT_TIMEOUT_S, Executor, InProcessExecutor
 from attnconf.conformance.judging import engine
 from attnconf.conformance.results import repro
-from attnconf.conformance.results.record import FAILING
+from attnconf.conformance.results.record import FAILING, Record
 from attnconf.errors import Unsupported
 
 DEFAULT_JSON = Path("reports") / "results.json"
@@ -125,7 +125,7 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     progress = Progress(stream, status_line=not parallel)
     lock = threading.RLock()
 
-    def emit(rec: dict) -> dict:
+    def emit(rec):
         # Expectations apply before the record is written: the file never holds a stale status.
         with lock:
             rec = expect.apply(rec) if expect is not None else rec
@@ -258,7 +258,7 @@ def _repro_args(config: RunConfig, adapter, spec) -> str:
 
 
 def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "default",
-               timeout: float = DEFAULT_TIMEOUT_S, expectations=None, repro_args: str | None = None) -> dict:
+               timeout: float = DEFAULT_TIMEOUT_S, expectations=None, repro_args: str | None = None) -> Record:
     """The agreement record of one case at one dtype: the one check loop's body, which
     `attnconf run` (_run_adapter), the pytest plugin (plugin.Session.check) and calibration
     (calibration.judge_one) all call, so the front ends judge the same way.
@@ -281,8 +281,8 @@ def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "defau
     return expectations.apply(rec) if expectations is not None else rec
 
 
-def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list[dict]:
-    recs: list[dict] = []
+def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list:
+    recs: list[Record] = []
     todo = [(item.case, item.dtype) for item in plan.agreement(adapter, cases, config.dtypes, done=done)]
     counts: dict[str, int] = {}
     args = _repro_args(config, adapter, spec)

@@ -151,19 +151,19 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
         # the operation's dtype policy (plan.dtypes): a fixed-dtype operation at its own, always
         fixed = plan.dtypes(op, ())
         if outputs is None:
-            rec = engine.judge_record(case, fixed[0] if fixed else skip_dtype, None, adapter_name=name, framework="external",
+            rec = engine.judge(case, fixed[0] if fixed else skip_dtype, None, adapter_name=name, framework="external",
                                       status="unsupported", error=f"no outputs for this case in {outputs_label}")
         else:
             outputs = {k: _as_dtype(v, dtype) for k, v in outputs.items()}
             case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs, op)
             if case_dtype is None:
                 found = ", ".join(f"{k}: {v.dtype}" for k, v in sorted(outputs.items()))
-                rec = engine.judge_record(case, "float64", outputs, adapter_name=name, framework="external")
+                rec = engine.judge(case, "float64", outputs, adapter_name=name, framework="external")
                 rec = dataclasses.replace(rec, status=Status.FAIL, metrics={}, message=(
                     f"outputs should share one dtype of {', '.join(DTYPE_NAMES)} (or pass --dtype), "
                     f"but got {found}"))
             else:
-                rec = engine.judge_record(case, case_dtype, outputs, adapter_name=name, framework="external")
+                rec = engine.judge(case, case_dtype, outputs, adapter_name=name, framework="external")
         repro = (f"attnconf verify-outputs {shlex.quote(outputs_label)} --select {shlex.quote(case.id)}"
                  + (f" --dtype {rec.dtype}" if dtype else ""))
         records.append(dataclasses.replace(rec, repro=repro).to_json())

@@ -186,15 +186,11 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_claus
     return ""
 
 
-def judge(case, dtype: str, outputs: dict | None, **kwargs) -> dict:
-    """judge_record's JSON form: what the runner, the pytest plugin and calibration pass on."""
-    return judge_record(case, dtype, outputs, **kwargs).to_json()
-
-
-def judge_record(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
-                 status: str | None = None, framework: str = "", duration_s: float = 0.0,
-                 level: str = "default", repro_args: str | None = None) -> Record:
-    """The results record for one agreement check.
+def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
+          status: str | None = None, framework: str = "", duration_s: float = 0.0,
+          level: str = "default", repro_args: str | None = None) -> Record:
+    """The results record (a Record) of one agreement check: what the runner, the pytest plugin,
+    calibration and verify-outputs pass on.
 
     error: an exception the implementation raised (Unsupported -> skip "unsupported: …";
     NotImplementedError -> skip "declined: …"; others -> error), or a message string with

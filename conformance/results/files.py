@@ -103,6 +103,8 @@ def _clean(o):
     """JSON cannot hold inf/NaN: write them as the strings the schema allows."""
     if isinstance(o, float) and not np.isfinite(o):
         return "nan" if o != o else ("inf" if o > 0 else "-inf")
+    if hasattr(o, "to_json") and hasattr(o, "failing"):   # a Record: its one JSON form
+        o = o.to_json()
     if isinstance(o, dict):
         return {str(k): _clean(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
@@ -174,8 +176,9 @@ class ResultsWriter:
         if not any(a.get("name") == description.get("name") for a in self.doc["adapters"]):
             self.doc["adapters"].append(description)
 
-    def add(self, record: dict) -> None:
-        self.doc["results"].append(record)
+    def add(self, record) -> None:
+        """Append a Record (its JSON form, Record.to_json; a dict is taken as that form already)."""
+        self.doc["results"].append(record.to_json() if hasattr(record, "to_json") else record)
         if time.perf_counter() - self._last >= self.interval_s:
             self.flush()
 
