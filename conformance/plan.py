@@ -30,6 +30,20 @@ class Item:
     skip: str = ""
 
 
+def operation_of(case):
+    """The registry entry of `case`'s operation (attnconf.operations). An operation that is not
+    registered is a UsageError naming the registered ones (a plug-in's cases without it)."""
+    from attnconf import operations
+    from attnconf.errors import UsageError
+
+    try:
+        return operations.get(case.operation)
+    except UsageError:
+        raise UsageError(f"operation of case {case.id} should be a registered one "
+                         f"({', '.join(operations.names())}), but got {case.operation!r} "
+                         "(is the plug-in that defines it installed?)") from None
+
+
 def _operation(op_or_name):
     from attnconf import operations
 
@@ -88,7 +102,7 @@ def dtype_claim(adapter, op, dtype: str) -> str:
 def case_claim(adapter, case) -> str:
     """"" when the adapter claims everything `case` exercises, else the claim it lacks
     (its operation's Operation.case_claims over the adapter's capabilities)."""
-    op = _operation(case.operation)
+    op = operation_of(case)
     if op.case_claims is None:
         return ""
     reason = op.case_claims(_caps(adapter), case)
@@ -107,7 +121,7 @@ def agreement(adapter, cases: Iterable, run_dtypes, *, done=frozenset()) -> Iter
     verdicts: dict = {}
     for case in cases:
         if case.operation not in verdicts:
-            verdicts[case.operation] = implements(adapter, case.operation)
+            verdicts[case.operation] = implements(adapter, operation_of(case))
         if verdicts[case.operation]:
             continue
         for dtype in dtypes(case.operation, run_dtypes):

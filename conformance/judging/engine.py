@@ -21,23 +21,10 @@ from typing import Any
 import numpy as np
 
 from attnconf.conformance.judging import compare as cmp
+from attnconf.conformance.plan import operation_of
 from attnconf.conformance.results.record import Record, Status
 from attnconf.dtypes import numpy_dtype
 from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
-
-
-def operation_of(case):
-    """The registry entry of `case`'s operation (attnconf.operations): its outputs, its adapter
-    call, its dtype clause, its positions and argument scale. An operation that is not
-    registered is a UsageError naming the registered ones (a plug-in's cases without it)."""
-    from attnconf import operations
-
-    try:
-        return operations.get(case.operation)
-    except UsageError:
-        raise UsageError(f"operation of case {case.id} should be a registered one "
-                         f"({', '.join(operations.names())}), but got {case.operation!r} "
-                         "(is the plug-in that defines it installed?)") from None
 
 
 # ---------------------------------------------------------------------------------------------
