@@ -358,6 +358,22 @@ def _profile_records(config, adapter, profile, spec, done=frozenset()) -> list[d
 # ---------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------
+def skip_reasons(records, adapter: str = "") -> list[tuple[str, int]]:
+    """[(reason, count)] of the skip records, most frequent first: the message without its
+    "unsupported: " / "declined: " head, the adapter's name and what the case needs (", the case …")."""
+    import re
+
+    counts: dict[str, int] = {}
+    for r in records:
+        if r["status"] != "skip":
+            continue
+        text = re.sub(r"^(unsupported|declined): ", "", str(r.get("message") or ""))
+        text = text.replace(f"{adapter} ", "", 1) if adapter and text.startswith(adapter) else text
+        reason = re.split(r", the case | \(", text, maxsplit=1)[0].strip()[:80] or "(no reason given)"
+        counts[reason] = counts.get(reason, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def summary(doc: dict, elapsed_s: float) -> str:
     """Per adapter: counts and the clauses of its failing records; then the time."""
     lines = []
@@ -376,6 +392,13 @@ def summary(doc: dict, elapsed_s: float) -> str:
         line = f"  {name}: {tally}"
         if clauses:
             line += "\n    non-conforming clauses: " + ", ".join(clauses)
+        reasons = skip_reasons(recs, name)
+        if reasons:
+            shown = "; ".join(f"{n} {reason}" for reason, n in reasons[:4])
+            line += f"\n    skipped by reason: {shown}" + (f"; {len(reasons) - 4} other reasons" if len(reasons) > 4 else "")
+        missing = [e["operation"] for e in doc.get("coverage", []) if e.get("adapter") == name and not e.get("implemented")]
+        if missing:
+            line += f"\n    not implemented (coverage, no records): {', '.join(missing)}"
         lines.append(line)
     findings = doc.get("expectation_findings") or []
     if findings:   # stale expectation entries: reported always, fatal under --strict
