@@ -1,10 +1,13 @@
 """Claims are honoured everywhere (issue 22): a plug-in that declares a restricting claim
-(attnconf.adapters.declare: dtypes, mask_kinds, mask_and_causal, causal_alignment, layout and
-frequencies, rope_layout and rope_scaling, gradients) is never called with a case outside it —
+(attnconf.adapters.declare: dtypes, mask_kinds, mask_and_causal, causal_alignment, fully_masked,
+layout and frequencies, rope_layout and rope_scaling, gradients) is never called with a case
+outside it —
 not by the golden cases, the invariants or the profile of `attnconf run`, nor by calibration's
 random cases — and what it does not implement gets coverage entries, no per-case records.
 The plug-ins (tests/examples/claims_plugins.py) record every call and compute correctly under
-their own claim, so a case outside the claim would also show as a failing record.
+their own claim, so a case outside the claim would also show as a failing record. The other
+fields of declare() restrict nothing: name and description label the row, and deterministic is a
+claim the determinism check judges (tests/test_invariants_checks.py).
 """
 from __future__ import annotations
 
@@ -94,6 +97,16 @@ def test_declared_causal_alignment_gets_only_cases_it_agrees_with(tmp_path):
     calls = _calls("sdpa_bottom_right")
     assert any(c["is_causal"] and c["L"] != c["S"] for c in calls), "its bottom-right cases should run"
     _no_failures(doc)     # a top-left case at L != S would fail: it computes bottom-right
+
+
+def test_declared_fully_masked_policy_gets_no_zero_policy_golden_case(tmp_path):
+    spec, adapter = _adapter("sdpa", "sdpa_uniform_rows")
+    doc = _run(tmp_path, spec, select="sdpa/fully_masked*")
+    recs = [r for r in doc["results"] if r["check"] == "agreement"]
+    assert recs and all(r["status"] == "skip" and "fully_masked='uniform'" in r["message"] for r in recs)
+    assert not _calls("sdpa_uniform_rows"), "a fully-masked golden case reached a plug-in claiming 'uniform'"
+    _calibrate(adapter, ["sdpa-fully-masked"])
+    assert not _calls("sdpa_uniform_rows")
 
 
 def test_declared_encoding_layout_and_frequencies(tmp_path):

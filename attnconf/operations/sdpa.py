@@ -62,7 +62,8 @@ def case_claims(caps, case) -> str:
     """The claim of Capabilities that `case` needs and `caps` does not make ("" if none): the
     mask kind (mask_kinds), a mask with is_causal (mask_and_causal), causal alignment
     (causal_alignments), grouped heads (gqa), Ev != E (value_dim_differs), an explicit scale
-    (explicit_scale) and the kernel options it sets (sdpa_options). The planner skips such a
+    (explicit_scale), fully-masked rows under another policy than zero (fully_masked) and the
+    kernel options it sets (sdpa_options). The planner skips such a
     case before the implementation is called."""
     x, o = case.inputs, case.options
     mask = x.get("attn_mask")
@@ -82,6 +83,9 @@ def case_claims(caps, case) -> str:
         return "declares value_dim_differs=False, the case has Ev != E"
     if o.get("scale") is not None and not caps.explicit_scale:
         return "declares explicit_scale=False, the case sets an explicit scale"
+    if "sdpa.fully_masked" in getattr(case, "clauses", ()) and caps.fully_masked != "zero":
+        # the canonical zero is what the goldens hold; the declared alternative is the profile's to check
+        return f"declares fully_masked={caps.fully_masked!r}, the case has fully-masked rows"
     missing = [n for n in used_options(x, o) if n not in tuple(getattr(caps, "sdpa_options", ()) or ())]
     if missing:
         return f"does not declare the sdpa option(s) {', '.join(missing)} (Capabilities.sdpa_options)"

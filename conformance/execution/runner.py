@@ -2,12 +2,15 @@
 
 Size (~400 lines): the one check loop, its configuration, progress lines, resume and summary.
 
-`run(config)` drives everything `attnconf run` does: it asks an Executor to compute each case
+`run(config)` drives everything `attnconf run` does: it iterates the planner's items
+(conformance/plan.py: what each adapter implements, at which dtypes, which case its claims
+exclude; one coverage entry per adapter and operation), asks an Executor to compute each case
 (`InProcessExecutor` here; `attnconf.conformance.execution.isolation.WorkerExecutor` runs implementations in
 worker processes), judges outcomes with `engine.judge`, calls the SUITE-CHECKS hooks
 (`invariants.check`, `profile.detect`), applies expectations, streams records to the results file, and returns
-the exit code (0 conform or expected, 1 non-conformance). Must not import a framework itself, nor decide tolerances or statuses
-(engine and tolerance do).
+the exit code (0 conform or expected, 1 non-conformance). Must not import a framework itself, nor
+decide tolerances or statuses (engine and tolerance do), nor render (`attnconf run --html` renders
+the results after the run).
 """
 from __future__ import annotations
 
@@ -56,12 +59,6 @@ def load_cases(select=None, golden_dir=None) -> list:
     from attnconf.reference.golden import load_cases as load
 
     return load(select, golden_dir=golden_dir)
-
-
-def applicable(adapter, case) -> bool:
-    """Whether the adapter implements `case`'s operation (plan.implements): a case of an
-    operation it does not implement gets no record, only the run's coverage entry."""
-    return not plan.implements(adapter, case.operation)
 
 
 # ---------------------------------------------------------------------------------------------

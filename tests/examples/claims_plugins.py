@@ -50,6 +50,17 @@ def sdpa_bottom_right(query, key, value, *, attn_mask=None, is_causal=False, sca
     return example_numpy_sdpa.sdpa(query, key, value, attn_mask=attn_mask, scale=scale, enable_gqa=enable_gqa)
 
 
+@declare(fully_masked="uniform", name="claims-fully-masked")
+def sdpa_uniform_rows(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False):
+    """A fully-masked row averages the values (the "uniform" alternative of sdpa.fully_masked)."""
+    CALLS.append(("sdpa_uniform_rows", {"mask": None if attn_mask is None else str(attn_mask.dtype)}))
+    if attn_mask is not None and attn_mask.dtype == np.bool_:
+        empty = ~attn_mask.any(axis=-1, keepdims=True)
+        attn_mask = attn_mask | empty            # every key visible: the mean of the values
+    return example_numpy_sdpa.sdpa(query, key, value, attn_mask=attn_mask, is_causal=is_causal, scale=scale,
+                                   enable_gqa=enable_gqa)
+
+
 @declare(layout="concat", frequencies="t2t", name="claims-encoding")
 def encoding_concat_t2t(num_positions, dim, *, base=10000.0, offset=0):
     CALLS.append(("encoding_concat_t2t", {"num_positions": num_positions, "dim": dim}))
