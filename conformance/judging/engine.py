@@ -24,7 +24,7 @@ from attnconf.conformance.judging import compare as cmp
 from attnconf.conformance.plan import operation_of
 from attnconf.conformance.results.record import Record, Status
 from attnconf.dtypes import numpy_dtype
-from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
+from attnconf.errors import Unsupported, declined_message, declined_reason, is_declined
 
 
 # ---------------------------------------------------------------------------------------------
