@@ -15,19 +15,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnconf.errors import Unsupported
-from attnconf.operations.alibi_bias import ALIGNMENTS as ALIBI_ALIGNMENTS, MODES as ALIBI_MODES
-from attnconf.operations.position_ids import SCHEMES as POSITION_ID_SCHEMES
-from attnconf.operations.relative_position_index import ALIGNMENTS as RELATIVE_INDEX_ALIGNMENTS
-from attnconf.operations.rope import ROPE_TYPES
+from attnconf.choices import (ALIBI_ALIGNMENTS, ALIBI_MODES, POSITION_ID_SCHEMES, RELATIVE_INDEX_ALIGNMENTS,
+                              ROPE_TYPES)
 
-
-
-def __getattr__(name):
-    # OPERATIONS: the bundled operations' names, read from the registry (attnconf.operations) on
-    # first use; not every registered one: a third party's operation is no method of this class.
-    if name == "OPERATIONS":
-        return bundled_operations()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def bundled_operations() -> tuple[str, ...]:

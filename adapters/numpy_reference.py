@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnconf.adapters.base import OPERATIONS, Adapter, Capabilities
+from attnconf.adapters.base import Adapter, Capabilities, bundled_operations
 from attnconf.dtypes import DTYPE_NAMES, dtype_name, numpy_dtype
 from attnconf.operations.sdpa import OPTION_INPUTS, OPTION_NAMES as SDPA_OPTION_NAMES
 
@@ -50,7 +50,7 @@ class NumpyReferenceAdapter(NumpyArrays, Adapter):
     name = "numpy-reference"
     description = "attnconf's canonical NumPy reference (float64 default path; same-precision for lower dtypes)"
     capabilities = Capabilities(
-        operations=OPERATIONS,
+        operations=bundled_operations(),
         dtypes=DTYPE_NAMES,
         causal_alignments=("top_left", "bottom_right"),
         gradients=True,

@@ -4,6 +4,8 @@ Used by the reference, the adapters and the CLI alike. Must not import any frame
 """
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Iterable
 
 import numpy as np
@@ -28,6 +30,19 @@ def check_int(what: str, value: Any, *, minimum: int | None = None) -> int:
     if minimum is not None and value < minimum:
         fail(what, f">= {minimum}", value)
     return int(value)
+
+
+def check_positive(what: str, value: Any, *, expected: str = "a finite number > 0",
+                   not_real: str = "a real number", not_real_exc: type[Exception] = TypeError,
+                   excluded: tuple = ()) -> float:
+    """`value` as a float when it is a real number (not a bool), finite, > 0 and not one of
+    `excluded`; else "<what> should be <not_real>" (not_real_exc) or "… <expected>" (ValueError)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.integer, np.floating)):
+        fail(what, not_real, repr(value), not_real_exc)
+    v = float(value)
+    if not (math.isfinite(v) and v > 0) or v in excluded:
+        fail(what, expected, repr(value))
+    return v
 
 
 def check_array(what: str, value: Any, *, ndim: int | None = None, legend: str = "",

@@ -48,14 +48,7 @@ def families() -> dict:
     return out
 
 
-def __getattr__(name: str):
-    # FAMILIES (the family names, in order) is read from the registry when asked for.
-    if name == "FAMILIES":
-        return {family: build for family, (_, build) in families().items()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _family_names() -> list[str]:
+def family_names() -> list[str]:
     return list(families())
 
 
@@ -86,8 +79,10 @@ def claims(adapter, case, fully_masked: str | None = None) -> bool:
     `fully_masked` (a detected policy) narrows the claim the same way when given; calibration
     itself does not pass it: a detected divergence from a declared "zero" is judged, and counts
     as a false failure unless an expectation entry documents it."""
+    from attnconf.conformance import plan
+
     caps = adapter.capabilities
-    if case.operation not in caps.operations:
+    if plan.implements(adapter, case.operation) or plan.case_claim(adapter, case):
         return False
     policy = fully_masked or caps.fully_masked
     if "sdpa.fully_masked" in case.clauses and (caps.fully_masked != "zero" or policy != "zero"):
@@ -143,12 +138,11 @@ def _scopes_for(scopes, adapter_name: str) -> list[Scope]:
 # ---------------------------------------------------------------------------------------------
 # Running one case on one adapter
 # ---------------------------------------------------------------------------------------------
-def _case_dtypes(case, dtypes) -> tuple[str, ...]:
-    """The dtypes `case` is judged at (its operation's Operation.case_dtypes: an integer-valued
-    operation once, at its fixed dtype)."""
-    from attnconf import operations
+def case_dtypes(case, dtypes) -> tuple[str, ...]:
+    """The dtypes `case` is judged at: the planner's (plan.dtypes, its operation's dtype policy)."""
+    from attnconf.conformance import plan
 
-    return operations.get(case.operation).case_dtypes(dtypes)
+    return plan.dtypes(case.operation, dtypes)
 
 
 def judge_one(adapter, case, dtype: str, expectations=None) -> dict:
@@ -219,25 +213,27 @@ def false_failures(adapters, *, seeds: int, families=None, dtypes=DTYPE_NAMES, p
 
     expectations: the Expectations whose clause-level scopes (documented_scopes) exclude a
     failure from the false failures; the excluded records are counted in Tally.excluded."""
+    from attnconf.conformance import plan
+
     results: dict = {}
     scopes = documented_scopes(expectations)
     per_adapter = {a.name: _scopes_for(scopes, a.name) for a in adapters}
-    names = list(families or _family_names())
+    names = list(families or family_names())
     status = getattr(progress, "status", None)     # a rewritten status line, when the caller has one
     for number, family in enumerate(names, 1):
         for seed in range(seeds):
             if status:
                 status(f"false failures: family {family} ({number}/{len(names)}), seed {seed + 1}/{seeds}")
             case = random_case(family, seed)
-            case_dtypes = _case_dtypes(case, dtypes)
+            dtypes_of_case = case_dtypes(case, dtypes)
             for adapter in adapters:
-                if case.operation not in adapter.capabilities.operations:
+                if plan.implements(adapter, case.operation):
                     continue
                 tally = results.setdefault((adapter.name, family), Tally())
                 if not claims(adapter, case):
-                    tally.not_claimed += len(case_dtypes)
+                    tally.not_claimed += len(dtypes_of_case)
                     continue
-                for dtype in case_dtypes:
+                for dtype in dtypes_of_case:
                     tally.add(judge_one(adapter, case, dtype), per_adapter[adapter.name])
         if progress:
             progress(f"false failures: family {family} done")
@@ -306,7 +302,7 @@ def run(*, seeds: int = 200, zoo: str | Path | None = BUNDLED_ZOO, bundled: bool
     extra, unavailable = bundled_adapters() if bundled else ([], [])
     adapters += extra
     if progress:
-        progress(f"false failures: {len(adapters)} correct implementations, {len(families or _family_names())} "
+        progress(f"false failures: {len(adapters)} correct implementations, {len(families or family_names())} "
                  f"families x {seeds} seeds; then the known-bad zoo")
     ff = false_failures(adapters, seeds=seeds, families=families, progress=progress, expectations=expectations)
     t1 = time.perf_counter()
@@ -332,7 +328,7 @@ def run(*, seeds: int = 200, zoo: str | Path | None = BUNDLED_ZOO, bundled: bool
     total = ref_fail + bundled_marginal + bundled_gross
     return {
         "seeds": seeds,
-        "families": list(families or _family_names()),
+        "families": list(families or family_names()),
         "adapters_judged": [a.name for a in adapters],
         "bundled_judged": [a.name for a in extra],
         "bundled_not_judged": [{"adapter": n, "reason": r} for n, r in unavailable],

@@ -8,7 +8,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from attnconf.conformance.calibration import BUNDLED_ZOO, _case_dtypes, _family_names, judge_one, random_case
+from attnconf.conformance import plan
+from attnconf.conformance.calibration import BUNDLED_ZOO, family_names, judge_one, random_case
 from attnconf.conformance.results.record import FAILING as CAUGHT   # a known-bad is caught by a failing record
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.errors import SetupError
@@ -66,17 +67,17 @@ def detect_one(adapter, *, golden, random_cases, dtypes=DTYPE_NAMES, seed=0, eno
         for case in interleave_by_operation(cases):
             if n >= (1 if first_only else enough):
                 break
-            if case.operation not in adapter.capabilities.operations:
+            if plan.implements(adapter, case.operation):
                 continue
-            for dtype in _case_dtypes(case, dtypes):
-                rec = judge_one(adapter, case, dtype)
+            for item in plan.agreement(adapter, [case], dtypes):
+                rec = judge_one(adapter, item.case, item.dtype)
                 if rec["status"] in CAUGHT:
                     n += 1
-                    hits.append(f"agreement ({label}) {case.id} @ {dtype}")
+                    hits.append(f"agreement ({label}) {case.id} @ {item.dtype}")
                     break
         if hits and first_only:
             return hits[:1]
-    for dtype in invariants.check_dtypes(adapter, dtypes):
+    for dtype in plan.check_dtypes(adapter, dtypes):
         # A fixed draw count, not a time budget: what is caught must not depend on the load.
         for rec in invariants.check(adapter, dtype, seed=seed, shrink=False, max_examples=1):
             if rec["status"] in CAUGHT:
@@ -92,7 +93,7 @@ def detection(zoo_path, *, random_seeds: int = 2, progress=None, first_only: boo
 
     control, bad = load_zoo(zoo_path)
     golden = load_cases(None, None)
-    randoms = [random_case(f, s) for f in _family_names() for s in range(random_seeds)]
+    randoms = [random_case(f, s) for f in family_names() for s in range(random_seeds)]
     rows = []
     control_hits = detect_one(control(), golden=golden, random_cases=randoms)
     for cls in bad:

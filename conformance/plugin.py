@@ -119,15 +119,12 @@ class Session:
 
     def items(self, operation: str) -> list[Item]:
         """adapter x case x dtype for the selected cases of `operation` (a registered name)."""
-        from attnconf.conformance.execution import runner
+        from attnconf.conformance import plan
 
-        out = []
-        for spec, adapter, repro in self.specs():
-            for case in self.cases():
-                if case.operation == operation and runner.applicable(adapter, case):
-                    dtypes = runner.engine.operation_of(case).case_dtypes(self.dtypes())
-                    out.extend(Item(spec, adapter.name, case, d, repro) for d in dtypes)
-        return out
+        cases = [c for c in self.cases() if c.operation == operation]
+        # the planner's items, as `attnconf run` runs them (a claim-gated one becomes a pytest skip)
+        return [Item(spec, adapter.name, item.case, item.dtype, repro)
+                for spec, adapter, repro in self.specs() for item in plan.agreement(adapter, cases, self.dtypes())]
 
     def expectations(self):
         """The shipped expectation files (what `attnconf run` applies without --expectations)."""
@@ -171,8 +168,18 @@ class Session:
                           device=self.opt("device"), level=self.opt("level"))
         for desc in self.adapters.values():
             w.add_adapter(desc)
+        w.doc["coverage"] = self.coverage()
         w.extend(self.records)
         w.finish()
+
+    def coverage(self) -> list[dict]:
+        """One coverage entry per (adapter, operation) of the adapters this session ran, as
+        `attnconf run` writes them (conformance/plan.py)."""
+        from attnconf.conformance import plan
+
+        if not self.adapters:
+            return []
+        return [e for _, adapter, _ in self.specs() if adapter.name in self.adapters for e in plan.coverage(adapter)]
 
 
 _KEY = pytest.StashKey[Session]()
@@ -282,10 +289,13 @@ def _merge(config, s: Session | None, path: Path) -> None:
     for desc in s.adapters.values():
         w.add_adapter(desc)
     w.extend(s.records)
+    coverage = {(e["adapter"], e["operation"]): e for e in s.coverage()}
     for part in parts:
         doc = json.loads(part.read_text(encoding="utf-8"))
         for desc in doc.get("adapters", []):
             w.add_adapter(desc)
         w.extend(doc.get("results", []))
+        coverage.update({(e["adapter"], e["operation"]): e for e in doc.get("coverage", [])})
         os.unlink(part)
+    w.doc["coverage"] = list(coverage.values())
     w.finish()

@@ -13,28 +13,20 @@ import pytest
 ARG = "attnconf_invariant"
 
 
-def _clauses(dtype):
-    """The invariants that run at `dtype` (an integer-valued operation's at its own dtype only)."""
-    from attnconf.conformance.checks import invariants
-    from attnconf.dtypes import INDEX_DTYPES
-
-    return [i.clause for i in invariants.invariants() if invariants.runs_at(i, dtype)] + (
-        [] if dtype in INDEX_DTYPES else ["inv.determinism"])
-
-
 def pytest_generate_tests(metafunc):
     if ARG not in metafunc.fixturenames:
         return
     from attnconf.conformance.plugin import _session
     from attnconf.errors import AttnconfError
 
-    from attnconf.conformance.checks.invariants import check_dtypes
+    from attnconf.conformance import plan
+    from attnconf.conformance.checks.invariants import clauses_for
 
     session = _session(metafunc.config)
-    try:
+    try:   # the planner's items: the dtypes and invariants `attnconf run` checks for each adapter
         items = [(spec, adapter.name, dtype, clause)
-                 for spec, adapter, _ in session.specs() for dtype in check_dtypes(adapter, session.dtypes())
-                 for clause in _clauses(dtype)]
+                 for spec, adapter, _ in session.specs() for dtype in plan.check_dtypes(adapter, session.dtypes())
+                 for clause in clauses_for(adapter, dtype)]
     except AttnconfError as exc:
         raise pytest.UsageError(f"attnconf: {exc}") from None
     metafunc.parametrize(ARG, items, ids=[f"{a}-{d}-{c}" for _, a, d, c in items])
@@ -47,7 +39,7 @@ def test_invariant(attnconf_invariant, attnconf_session):
 
     spec, _, dtype, clause = attnconf_invariant
     adapter = attnconf_session.adapter(spec)
-    rec = invariants.check(adapter, dtype, select=clause)[0]
+    rec = next(r for r in invariants.check(adapter, dtype, select=clause) if r["clauses"][0] == clause)
     expect = attnconf_session.expectations()
     if expect is not None:
         rec = expect.apply(rec)

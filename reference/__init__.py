@@ -24,15 +24,7 @@ from attnconf.reference.sdpa_vjp import sdpa_vjp
 from attnconf.validation import check_choice, fail
 
 __all__ = ["sdpa", "sdpa_vjp", "multi_head_attention", "sinusoidal_encoding",
-           "add_sinusoidal_encoding", "rotary_embedding", "rotary_embedding_vjp", "rope_cache", "compute", "natural_scales", "OPERATIONS"]
-
-
-def __getattr__(name: str):
-    # OPERATIONS is read from the registry when asked for (a plug-in's operation included), not
-    # frozen at import: the registry loads entry points, which may import this package.
-    if name == "OPERATIONS":
-        return _registry.names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+           "add_sinusoidal_encoding", "rotary_embedding", "rotary_embedding_vjp", "rope_cache", "compute", "natural_scales"]
 
 
 def _check(operation, inputs, options):

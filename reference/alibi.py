@@ -21,23 +21,18 @@ Shapes: slopes (H,); bias (H, L, S), H = num_heads, L queries, S keys.
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 
 import numpy as np
 
-from attnconf.operations.alibi_bias import ALIGNMENTS, MODES
+from attnconf.choices import ALIBI_ALIGNMENTS as ALIGNMENTS, ALIBI_MODES as MODES
 from attnconf.reference.rounding import to_dtype
-from attnconf.validation import check_choice, check_int, fail
+from attnconf.validation import check_choice, check_int, check_positive
 
 PRECISIONS = (None, "float64", "float32", "float16", "bfloat16")
 
 
 def check_max_bias(value) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(float(value)) or float(value) <= 0:
-        fail("max_bias", "a finite number > 0", repr(value))
-    return float(value)
+    return check_positive("max_bias", value, not_real="a finite number > 0", not_real_exc=ValueError)
 
 
 def exponents(num_heads: int, max_bias: float = 8.0) -> list[tuple[int, int]]:

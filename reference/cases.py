@@ -46,14 +46,6 @@ class Case:
 # attnconf.reference.golden from the reference (exact=True); nothing here is a hand-made number.
 # ---------------------------------------------------------------------------------------------
 
-def __getattr__(name: str):
-    # The operation names are the registry's (attnconf.operations), read when asked for.
-    if name == "OPERATIONS":
-        from attnconf import operations
-
-        return operations.names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 _TINY = 2.0 ** -14   # smallest normal float16: smaller magnitudes would be subnormal or lost
 _HUGE = 65504.0      # largest finite float16
 _HUGE_BOTH = 65280.0  # largest bfloat16 value that float16 also holds (65504 itself is not a bfloat16)

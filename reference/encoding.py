@@ -21,12 +21,11 @@ Shapes: table (T, d) with T = num_positions; embeddings (B, T, D) for add_sinuso
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
 from attnconf.reference import precise
-from attnconf.validation import check_array, check_choice, check_int, fail
+from attnconf.validation import check_array, check_choice, check_int, check_positive, fail
 
 LAYOUTS = ("interleaved", "concat", "cos_first")
 FREQUENCIES = ("vaswani", "t2t")
@@ -40,10 +39,7 @@ def check_options(num_positions, dim, base, offset, layout, frequencies, exact, 
     o = check_int("offset", offset, minimum=0)
     if n + o > MAX_POSITION:
         fail("offset + num_positions", f"<= 2^52", n + o)
-    if isinstance(base, (bool, np.bool_)) or not isinstance(base, (int, float, np.integer, np.floating)):
-        fail("base", "a real number", repr(base), TypeError)
-    if not (math.isfinite(float(base)) and float(base) > 0 and float(base) != 1.0):
-        fail("base", "a finite number > 0 and != 1", repr(base))
+    check_positive("base", base, expected="a finite number > 0 and != 1", excluded=(1.0,))
     check_choice("layout", layout, LAYOUTS)
     check_choice("frequencies", frequencies, FREQUENCIES)
     check_choice("precision", precision, PRECISIONS)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnconf.operations.position_ids import SCHEMES
+from attnconf.choices import POSITION_ID_SCHEMES as SCHEMES
 from attnconf.validation import check_array, check_choice, check_int, fail
 
 OPT_OFFSET = 2   # OPTLearnedPositionalEmbedding.offset: rows 0 and 1 are never a real token's

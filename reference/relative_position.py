@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from attnconf.operations.relative_position_index import ALIGNMENTS
+from attnconf.choices import RELATIVE_INDEX_ALIGNMENTS as ALIGNMENTS
 from attnconf.validation import check_array, check_choice, check_int, fail
 
 

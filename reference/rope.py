@@ -27,10 +27,10 @@ import numbers
 
 import numpy as np
 
-from attnconf.operations.rope import ROPE_TYPES
+from attnconf.choices import ROPE_TYPES
 from attnconf.reference import precise
 from attnconf.reference.encoding import reduced_angles
-from attnconf.validation import check_array, check_choice, fail
+from attnconf.validation import check_array, check_choice, check_positive, fail
 
 LAYOUTS = ("interleaved", "half")
 PRECISIONS = (None, "float64", "float32", "float16", "bfloat16")
@@ -48,11 +48,13 @@ _FIELDS = {
 # --- arguments (rope.inputs) -------------------------------------------------------------------
 
 def _real(what, value, *, positive=True):
+    if positive:
+        return check_positive(what, value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         fail(what, "a real number", repr(value), TypeError)
     v = float(value)
-    if not math.isfinite(v) or (positive and v <= 0):
-        fail(what, "a finite number > 0" if positive else "a finite number", repr(value))
+    if not math.isfinite(v):
+        fail(what, "a finite number", repr(value))
     return v
 
 

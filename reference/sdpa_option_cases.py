@@ -85,11 +85,12 @@ def _has_empty_rows(inputs, options) -> bool:
     """Whether some valid row sees no key and has no finite sink (sdpa.fully_masked applies)."""
     import importlib
 
-    from attnconf.operations import sdpa as entry
+    from attnconf.choices import SDPA_OPTION_INPUTS
 
     ref = importlib.import_module("attnconf.reference.sdpa")  # the package attribute is the function
+    present = {n: inputs[n] for n in SDPA_OPTION_INPUTS if inputs.get(n) is not None}
     pb = ref.prepare(inputs["query"], inputs["key"], inputs["value"], attn_mask=inputs.get("attn_mask"),
-                     **entry._options(inputs, options))
+                     **dict(options, **present))
     if pb.allowed is None:
         return False
     empty = ~pb.allowed.any(axis=-1, keepdims=True)

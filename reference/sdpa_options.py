@@ -22,15 +22,13 @@ Per batch b, query head h, query row i, key j (keys at absolute positions 0 … 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
-from attnconf.validation import fail
+from attnconf.validation import check_positive, fail
 
-# The option names, in the order of the adapter signature (attnconf.operations.sdpa re-exports them).
-OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths",
-                "chunk")
+# The option names, in the order of the adapter signature (attnconf.choices; the sdpa entry re-exports them).
+from attnconf.choices import SDPA_OPTION_NAMES as OPTION_NAMES  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,11 +85,9 @@ def _window(window):
 def _softcap(cap):
     if cap is None:
         return None
-    if isinstance(cap, (bool, np.bool_)) or not isinstance(cap, (int, float, np.integer, np.floating)):
-        fail("softcap", "None or a real number > 0", repr(cap), TypeError)
-    if not (math.isfinite(float(cap)) and float(cap) > 0):   # 0 is not "off" (sdpa.opt.softcap)
-        fail("softcap", "None (off) or a finite number > 0", repr(cap))
-    return float(cap)
+    # 0 is not "off" (sdpa.opt.softcap)
+    return check_positive("softcap", cap, not_real="None or a real number > 0",
+                          expected="None (off) or a finite number > 0")
 
 
 def _chunk(size):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from attnconf.cli import main
-from attnconf.conformance.bench import flops
+from attnconf import flops
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from attnconf.conformance.bench import checks, flops, memory, peak, scaling, sweep, timing
+from attnconf import flops
+from attnconf.conformance.bench import checks, memory, peak, scaling, sweep, timing
 
 
 def test_sdpa_flops_follow_the_spec_formula():

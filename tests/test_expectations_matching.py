@@ -15,8 +15,8 @@ from attnconf.errors import UsageError
 
 def rec(adapter="jax-xla", case="sdpa/fully_masked_rows", dtype="float32", status="fail",
         clauses=("sdpa.fully_masked",), check="agreement", message="output: error 1e9 ulp"):
-    return {"adapter": adapter, "case": case, "dtype": dtype, "status": status, "clauses": list(clauses),
-            "check": check, "message": message}
+    return {"adapter": adapter, "operation": case.split("/", 1)[0], "case": case, "dtype": dtype, "status": status,
+            "clauses": list(clauses), "check": check, "message": message, "metrics": {}, "repro": ""}
 
 
 def doc(*entries, version=1):

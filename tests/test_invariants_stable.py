@@ -75,7 +75,7 @@ class _KerasFloat32Scale(Control):
         return float(np.float32(super().default_scale(e, ev)))
 
 
-SDPA_CLAUSES = [i.clause for i in inv.INVARIANTS if i.operation == "sdpa"]
+SDPA_CLAUSES = [i.clause for i in inv.invariants() if i.operation == "sdpa"]
 
 
 @pytest.mark.parametrize("adapter, dtype, clauses", [
@@ -86,7 +86,7 @@ SDPA_CLAUSES = [i.clause for i in inv.INVARIANTS if i.operation == "sdpa"]
 def test_documented_bugs_are_reached_by_the_fixed_examples(adapter, dtype, clauses):
     ctx = inv.Context(adapter(), dtype)
     for clause in clauses:
-        invariant = next(i for i in inv.INVARIANTS if i.clause == clause)
+        invariant = next(i for i in inv.invariants() if i.clause == clause)
         caught = []
         for ex in invariant.explicit(ctx.caps):
             try:
@@ -103,12 +103,12 @@ def test_with_one_draw_the_documented_bug_is_still_recorded():
 
 
 def test_the_mha_bias_example_of_keras_is_fixed():
-    mha = next(i for i in inv.INVARIANTS if i.clause == "inv.mha.decomposition")
+    mha = next(i for i in inv.invariants() if i.clause == "inv.mha.decomposition")
     examples = mha.explicit(Control().capabilities)
     assert any(e["L"] == e["H"] and e["E"] == e["Ev"] == 1 and e["bias"] for e in examples), examples
 
 
 def test_encoding_examples_reach_large_positions_with_offset_support():
-    rotation = next(i for i in inv.INVARIANTS if i.clause == "inv.enc.rotation")
+    rotation = next(i for i in inv.invariants() if i.clause == "inv.enc.rotation")
     offsets = sorted(e["offset"] for e in rotation.explicit(Control().capabilities))
     assert offsets[0] > 2048 and offsets[-1] > 65504, f"offsets should pass 2048 and 65504, but got {offsets}"

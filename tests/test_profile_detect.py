@@ -56,11 +56,11 @@ def test_known_bad_profile_names_the_alternative(cls, aspect, value):
 NOT_SPEC_NAMES = {"mask_only"}
 
 
-@pytest.mark.parametrize("aspect", sorted(profile.CANONICAL))
+@pytest.mark.parametrize("aspect", sorted(profile.canonical()))
 def test_canonical_choice_is_the_clause_of_the_index_not_one_of_its_alternatives(aspect):
     from attnconf import spec
 
-    clause, canonical, _ = profile.CANONICAL[aspect]
+    clause, canonical, _ = profile.canonical()[aspect]
     alternatives = spec.clause(clause)["alternatives"]     # KeyError for a clause not in the index
     assert canonical not in alternatives, (f"{aspect}'s canonical value should be {clause}'s own choice, not "
                                            f"one of its named alternatives {alternatives}, but got {canonical!r}")
@@ -70,9 +70,9 @@ def test_canonical_choice_is_the_clause_of_the_index_not_one_of_its_alternatives
 def test_a_divergence_the_spec_names_is_reported_under_the_index_name(cls, aspect, value):
     from attnconf import spec
 
-    alternatives = spec.clause(profile.CANONICAL[aspect][0])["alternatives"]
+    alternatives = spec.clause(profile.canonical()[aspect][0])["alternatives"]
     if not alternatives or value in NOT_SPEC_NAMES:
-        pytest.skip(f"{profile.CANONICAL[aspect][0]} names no alternative that {value!r} is")
+        pytest.skip(f"{profile.canonical()[aspect][0]} names no alternative that {value!r} is")
     assert value in alternatives, (f"{cls.__name__}'s {aspect} should be reported under a name spec/index.json "
                                    f"gives it ({', '.join(alternatives)}), but got {value!r}")
 

@@ -20,7 +20,7 @@ class Terminal(io.StringIO):
 
 
 def _family():
-    return calibration._family_names()[0]
+    return calibration.family_names()[0]
 
 
 def test_calibrate_shows_a_status_line_per_seed_on_a_terminal():

@@ -68,7 +68,7 @@ def test_each_status_a_builder_writes_survives_the_round_trip():
                                      "invariant/*", "invariant", seed=0) for st in ("crash", "timeout", "error")]
     statuses = ["pass", "fail", "error", "skip", "crash", "timeout", "crash", "timeout", "error"]
     assert [r["status"] for r in recs] == statuses
-    for r in json.loads(json.dumps(results._clean(recs))):
+    for r in json.loads(json.dumps(results._clean([dict(r) for r in recs]))):
         assert Record.from_json(r).to_json() == r, r["status"]
 
 

@@ -48,6 +48,8 @@ def test_runs_under_xdist_and_merges_json(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = results.read_results(path)
     assert len(doc["results"]) == 2 * 9 and not list(tmp_path.glob("r.json.*.part"))
+    coverage = {e["operation"]: e["implemented"] for e in doc["coverage"] if e["adapter"] == "numpy-reference"}
+    assert coverage and all(coverage.values()), doc["coverage"]     # the reference implements every operation
 
 
 def test_a_failing_function_fails_its_own_test_with_a_repro(tmp_path):

@@ -1,8 +1,11 @@
-"""Acceptance test of the operation registry (issue 11): an operation defined OUTSIDE attnconf.
+"""Acceptance test of the operation registry (issues 11 and 19): operations defined OUTSIDE attnconf.
 
 tests/fixtures/toy_operation/toy_pkg declares `toy_axpy` (output = alpha·x + y): its own clause
 ids, reference, natural scale, cases, random family, tolerance rows, adapters (a correct one and
-one whose alpha is 1.25x off) and one `Operation`. It is registered only through a real entry
+one whose alpha is 1.25x off) and one `Operation`. It also declares `toy_gather`, an operation of
+a new kind (toy_pkg/gather.py): two outputs, one of them integer-valued (judged bit-exactly), and
+an integer input; it runs through run, golden, verify-outputs, calibration, pytest and the report
+with no edit of attnconf. It is registered only through a real entry
 point: a minimal `toyop-0.dist-info` (METADATA + entry_points.txt, group attnconf.operations) in a
 temporary directory on the subprocesses' PYTHONPATH, found by importlib.metadata. No pip, no
 edit to attnconf; this process never registers it (the registry stays the bundled four here).
@@ -21,7 +24,8 @@ from attnconf import operations
 pytestmark = pytest.mark.slow
 
 FIXTURE = Path(__file__).parent / "fixtures" / "toy_operation"
-ENTRY_POINTS = "[attnconf.operations]\ntoy_axpy = toy_pkg.op:OPERATION\n"
+ENTRY_POINTS = "[attnconf.operations]\ntoy_axpy = toy_pkg.op:OPERATION\ntoy_gather = toy_pkg.gather:OPERATION\n"
+TOYS = 2      # golden archives the toys add: toy.npz, toy_gather.npz
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def toy(tmp_path_factory):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FIXTURE), str(root / "site")])}
     proc = _attnconf(root, env, "golden", "generate", "--golden-dir", "golden")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    files = len(operations.names()) + 1      # one archive per bundled operation, and the toy's
+    files = len(operations.names()) + TOYS      # one archive per bundled operation, and the toys'
     assert f"in {files} files" in proc.stdout, f"the toy's archive should join the bundled ones, but got {proc.stdout}"
     return root, env
 
@@ -64,7 +68,7 @@ def test_golden_files_hold_the_toy_cases_and_verify(toy):
     toy_cases = [c for c in manifest["cases"] if c["operation"] == "toy_axpy"]
     assert [c["clauses"] for c in toy_cases] == [["toy.axpy", "toy.dtype"]] * 3
     proc = _attnconf(root, env, "golden", "verify", "--golden-dir", "golden", "--select", "toy/")
-    files = len(operations.names()) + 1
+    files = len(operations.names()) + TOYS
     assert proc.returncode == 0 and f"ok: 3 cases, {files} files" in proc.stdout, proc.stdout + proc.stderr
     proc = _attnconf(root, env, "golden", "list", "--golden-dir", "golden", "--select", "toy/")
     assert proc.stdout.splitlines()[0] == "toy/n8_alpha2\ttoy\ttoy.axpy,toy.dtype", proc.stdout + proc.stderr
@@ -156,3 +160,100 @@ def test_the_pytest_plugin_runs_the_toy_cases(toy):
                           cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert "[toy-wrong-float64-toy/n8_alpha2]" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.returncode == 1
+
+
+# --- the new kind: two outputs (one integer-valued), an integer input --------------------------
+GATHER = ("toy_gather/n8_m5", "toy_gather/n20_m12_offset7")
+
+
+def test_golden_files_hold_the_new_kinds_integer_input_and_output(toy):
+    root, env = toy
+    with np.load(root / "golden" / "toy_gather.npz") as golden:
+        keys = sorted(golden.files)
+        index = golden["c000.input.index"]
+    assert index.dtype.kind in "iu", f"the integer input should stay integer in the archive, but got {index.dtype}"
+    assert {"c000.expected.values", "c000.expected.positions"} <= set(keys), keys
+    proc = _attnconf(root, env, "golden", "verify", "--golden-dir", "golden", "--select", "toy_gather/")
+    assert proc.returncode == 0 and "ok: 2 cases" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_run_judges_the_integer_output_bit_exactly(toy):
+    root, env = toy
+    proc = _attnconf(root, env, "run", "--adapter", "toy_pkg.gather:ToyGatherAdapter", "--adapter",
+                     "toy_pkg.gather:WrongToyGatherAdapter", "--golden-dir", "golden", "--json", "gather.json",
+                     "--select", "toy_gather/*")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    doc = json.loads((root / "gather.json").read_text())
+    agreement = {(r["adapter"], r["case"], r["dtype"]): r for r in doc["results"] if r["check"] == "agreement"}
+    good = [r for (a, _, _), r in agreement.items() if a == "toy-gather"]
+    assert len(good) == 8 and {r["status"] for r in good} == {"pass"}, [(r["case"], r["message"]) for r in good]
+    # the float output at its dtype, the integer one at the operation's exact (int64) row
+    rec = agreement[("toy-gather", GATHER[0], "bfloat16")]
+    assert rec["metrics"]["outputs"]["positions"]["tolerance_ulps"] == 0.0
+    assert rec["metrics"]["outputs"]["values"]["tolerance_ulps"] > 0.0
+    wrong = [r for (a, _, _), r in agreement.items() if a == "toy-gather-wrong"]
+    assert len(wrong) == 8 and {r["status"] for r in wrong} == {"fail"}
+    assert all(r["message"].startswith("positions: ") for r in wrong), [r["message"] for r in wrong]
+    coverage = {(e["adapter"], e["operation"]): e["implemented"] for e in doc["coverage"]}
+    assert coverage[("toy-gather", "toy_gather")] and not coverage[("toy-gather", "sdpa")]
+    assert not [r for r in doc["results"] if r["adapter"] == "toy-gather" and r["operation"] != "toy_gather"]
+
+
+def test_the_new_kinds_invariant_runs_at_the_float_dtypes(toy):
+    root, env = toy
+    proc = _attnconf(root, env, "run", "--adapter", "toy_pkg.gather:ToyGatherAdapter", "--adapter",
+                     "toy_pkg.gather:WrongToyGatherAdapter", "--golden-dir", "golden", "--json", "inv.json",
+                     "--select", "invariant/*", "--dtype", "float64,float32")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    status = {(r["adapter"], r["case"], r["dtype"]): r["status"] for r in _records(root / "inv.json")}
+    for dtype in ("float64", "float32"):
+        assert status[("toy-gather", "invariant/toy.gather.positions", dtype)] == "pass", status
+        assert status[("toy-gather-wrong", "invariant/toy.gather.positions", dtype)] == "fail", status
+        assert status[("toy-gather", "invariant/inv.determinism", dtype)] == "pass", status
+
+
+def test_verify_outputs_takes_a_float_and_an_integer_output(toy):
+    root, env = toy
+    keys = dict(zip(GATHER, ("c000", "c001")))
+    with np.load(root / "golden" / "toy_gather.npz") as golden:
+        outs = {}
+        for case_id, key in keys.items():
+            outs[f"{case_id}/values"] = golden[f"{key}.expected.values"].astype(np.float32)
+            outs[f"{case_id}/positions"] = golden[f"{key}.expected.positions"].astype(np.int64)
+    outs[f"{GATHER[1]}/positions"][0] += 1          # one integer off by one: not within any tolerance
+    np.savez(root / "gather_outs.npz", **outs)
+    proc = _attnconf(root, env, "verify-outputs", "gather_outs.npz", "--golden-dir", "golden", "--select",
+                     "toy_gather/", "--json", "gvo.json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    recs = {r["case"]: r for r in _records(root / "gvo.json")}
+    assert recs[GATHER[0]]["status"] == "pass" and recs[GATHER[0]]["dtype"] == "float32", recs[GATHER[0]]
+    assert recs[GATHER[1]]["status"] == "fail" and recs[GATHER[1]]["message"].startswith("positions: ")
+
+
+def test_calibrate_judges_the_new_kind_and_catches_its_wrong_positions(toy):
+    root, env = toy
+    proc = _attnconf(root, {**env, "ATTNCONF_GOLDEN_DIR": str(root / "golden")}, "calibrate", "--seeds", "2",
+                     "--family", "toy-gather", "--no-bundled", "--zoo", str(FIXTURE / "toy_gather_zoo"),
+                     "--json", "gcal.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((root / "gcal.json").read_text())
+    rows = {(r["adapter"], r["family"]): r for r in doc["false_failures"]}
+    assert rows[("toy-gather", "toy-gather")]["judged"] == 8 and rows[("toy-gather", "toy-gather")]["failed"] == 0
+    assert doc["zoo"][0]["caught"], doc["zoo"]
+
+
+def test_the_pytest_plugin_and_the_report_take_the_new_kind(toy):
+    root, env = toy
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "attnconf.conformance", "-p",
+                           "no:cacheprovider", "-k", "agreement", "-q", "--attnconf-adapter",
+                           "toy_pkg.gather:WrongToyGatherAdapter", "--attnconf-golden-dir", "golden",
+                           "--attnconf-dtype", "float32", "--attnconf-json", "gpytest.json"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert f"[toy-gather-wrong-float32-{GATHER[0]}]" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 1 and "positions: " in proc.stdout, proc.stdout[-3000:]
+    if not (root / "gather.json").exists():
+        test_run_judges_the_integer_output_bit_exactly(toy)
+    proc = _attnconf(root, env, "report", "gather.json", "--html", "gather.html")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (root / "gather.html").read_text(encoding="utf-8")
+    assert GATHER[1] in html and "toy.gather.positions" in html

@@ -20,12 +20,6 @@ from attnconf.validation import finite_number
 
 
 
-def __getattr__(name):
-    if name == "OPERATIONS":   # read when asked: a plug-in's operation registers at first use
-        return benchmarked()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def benchmarked() -> tuple[str, ...]:
     """The operations `--operation` may name: every registered one with a bench grid."""
     from attnconf import operations

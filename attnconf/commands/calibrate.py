@@ -46,7 +46,7 @@ def run(args) -> int:
     try:
         seeds = check_int("--seeds", args.seeds, minimum=1)
         for f in args.family or ():
-            check_choice("--family", f, tuple(calibration.FAMILIES))
+            check_choice("--family", f, tuple(calibration.family_names()))
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if args.zoo is None:

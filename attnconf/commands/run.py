@@ -276,7 +276,11 @@ def main(args) -> int:
     try:
         result = runner.run(config, cases=cases,
                             executor_factory=lambda: _executor(choice, args.timeout, memory))
-    except OSError as exc:   # the report could not be written (the results file says so itself)
+        if config.html_path is not None:      # the runner writes results; the report renders them
+            from attnconf.conformance.report import render
+
+            render([result.doc], config.html_path)
+    except OSError as exc:   # the results or the report could not be written (the results file says so itself)
         if exc.errno not in _WRITE_ERRNOS:
             raise
         raise ResultsWriteError(f"{exc.filename or config.html_path} could not be written "

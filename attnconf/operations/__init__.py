@@ -78,6 +78,10 @@ class Operation:
     families: str = ""                          # {family: (rng, i, case_id) -> Case} random cases for calibration
     dtypes: tuple[str, ...] = ()                # () : runs at the run's float dtypes; ("int64",): an integer-valued
                                                 # operation whose output dtype is fixed, run once and judged bit-exact
+    exact_outputs: tuple[str, ...] = ()         # outputs that are integer-valued at every dtype (any integer dtype,
+                                                # judged bit-exactly by the operation's int64 tolerance row)
+    case_claims: Callable | None = None         # (capabilities, case) -> "" or the claim the case needs that the
+                                                # capabilities do not make: the planner skips it before any call
 
     # --- checks beyond agreement (modules, "package.module") ---------------------------------
     invariants: tuple[str, ...] = ()            # modules with INVARIANTS (checks.invariants.Invariant, ...) and,
@@ -125,13 +129,37 @@ class Operation:
         """The dtype `output` must have in a case run at `dtype` (output_dtypes, else `dtype`)."""
         return self.output_dtypes(output, dtype) if self.output_dtypes is not None else dtype
 
+    # --- the dtype policy: the one place that says at which dtypes and how exactly it is judged -
     def case_dtypes(self, run_dtypes) -> tuple[str, ...]:
         """The dtypes its cases run at in a run asking for `run_dtypes`: its fixed `dtypes` (an
         integer-valued operation: once, whatever float dtypes are asked for), else the run's
         float dtypes (a run asking only for int64 runs no float operation)."""
-        from attnconf.dtypes import INDEX_DTYPES
+        from attnconf.dtypes import DTYPE_NAMES
 
-        return tuple(self.dtypes) or tuple(d for d in run_dtypes if d not in INDEX_DTYPES)
+        return tuple(self.dtypes) or tuple(d for d in run_dtypes if d in DTYPE_NAMES)
+
+    def runs_at(self, dtype: str) -> bool:
+        """Whether its cases and checks run at `dtype` (case_dtypes of a run asking for it)."""
+        return dtype in self.case_dtypes((dtype,))
+
+    def fixed_dtype(self, dtype: str) -> bool:
+        """Whether `dtype` is one of its fixed dtypes: not a precision an adapter declares, but
+        the operation's own (every adapter implementing it runs it there)."""
+        return dtype in self.dtypes
+
+    def exact(self, output: str, dtype: str) -> bool:
+        """Whether `output` at `dtype` is integer-valued and judged bit-exactly (any integer
+        dtype is accepted): every output at a fixed dtype, and its `exact_outputs` always."""
+        return dtype in self.dtypes or output in self.exact_outputs
+
+    def judging_dtype(self, output: str, dtype: str) -> str:
+        """The dtype whose tolerance row and ulp judge `output` of a case run at `dtype`."""
+        return (self.dtypes[0] if dtype in self.dtypes else "int64") if self.exact(output, dtype) else dtype
+
+    def reference_precision(self, dtype: str):
+        """The `precision` of its same-precision baseline at `dtype` (None: the float64 path,
+        also for a fixed dtype, whose integer values are exact)."""
+        return None if dtype == "float64" or dtype in self.dtypes else dtype
 
 
 @functools.lru_cache(maxsize=None)

@@ -4,8 +4,7 @@ from __future__ import annotations
 from attnconf.operations import Operation
 
 OPTIONS = ("num_heads", "query_length", "key_length", "max_bias", "mode", "alignment")
-MODES = ("causal", "symmetric", "row_constant")      # alibi.bias, alibi.bias.symmetric, alibi.bias.row_constant
-ALIGNMENTS = ("top_left", "bottom_right")           # alibi.align.*
+from attnconf.choices import ALIBI_ALIGNMENTS as ALIGNMENTS, ALIBI_MODES as MODES  # noqa: F401 (alibi.bias*, alibi.align.*)
 
 
 def compute(inputs, options, *, precision=None, exact=False):

@@ -32,6 +32,22 @@ def call(adapter, x, options, dtype):
     return adapter.sinusoidal_encoding(opts.pop("num_positions"), opts.pop("dim"), dtype=dtype, **opts)
 
 
+def case_claims(caps, case) -> str:
+    """The claim the case needs that `caps` does not make: its layout (encoding_layouts), its
+    frequencies (encoding_frequencies), a nonzero offset (encoding_offset), a base other than
+    10000 (encoding_base)."""
+    o = case.options
+    for option, claim in (("layout", "encoding_layouts"), ("frequencies", "encoding_frequencies")):
+        value = o.get(option)
+        if value is not None and value not in getattr(caps, claim):
+            return f"declares {claim}={tuple(getattr(caps, claim))!r}, the case needs {option}={value!r}"
+    if o.get("offset", 0) and not caps.encoding_offset:
+        return "declares encoding_offset=False, the case starts at a nonzero offset"
+    if float(o.get("base", 10000.0)) != 10000.0 and not caps.encoding_base:
+        return "declares encoding_base=False, the case uses a base other than 10000"
+    return ""
+
+
 def positions(case):
     """Positions offset + t of each output row (the per-position baseline, tol.rule)."""
     import numpy as np
@@ -67,7 +83,7 @@ OPERATION = Operation(
     profile=("attnconf.conformance.checks.profile.encoding",),
     invariants=("attnconf.conformance.checks.invariants.encoding",),
     name="sinusoidal_encoding", title="sinusoidal positional encoding", spec_file="encoding.md",
-    inputs=(), options=OPTIONS, outputs=("output",),
+    inputs=(), options=OPTIONS, outputs=("output",), case_claims=case_claims,
     clauses=("enc.positions", "enc.target", "enc.dtype"), dtype_clause="enc.dtype",
     reference="attnconf.operations.encoding:compute", natural_scale="attnconf.operations.encoding:natural_scale",
     positions=positions, argument_scale=argument_scale,

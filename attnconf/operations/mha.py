@@ -33,7 +33,7 @@ def call(adapter, x, options, dtype):
 
 def work(shape, causal=False):
     """Attention plus projections (perf.flops), self-attention with D = H·E."""
-    from attnconf.conformance.bench.flops import mha_flops
+    from attnconf.flops import mha_flops
 
     return mha_flops(shape["B"], shape["L"], shape["S"], shape["D"], shape["D"], shape["H"], shape["H"],
                      shape["E"], shape["E"], causal=causal)

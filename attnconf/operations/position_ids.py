@@ -5,7 +5,7 @@ from attnconf.operations import Operation
 from attnconf.operations.relative_position_bucket import ones_scale
 
 OPTIONS = ("scheme", "past_length", "padding_idx")
-SCHEMES = ("arange", "past", "roberta", "opt")   # posids.ids.*
+from attnconf.choices import POSITION_ID_SCHEMES as SCHEMES  # noqa: F401 (posids.ids.*)
 
 
 def compute(inputs, options, *, precision=None, exact=False):

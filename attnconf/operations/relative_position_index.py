@@ -5,7 +5,7 @@ from attnconf.operations import Operation
 from attnconf.operations.relative_position_bucket import ones_scale
 
 OPTIONS = ("query_length", "key_length", "max_relative_position", "alignment")
-ALIGNMENTS = ("top_left", "bottom_right")   # relpos.index.align.*
+from attnconf.choices import RELATIVE_INDEX_ALIGNMENTS as ALIGNMENTS  # noqa: F401 (relpos.index.align.*)
 
 
 def compute(inputs, options, *, precision=None, exact=False):

@@ -5,7 +5,7 @@ from attnconf.operations import Operation
 
 OPTIONS = ("base", "rotary_dim", "scaling", "layout")
 # rope.scaling.*: the rope_type values of a `scaling` dict (HF transformers' names)
-ROPE_TYPES = ("linear", "dynamic", "yarn", "llama3")
+from attnconf.choices import ROPE_TYPES  # noqa: F401
 BASE_CLAUSES = ("rope.inputs", "rope.positions", "rope.frequencies", "rope.rotation", "rope.target",
                 "rope.scale", "rope.dtype")
 
@@ -26,6 +26,19 @@ def natural_scale(inputs, options):
 
 def call(adapter, x, options, dtype):
     return adapter.rotary_embedding(x["x"], x["positions"], **options)
+
+
+def case_claims(caps, case) -> str:
+    """The claim the case needs that `caps` does not make: its pairing layout (rope_layouts),
+    its scaling's rope_type (rope_scaling)."""
+    layout = case.options.get("layout")
+    if layout is not None and layout not in caps.rope_layouts:
+        return f"declares rope_layouts={tuple(caps.rope_layouts)!r}, the case needs layout={layout!r}"
+    scaling = case.options.get("scaling")
+    kind = scaling.get("rope_type") if isinstance(scaling, dict) else None
+    if kind is not None and kind not in caps.rope_scaling:
+        return f"declares rope_scaling={tuple(caps.rope_scaling)!r}, the case needs rope_type={kind!r}"
+    return ""
 
 
 def positions(case):
@@ -75,6 +88,7 @@ OPERATION = Operation(
     invariants=("attnconf.conformance.checks.invariants.rope",),
     name="rotary_embedding", title="rotary position embedding", spec_file="rope.md",
     inputs=("x", "positions"), index_inputs=("positions",), options=OPTIONS, outputs=("output",),
+    case_claims=case_claims,
     clauses=BASE_CLAUSES, dtype_clause="rope.dtype",
     reference="attnconf.operations.rope:compute", natural_scale="attnconf.operations.rope:natural_scale",
     positions=positions, argument_scale=argument_scale,

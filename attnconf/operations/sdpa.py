@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import importlib
 
-from attnconf.operations import Operation
-
-SDPA_OPTIONS = ("is_causal", "causal_alignment", "scale", "enable_gqa", "fully_masked")
 # The kernel options of spec/sdpa_options.md (sdpa.opt.*), in the adapter signature's order. window
 # softcap and chunk travel as case options (JSON); the others as case inputs: sinks and alibi_slopes in
 # the case dtype, query_offset/key_lengths/query_lengths as integers (adapter.index_from_numpy).
-OPTION_NAMES = ("window", "softcap", "sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths",
-                "chunk")
-OPTION_INPUTS = ("sinks", "alibi_slopes", "query_offset", "key_lengths", "query_lengths")
-INDEX_INPUTS = ("query_offset", "key_lengths", "query_lengths")
+from attnconf.choices import SDPA_INDEX_INPUTS as INDEX_INPUTS, SDPA_OPTION_INPUTS as OPTION_INPUTS
+from attnconf.choices import SDPA_OPTION_NAMES as OPTION_NAMES
+from attnconf.operations import Operation
+
+SDPA_OPTIONS = ("is_causal", "causal_alignment", "scale", "enable_gqa", "fully_masked")
 FUNCTION_KEYWORDS = ("attn_mask", "is_causal", "scale", "enable_gqa") + OPTION_NAMES
 BASE_CLAUSES = ("sdpa.layout", "sdpa.logits", "sdpa.softmax", "sdpa.output", "sdpa.dtype")
 
@@ -60,6 +58,40 @@ def call(adapter, x, options, dtype):
     return adapter.sdpa(x["query"], x["key"], x["value"], attn_mask=x.get("attn_mask"), **kwargs)
 
 
+def case_claims(caps, case) -> str:
+    """The claim of Capabilities that `case` needs and `caps` does not make ("" if none): the
+    mask kind (mask_kinds), a mask with is_causal (mask_and_causal), causal alignment
+    (causal_alignments), grouped heads (gqa), Ev != E (value_dim_differs), an explicit scale
+    (explicit_scale), fully-masked rows under another policy than zero (fully_masked) and the
+    kernel options it sets (sdpa_options). The planner skips such a
+    case before the implementation is called."""
+    x, o = case.inputs, case.options
+    mask = x.get("attn_mask")
+    if mask is not None:
+        kind = "bool" if str(getattr(mask, "dtype", "")) == "bool" else "float"
+        if kind not in caps.mask_kinds:
+            return f"declares mask_kinds={tuple(caps.mask_kinds)!r}, the case has a {kind} mask"
+        if o.get("is_causal") and not caps.mask_and_causal:
+            return "declares mask_and_causal=False, the case has a mask together with is_causal"
+    if o.get("is_causal") and not caps.causal_alignments:
+        return "takes no is_causal, the case is causal"
+    q, k, v = x.get("query"), x.get("key"), x.get("value")
+    if q is not None and k is not None and q.ndim >= 3 and k.ndim >= 3 and q.shape[-3] != k.shape[-3] \
+            and not caps.gqa:
+        return "declares no GQA (gqa=False), the case has fewer key/value heads than query heads"
+    if q is not None and v is not None and v.shape[-1] != q.shape[-1] and not caps.value_dim_differs:
+        return "declares value_dim_differs=False, the case has Ev != E"
+    if o.get("scale") is not None and not caps.explicit_scale:
+        return "declares explicit_scale=False, the case sets an explicit scale"
+    if "sdpa.fully_masked" in getattr(case, "clauses", ()) and caps.fully_masked != "zero":
+        # the canonical zero is what the goldens hold; the declared alternative is the profile's to check
+        return f"declares fully_masked={caps.fully_masked!r}, the case has fully-masked rows"
+    missing = [n for n in used_options(x, o) if n not in tuple(getattr(caps, "sdpa_options", ()) or ())]
+    if missing:
+        return f"does not declare the sdpa option(s) {', '.join(missing)} (Capabilities.sdpa_options)"
+    return ""
+
+
 def argument_scale(case, positions=None):
     """max |scale * q.k| over the case (GQA heads mapped as sdpa.gqa): the logits a correct
     kernel rounds (tol.rule's argument term); None when the shapes give no logits."""
@@ -94,7 +126,7 @@ def _largest(case, name) -> int:
 
 def work(shape, causal=False):
     """2·B·H·L·S·E + 2·B·H·L·S·Ev, halved when causal (perf.flops)."""
-    from attnconf.conformance.bench.flops import sdpa_flops
+    from attnconf.flops import sdpa_flops
 
     return sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"), causal=causal)
 
@@ -151,6 +183,7 @@ OPERATION = Operation(
     # the catalogue's sdpa cases and families, then the kernel options' (sdpa.opt.*)
     cases="attnconf.reference.sdpa_option_cases:sdpa_cases",
     families="attnconf.reference.sdpa_option_cases:FAMILIES",
+    case_claims=case_claims,
     adapter_method="sdpa", call=call, plugin_flag="--sdpa", function_keywords=FUNCTION_KEYWORDS,
     function_signature="func(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False, "
                        "window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None, "

@@ -98,7 +98,7 @@ def call(adapter, x, options, dtype):
 
 def work(shape, causal=False):
     """As sdpa on the gathered sequences (perf.flops)."""
-    from attnconf.conformance.bench.flops import sdpa_flops
+    from attnconf.flops import sdpa_flops
 
     return sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"), causal=causal)
 

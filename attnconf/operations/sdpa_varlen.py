@@ -99,7 +99,7 @@ def argument_scale(case, positions=None):
 
 def work(shape, causal=False):
     """The sdpa count of the same sequences (perf.flops): 2·H·(E + Ev)·Σ_b L_b·S_b, halved when causal."""
-    from attnconf.conformance.bench.flops import sdpa_flops
+    from attnconf.flops import sdpa_flops
 
     return sdpa_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"), causal=causal)
 

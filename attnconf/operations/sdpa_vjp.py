@@ -55,7 +55,7 @@ def needs(caps) -> str:
 
 def work(shape, causal=False):
     """2.5 × the forward count: five matrix products instead of two (perf.flops)."""
-    from attnconf.conformance.bench.flops import sdpa_vjp_flops
+    from attnconf.flops import sdpa_vjp_flops
 
     return sdpa_vjp_flops(shape["B"], shape["H"], shape["L"], shape["S"], shape["E"], shape.get("Ev"),
                           causal=causal)
@@ -80,7 +80,7 @@ OPERATION = Operation(
     argument_scale=_sdpa.argument_scale,
     case_prefix="sdpa_vjp", golden_file="sdpa_vjp.npz",
     cases="attnconf.reference.sdpa_vjp_cases:sdpa_vjp_cases", families="attnconf.reference.sdpa_vjp_cases:FAMILIES",
-    adapter_method="sdpa_vjp", call=call, needs=needs,
+    adapter_method="sdpa_vjp", call=call, needs=needs, case_claims=_sdpa.case_claims,
     work=work, work_unit="flop", bench_call=bench_call, bench_grid=_sdpa.bench_grid_to_2048,
     report={"plot": "attention", "length": ("query", -2), "label": "vjp"},
 )

@@ -22,7 +22,8 @@ import time
 
 import numpy as np
 
-from attnconf.conformance.bench import bandwidth, flops, machine, memory, peak
+from attnconf import flops
+from attnconf.conformance.bench import bandwidth, machine, memory, peak
 
 TARGET_PCT_PEAK = 50.0
 TARGET_RSS_MB = 1024.0

@@ -2,12 +2,15 @@
 
 Size (~400 lines): the one check loop, its configuration, progress lines, resume and summary.
 
-`run(config)` drives everything `attnconf run` does: it asks an Executor to compute each case
+`run(config)` drives everything `attnconf run` does: it iterates the planner's items
+(conformance/plan.py: what each adapter implements, at which dtypes, which case its claims
+exclude; one coverage entry per adapter and operation), asks an Executor to compute each case
 (`InProcessExecutor` here; `attnconf.conformance.execution.isolation.WorkerExecutor` runs implementations in
 worker processes), judges outcomes with `engine.judge`, calls the SUITE-CHECKS hooks
 (`invariants.check`, `profile.detect`), applies expectations, streams records to the results file, and returns
-the exit code (0 conform or expected, 1 non-conformance). Must not import a framework itself, nor decide tolerances or statuses
-(engine and tolerance do).
+the exit code (0 conform or expected, 1 non-conformance). Must not import a framework itself, nor
+decide tolerances or statuses (engine and tolerance do), nor render (`attnconf run --html` renders
+the results after the run).
 """
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from attnconf.adapters.registry import AdapterSpec
+from attnconf.conformance import plan
 from attnconf.conformance.execution.executor import DEFAULT_TIMEOUT_S, Executor, InProcessExecutor
 from attnconf.conformance.judging import engine
 from attnconf.conformance.results import repro
-from attnconf.conformance.results.record import FAILING
+from attnconf.conformance.results.record import FAILING, Record
 from attnconf.errors import Unsupported
 
 DEFAULT_JSON = Path("reports") / "results.json"
@@ -56,29 +60,6 @@ def load_cases(select=None, golden_dir=None) -> list:
     from attnconf.reference.golden import load_cases as load
 
     return load(select, golden_dir=golden_dir)
-
-
-def applicable(adapter, case) -> bool:
-    """A case whose operation the adapter does not offer at all is not applicable (no record);
-    within an offered operation, what it cannot do is a `skip` with the reason."""
-    ops = tuple(getattr(adapter.capabilities, "operations", ()) or ())
-    return not ops or case.operation in ops
-
-
-def _case_dtypes(case, run_dtypes) -> tuple[str, ...]:
-    """The dtypes `case` runs at (its operation's Operation.case_dtypes)."""
-    return engine.operation_of(case).case_dtypes(run_dtypes)
-
-
-def _dtype_skip(adapter, dtype, case=None) -> str:
-    """Why the adapter cannot run at `dtype` ("" if it can); an operation's fixed dtype (int64
-    outputs) is never one of the float dtypes an adapter declares, so it is not asked."""
-    if case is not None and dtype in engine.operation_of(case).dtypes:
-        return ""
-    dtypes = tuple(getattr(adapter.capabilities, "dtypes", ()) or ())
-    if dtypes and dtype not in dtypes:
-        return f"{adapter.name} does not support dtype {dtype} (supports {', '.join(dtypes)})"
-    return ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,7 +123,7 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     progress = Progress(stream, status_line=not parallel)
     lock = threading.RLock()
 
-    def emit(rec: dict) -> dict:
+    def emit(rec):
         # Expectations apply before the record is written: the file never holds a stale status.
         with lock:
             rec = expect.apply(rec) if expect is not None else rec
@@ -153,6 +134,7 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     adapters = [local.adapter(spec) for spec in config.specs]
     for adapter in adapters:
         writer.add_adapter(adapter.describe())
+        _add_coverage(writer, adapter)
     writer.doc["not_run"] = list(config.not_run)   # bundled adapters left out, why, and how to run them
     writer.flush()           # a run killed while an adapter hangs still lists it
 
@@ -184,14 +166,18 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
                                 dtypes=config.dtypes, partial=bool(config.select))
         writer.doc["expectation_findings"] = [_finding_json(f) for f in found]
     doc = writer.finish()
-    if config.html_path is not None:
-        from attnconf.conformance.report import render
-
-        render([doc], config.html_path)
     elapsed = time.perf_counter() - started
     failing = any(r["status"] in FAILING for r in doc["results"])
     failing = failing or (config.strict and any(f.kind != "not_exercised" for f in found))
     return RunResult(doc, 1 if failing else 0, elapsed)
+
+
+def _add_coverage(writer, adapter) -> None:
+    """One coverage entry per (adapter, operation) (plan.coverage), once (a resumed run keeps
+    the entries it read back)."""
+    entries = writer.doc.setdefault("coverage", [])
+    have = {(e.get("adapter"), e.get("operation")) for e in entries}
+    entries.extend(e for e in plan.coverage(adapter) if (e["adapter"], e["operation"]) not in have)
 
 
 def _run_parallel(config, work, one, first_executor, factory) -> None:
@@ -287,7 +273,7 @@ def _repro_args(config: RunConfig, adapter, spec) -> str:
 
 
 def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "default",
-               timeout: float = DEFAULT_TIMEOUT_S, expectations=None, repro_args: str | None = None) -> dict:
+               timeout: float = DEFAULT_TIMEOUT_S, expectations=None, repro_args: str | None = None) -> Record:
     """The agreement record of one case at one dtype: the one check loop's body, which
     `attnconf run` (_run_adapter), the pytest plugin (plugin.Session.check) and calibration
     (calibration.judge_one) all call, so the front ends judge the same way.
@@ -297,7 +283,7 @@ def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "defau
     and engine.judge judges the outcome at `level`; `expectations` (an Expectations) is applied
     last. repro_args: the record's repro options (None: `--adapter NAME`)."""
     common = dict(adapter_name=adapter.name, framework=adapter.framework, level=level, repro_args=repro_args)
-    reason = _dtype_skip(adapter, dtype, case)
+    reason = plan.skip_reason(adapter, case, dtype)
     if reason:
         rec = engine.judge(case, dtype, None, error=Unsupported(reason), **common)
     else:
@@ -310,10 +296,9 @@ def check_case(executor, spec, adapter, case, dtype: str, *, level: str = "defau
     return expectations.apply(rec) if expectations is not None else rec
 
 
-def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list[dict]:
-    recs: list[dict] = []
-    todo = [(c, d) for c in cases if applicable(adapter, c) for d in _case_dtypes(c, config.dtypes)
-            if (adapter.name, c.id, d, "agreement") not in done]
+def _run_adapter(config, executor, spec, adapter, cases, progress, *, emit=lambda r: r, done=frozenset()) -> list:
+    recs: list[Record] = []
+    todo = [(item.case, item.dtype) for item in plan.agreement(adapter, cases, config.dtypes, done=done)]
     counts: dict[str, int] = {}
     args = _repro_args(config, adapter, spec)
     for i, (case, dtype) in enumerate(todo):
@@ -337,10 +322,8 @@ def _run_checks(config, adapter, *, executor: Executor, spec, done=frozenset()) 
     measured = {(a, d) for a, _c, d, k in done if k == "invariant"}
     common = dict(seed=config.seed, max_examples=config.invariant_examples, select=config.select,
                   repro_args=_repro_args(config, adapter, spec))
-    from attnconf.dtypes import INDEX_DTYPES
-
-    for dtype in invariants.check_dtypes(adapter, config.dtypes):
-        if (dtype not in INDEX_DTYPES and _dtype_skip(adapter, dtype)) or (adapter.name, dtype) in measured:
+    for dtype in plan.check_dtypes(adapter, config.dtypes):
+        if (adapter.name, dtype) in measured:
             continue
         # in a worker (WorkerExecutor), a crash costs this batch only
         recs.extend(executor.run_checks(spec, adapter, dtype, timeout=config.timeout, **common))
@@ -390,6 +373,22 @@ def _profile_records(config, adapter, profile, spec, done=frozenset()) -> list[d
 # ---------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------
+def skip_reasons(records, adapter: str = "") -> list[tuple[str, int]]:
+    """[(reason, count)] of the skip records, most frequent first: the message without its
+    "unsupported: " / "declined: " head, the adapter's name and what the case needs (", the case …")."""
+    import re
+
+    counts: dict[str, int] = {}
+    for r in records:
+        if r["status"] != "skip":
+            continue
+        text = re.sub(r"^(unsupported|declined): ", "", str(r.get("message") or ""))
+        text = text.replace(f"{adapter} ", "", 1) if adapter and text.startswith(adapter) else text
+        reason = re.split(r", the case | \(", text, maxsplit=1)[0].strip()[:80] or "(no reason given)"
+        counts[reason] = counts.get(reason, 0) + 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def summary(doc: dict, elapsed_s: float) -> str:
     """Per adapter: counts and the clauses of its failing records; then the time."""
     lines = []
@@ -408,6 +407,13 @@ def summary(doc: dict, elapsed_s: float) -> str:
         line = f"  {name}: {tally}"
         if clauses:
             line += "\n    non-conforming clauses: " + ", ".join(clauses)
+        reasons = skip_reasons(recs, name)
+        if reasons:
+            shown = "; ".join(f"{n} {reason}" for reason, n in reasons[:4])
+            line += f"\n    skipped by reason: {shown}" + (f"; {len(reasons) - 4} other reasons" if len(reasons) > 4 else "")
+        missing = [e["operation"] for e in doc.get("coverage", []) if e.get("adapter") == name and not e.get("implemented")]
+        if missing:
+            line += f"\n    not implemented (coverage, no records): {', '.join(missing)}"
         lines.append(line)
     findings = doc.get("expectation_findings") or []
     if findings:   # stale expectation entries: reported always, fatal under --strict

@@ -123,15 +123,17 @@ def _as_dtype(array: np.ndarray, dtype: str | None) -> np.ndarray:
     return array
 
 
-def infer_dtype(outputs: dict[str, np.ndarray], operation=None) -> str | None:
+def infer_dtype(outputs: dict[str, np.ndarray], op=None) -> str | None:
     """The precision of a case: the dtype name shared by its arrays (None when not one of ours);
-    for an operation whose outputs have dtypes of their own (Operation.output_dtypes: an LSE is
+    an integer-valued output of `op` (its Operation.exact_outputs) says nothing about it, and for
+    an operation whose outputs have dtypes of their own (Operation.output_dtypes: an LSE is
     float32 beside a float16 output), the one precision every array's dtype fits."""
-    if operation is not None and operation.output_dtypes is not None:
+    if op is not None and op.output_dtypes is not None:
         fits = [d for d in DTYPE_NAMES
-                if all(str(a.dtype) == operation.output_dtype(n, d) for n, a in outputs.items())]
+                if all(str(a.dtype) == op.output_dtype(n, d) for n, a in outputs.items())]
         return fits[0] if len(fits) == 1 else None
-    names = {str(a.dtype) for a in outputs.values()}
+    exact = tuple(getattr(op, "exact_outputs", ()) or ())
+    names = {str(a.dtype) for n, a in outputs.items() if n not in exact} or {str(a.dtype) for a in outputs.values()}
     if len(names) == 1 and (name := names.pop()) in DTYPE_NAMES:
         return name
     return None
@@ -143,31 +145,34 @@ def verify(cases, arrays: dict[str, np.ndarray], *, name: str = DEFAULT_NAME, dt
 
     dtype: the precision the outputs claim; None infers it per case from the arrays' dtype.
     """
+    from attnconf.conformance import plan
     from attnconf.conformance.judging import engine
 
     grouped, unknown = group_by_case(arrays, [c.id for c in cases])
     # A case without outputs is a skip at the precision the file is about.
-    ops = {c.id: engine.operation_of(c) for c in cases}
-    inferred = [d for cid, outs in grouped.items() if (d := infer_dtype(outs, ops.get(cid)))]
+    by_id = {c.id: c for c in cases}
+    inferred = [d for cid, outs in grouped.items() if (d := infer_dtype(outs, engine.operation_of(by_id[cid])))]
     skip_dtype = dtype or (max(set(inferred), key=inferred.count) if inferred else "float64")
     records = []
     for case in cases:
         outputs = grouped.get(case.id)
-        fixed = engine.operation_of(case).dtypes[:1]   # an integer-valued operation: its int64, always
+        op = engine.operation_of(case)
+        # the operation's dtype policy (plan.dtypes): a fixed-dtype operation at its own, always
+        fixed = plan.dtypes(op, ())
         if outputs is None:
-            rec = engine.judge_record(case, fixed[0] if fixed else skip_dtype, None, adapter_name=name, framework="external",
+            rec = engine.judge(case, fixed[0] if fixed else skip_dtype, None, adapter_name=name, framework="external",
                                       status="unsupported", error=f"no outputs for this case in {outputs_label}")
         else:
             outputs = {k: _as_dtype(v, dtype) for k, v in outputs.items()}
-            case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs, ops[case.id])
+            case_dtype = fixed[0] if fixed else dtype or infer_dtype(outputs, op)
             if case_dtype is None:
                 found = ", ".join(f"{k}: {v.dtype}" for k, v in sorted(outputs.items()))
-                rec = engine.judge_record(case, "float64", outputs, adapter_name=name, framework="external")
+                rec = engine.judge(case, "float64", outputs, adapter_name=name, framework="external")
                 rec = dataclasses.replace(rec, status=Status.FAIL, metrics={}, message=(
                     f"outputs should share one dtype of {', '.join(DTYPE_NAMES)} (or pass --dtype), "
                     f"but got {found}"))
             else:
-                rec = engine.judge_record(case, case_dtype, outputs, adapter_name=name, framework="external")
+                rec = engine.judge(case, case_dtype, outputs, adapter_name=name, framework="external")
         repro = (f"attnconf verify-outputs {shlex.quote(outputs_label)} --select {shlex.quote(case.id)}"
                  + (f" --dtype {rec.dtype}" if dtype else ""))
         records.append(dataclasses.replace(rec, repro=repro).to_json())

@@ -21,23 +21,10 @@ from typing import Any
 import numpy as np
 
 from attnconf.conformance.judging import compare as cmp
+from attnconf.conformance.plan import operation_of
 from attnconf.conformance.results.record import Record, Status
-from attnconf.dtypes import INDEX_DTYPES, numpy_dtype
-from attnconf.errors import Unsupported, UsageError, declined_message, declined_reason, is_declined
-
-
-def operation_of(case):
-    """The registry entry of `case`'s operation (attnconf.operations): its outputs, its adapter
-    call, its dtype clause, its positions and argument scale. An operation that is not
-    registered is a UsageError naming the registered ones (a plug-in's cases without it)."""
-    from attnconf import operations
-
-    try:
-        return operations.get(case.operation)
-    except UsageError:
-        raise UsageError(f"operation of case {case.id} should be a registered one "
-                         f"({', '.join(operations.names())}), but got {case.operation!r} "
-                         "(is the plug-in that defines it installed?)") from None
+from attnconf.dtypes import numpy_dtype
+from attnconf.errors import Unsupported, declined_message, declined_reason, is_declined
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +104,7 @@ def baseline(case, dtype: str) -> dict[str, np.ndarray]:
         _BASELINES.move_to_end(key)
         return hit
     # float64 and an integer-valued operation's fixed dtype: the default path (integers are exact)
-    precision = None if dtype == "float64" or dtype in INDEX_DTYPES else dtype
+    precision = operation_of(case).reference_precision(dtype)
     out = reference.compute(case.operation, case.inputs, case.options, precision=precision)
     _BASELINES[key] = out
     while len(_BASELINES) > _BASELINE_CACHE_SIZE:
@@ -165,8 +152,10 @@ def _describe_value(value) -> str:
     return f"{type(value).__name__} {text[:80]}" + ("…" if len(text) > 80 else "")
 
 
-def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_clause: str = "") -> str:
-    """'' when `value` is an array of the right dtype and shape, else why not (shape/dtype first)."""
+def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_clause: str = "",
+                 exact: bool = False) -> str:
+    """'' when `value` is an array of the right dtype and shape, else why not (shape/dtype first).
+    exact: an integer-valued output (Operation.exact): any integer dtype is right."""
     if value is None:
         return f"{name} should be an array, but the implementation returned None"
     if not isinstance(value, np.ndarray) or value.dtype == object:
@@ -174,28 +163,23 @@ def _check_array(name: str, value, expected: np.ndarray, dtype: str, dtype_claus
     if value.dtype.kind not in "fiub" and str(value.dtype) != "bfloat16":
         return (f"{name} should be an array of {dtype} numbers, but got an array of dtype {value.dtype}: "
                 f"{_describe_value(value.tolist() if value.ndim == 0 else value)}")
-    want = numpy_dtype(dtype)
     if value.shape != expected.shape:
         return f"{name} should have shape {tuple(expected.shape)}, but got {tuple(value.shape)}"
-    if dtype in INDEX_DTYPES:   # an integer-valued operation: any integer dtype, judged bit-exactly
+    if exact:   # an integer-valued output: any integer dtype, judged bit-exactly
         clause = f" ({dtype_clause})" if dtype_clause else ""
         return "" if value.dtype.kind in "iu" else \
             f"{name} should be an integer array{clause}, but got dtype {value.dtype}"
-    if value.dtype != want:
+    if value.dtype != numpy_dtype(dtype):
         clause = f", {dtype_clause}" if dtype_clause else ""
         return f"{name} should have dtype {dtype} (the precision under test{clause}), but got {value.dtype}"
     return ""
 
 
-def judge(case, dtype: str, outputs: dict | None, **kwargs) -> dict:
-    """judge_record's JSON form: what the runner, the pytest plugin and calibration pass on."""
-    return judge_record(case, dtype, outputs, **kwargs).to_json()
-
-
-def judge_record(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
-                 status: str | None = None, framework: str = "", duration_s: float = 0.0,
-                 level: str = "default", repro_args: str | None = None) -> Record:
-    """The results record for one agreement check.
+def judge(case, dtype: str, outputs: dict | None, *, adapter_name: str, error=None,
+          status: str | None = None, framework: str = "", duration_s: float = 0.0,
+          level: str = "default", repro_args: str | None = None) -> Record:
+    """The results record (a Record) of one agreement check: what the runner, the pytest plugin,
+    calibration and verify-outputs pass on.
 
     error: an exception the implementation raised (Unsupported -> skip "unsupported: …";
     NotImplementedError -> skip "declined: …"; others -> error), or a message string with
@@ -259,15 +243,17 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
     names = tuple(n for n in names if n not in missing)   # an optional output not returned: not judged
     problems = [p for n in names
                 if (p := _check_array(n, outputs.get(n), case.expected[n], op.output_dtype(n, dtype),
-                                      op.dtype_clause))]
+                                      op.dtype_clause, op.exact(n, dtype)))]
     if problems:
         return {"status": "fail", "message": "; ".join(problems), "metrics": {}}
     base = baseline(case, dtype)
     scales = _scales(case)
     pos = positions(case)
     arg = argument_scale(case, pos)
-    results = {n: cmp.compare(outputs[n], case.expected[n], scales[n], dtype, operation=case.operation,
-                              baseline=base.get(n), name=n, positions=pos, arg_scale=arg) for n in names}
+    # an integer-valued output is judged at its operation's exact row (Operation.judging_dtype)
+    results = {n: cmp.compare(outputs[n], case.expected[n], scales[n], op.judging_dtype(n, dtype),
+                              operation=case.operation, baseline=base.get(n), name=n, positions=pos,
+                              arg_scale=arg) for n in names}
     # The record's headline metrics are those of the output closest to (or furthest past) its tolerance.
     worst = max(results, key=lambda n: results[n].max_ulp_error / max(results[n].tolerance_ulps, 1e-300))
     metrics = results[worst].metrics()
@@ -284,5 +270,6 @@ def _judge_values(case, dtype: str, outputs, level: str) -> dict:
         c = results[worst]
         return {"status": "fail", "metrics": metrics, "message": (
             f"{worst}: passes the default level but not the strict one: error {c.max_ulp_error:.4g} ulp "
-            f"> strict {cmp.tol.rule_for(case.operation, dtype).strict_ulps:g} ulp of the exact value")}
+            f"> strict {cmp.tol.rule_for(case.operation, op.judging_dtype(worst, dtype)).strict_ulps:g} ulp "
+            "of the exact value")}
     return {"status": "pass", "message": "", "metrics": metrics}

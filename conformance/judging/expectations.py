@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from attnconf.conformance.results.record import FAILING
+from attnconf.conformance.results.record import FAILING, Record, Status
 from attnconf.errors import UsageError
 
 FORMAT = "attnconf-expectations"
@@ -198,9 +198,11 @@ class Expectations:
                 return entry
         return None
 
-    def apply(self, record: dict) -> dict:
-        """`record`, as `xfail` when an entry expects its failure; notes what each entry saw."""
-        status = record.get("status")
+    def apply(self, record) -> Record:
+        """`record` (a Record, or its JSON form this process wrote), as `xfail` when an entry
+        expects its failure; notes what each entry saw."""
+        record = Record.from_json(record, validate=False)
+        status = record["status"]
         where = f"{record.get('case')}@{record.get('dtype')}"
         for i, entry in enumerate(self.entries):
             if entry.covers(record):
@@ -208,10 +210,9 @@ class Expectations:
         entry = self.match(record) if status in FAILING else None
         if entry is None:
             return record
-        message = record.get("message") or status
-        return {**record, "status": "xfail",
-                "message": f"expected {status} ({entry.reason}): {message}",
-                "expected": {"status": status, "reason": entry.reason, "source": entry.source}}
+        message = record.message or status
+        return record.replace(status=Status.XFAIL, message=f"expected {status} ({entry.reason}): {message}",
+                              expected={"status": status, "reason": entry.reason, "source": entry.source})
 
     def findings(self, *, adapters: Iterable[str], dtypes: Iterable[str] | None = None,
                  partial: bool = False) -> list[Finding]:

@@ -57,9 +57,9 @@ class Rule:
 
 # --------------------------------------------------------------------------------------------
 # THE TABLE.  Keyed by (operation, dtype).  Every entry says why; the measurements are reproduced
-# by `python -m attnconf.conformance.judging.tolerance_evidence` (see spec/tolerance.md).
+# by `python -m attnconf.conformance.tolerance_evidence` (see spec/tolerance.md).
 # --------------------------------------------------------------------------------------------
-_EVIDENCE = "python -m attnconf.conformance.judging.tolerance_evidence"
+_EVIDENCE = "python -m attnconf.conformance.tolerance_evidence"
 
 _ARG_WHY = (" arg_ulps: a correct kernel may round each logit s (pre-scaling q and k by sqrt(scale), "
             "as torch math does, costs ~2|s|u); the output then moves by <= 2*max|s|*u*scale, "

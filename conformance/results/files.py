@@ -105,6 +105,8 @@ def _clean(o):
     """JSON cannot hold inf/NaN: write them as the strings the schema allows."""
     if isinstance(o, float) and not np.isfinite(o):
         return "nan" if o != o else ("inf" if o > 0 else "-inf")
+    if hasattr(o, "to_json") and hasattr(o, "failing"):   # a Record: its one JSON form
+        o = o.to_json()
     if isinstance(o, dict):
         return {str(k): _clean(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
@@ -218,9 +220,10 @@ class ResultsWriter:
             for dist, version in sorted((description.get("libraries") or {}).items()):
                 frameworks.setdefault(dist, version)
 
-    def add(self, record: dict) -> None:
+    def add(self, record) -> None:
+        """Append a Record (its JSON form, Record.to_json; a dict is taken as that form already)."""
         with self._lock:
-            self.doc["results"].append(record)
+            self.doc["results"].append(record.to_json() if hasattr(record, "to_json") else record)
             if time.perf_counter() - self._last >= self.interval_s:
                 self.flush()
 

@@ -5,21 +5,24 @@ fields, in the order a results file lists them; `Status` is the one set of statu
 `Status.failing` / `FAILING` the one set of those that mean "does not conform" (what decides
 the exit code, what an expectation may expect, what calibration counts as caught).
 
-This round only the builders use the type (engine.judge, invariants, profile, isolation's batch
-records, verify-outputs): each builds a `Record` and hands on `to_json()`, because the
-consumers (expectations.apply, ResultsWriter, the report, the pytest plugin) still read and
-write dicts. Turning those into readers of `Record` is later work; until then a dict in the
-code is the JSON form of a Record, key for key.
+A record travels as a `Record` end to end: engine.judge returns one, runner.check_case and
+calibration pass it on, expectations.apply takes and returns one, ResultsWriter.add and the pytest
+plugin take one. `to_json()` is the one writer of its JSON form and `from_json(d)` the one reader.
+A Record also reads like its JSON form (a read-only Mapping: rec["status"], rec.get("metrics"),
+dict(rec)), so code that reads results files and code that reads fresh records read alike; the
+invariant and profile checks, whose records cross a worker's pipe as JSON, build Records and
+hand on `to_json()`.
 
 `Record.from_json(d)` validates `d` against the schema's record definition (results.check_schema,
-the validator results.validate uses) and is the inverse of `to_json()`: keys the schema allows
-but does not name (expectations.apply's `expected`, a newer writer's additions) are kept, so a
-record read and written again is unchanged.
+the validator results.validate uses; validate=False for a dict this process wrote itself) and is
+the inverse of `to_json()`: keys the schema allows but does not name (a newer writer's
+additions) are kept, so a record read and written again is unchanged.
 
 Must not import any framework, nor judge anything.
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import enum
 from typing import Any
@@ -59,8 +62,8 @@ _ORDER = ("adapter", "framework", "operation", "case", "clauses", "dtype", "chec
           "message", "repro", "duration_s", "options", "shapes", "expected")
 
 
-@dataclasses.dataclass(frozen=True)
-class Record:
+@dataclasses.dataclass(frozen=True, eq=False)   # equal to what has the same JSON form (Mapping.__eq__)
+class Record(collections.abc.Mapping):
     """One check of one case on one implementation at one precision.
 
     check: "agreement", "invariant", "profile" or "speed". metrics: the check's measurements
@@ -99,6 +102,30 @@ class Record:
     def failing(self) -> bool:
         return self.status.failing
 
+    # --- read-only Mapping over the JSON form (keys in the file's order, optional ones when set)
+    def __getitem__(self, key: str):
+        if key in _ORDER:
+            value = getattr(self, key)
+            if value is None and key not in _REQUIRED:
+                raise KeyError(key)
+            return value.value if key == "status" else value
+        return self.extra[key]
+
+    def __iter__(self):
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+    __hash__ = None   # a dataclass with mutable fields: compared by value, never hashed
+
+    def replace(self, **changes) -> "Record":
+        """A copy with `changes` (fields, or extra keys the schema allows)."""
+        known = {k: v for k, v in changes.items() if k in _ORDER}
+        extra = {k: v for k, v in changes.items() if k not in _ORDER}
+        return dataclasses.replace(self, **known, extra={**self.extra, **extra}) if extra else \
+            dataclasses.replace(self, **known)
+
     def to_json(self) -> dict:
         """The record as the results file holds it (keys in the file's order, optional ones only
         when set). Lists and dicts are copied one level, so editing the dict leaves the Record be."""
@@ -113,13 +140,16 @@ class Record:
         return out
 
     @classmethod
-    def from_json(cls, d, *, source: str = "record") -> "Record":
+    def from_json(cls, d, *, source: str = "record", validate: bool = True) -> "Record":
         """The Record of a results record; UsageError (one line) when `d` does not match the
-        schema's record definition."""
-        from attnconf.conformance.results import schema_check as results
-
+        schema's record definition (validate=False: a record this process built, not checked)."""
+        if isinstance(d, Record):
+            return d
         if not isinstance(d, dict):
             raise UsageError(f"{source} should be a JSON object, but got {type(d).__name__}")
-        results.check_schema(d, results.record_schema(), source=source)
+        if validate:
+            from attnconf.conformance.results import schema_check as results
+
+            results.check_schema(d, results.record_schema(), source=source)
         known = {k: v for k, v in d.items() if k in _ORDER}
         return cls(**known, extra={k: v for k, v in d.items() if k not in _ORDER})

@@ -37,12 +37,19 @@ def selects(select: str | None, case_id: str) -> bool:
     return selection.selects(select, case_id)
 
 
+def _is_spec(spec) -> bool:
+    """Whether `spec` is an adapters.registry.AdapterSpec (a dataclass with kind and target),
+    told by its form: results must not import the adapters layer (docs/architecture.md)."""
+    import dataclasses
+
+    return dataclasses.is_dataclass(spec) and not isinstance(spec, type) and all(
+        hasattr(spec, f) for f in ("kind", "target", "framework"))
+
+
 def remember_spec(adapter, spec) -> None:
     """Note on `adapter` the spec it was built from, so records made from the instance alone
     (pytest's invariant and profile modules) still name a bare function by --sdpa/--framework."""
-    from attnconf.adapters.registry import AdapterSpec
-
-    if isinstance(spec, AdapterSpec):
+    if _is_spec(spec):
         try:
             setattr(adapter, SPEC_ATTR, spec)
         except (AttributeError, TypeError):   # __slots__ or a frozen instance: name it by its name
@@ -56,18 +63,15 @@ def adapter_args(adapter, spec=None) -> str:
     (default: the one remember_spec noted on the instance, else `--adapter NAME`).
     """
     name = adapter if isinstance(adapter, str) else getattr(adapter, "name", type(adapter).__name__)
-    from attnconf.adapters.registry import AdapterSpec
-
     spec = spec if spec is not None else getattr(adapter, SPEC_ATTR, None)
-    if not isinstance(spec, AdapterSpec):    # an adapter's own attributes are not a spec (hf-eager has a `kind`)
+    if not _is_spec(spec):    # an adapter's own attributes are not a spec (hf-eager has a `kind`)
         spec = None
     kind, target = getattr(spec, "kind", "bundled"), getattr(spec, "target", name)
     if kind == "function":
         from attnconf import operations
-        from attnconf.adapters.function import function_operations
 
-        named = getattr(spec, "operation", "")
-        opt = (operations.get(named) if named else function_operations()[0]).plugin_flag
+        named = getattr(spec, "operation", "")   # none named: the first operation a bare function can be
+        opt = (operations.get(named) if named else next(op for op in operations.operations() if op.plugin_flag)).plugin_flag
         args = f"{opt} {shlex.quote(target)} --framework {shlex.quote(spec.framework)}"
     elif kind == "class" and not getattr(spec, "name", ""):
         args = f"--adapter {shlex.quote(target)}"
@@ -97,33 +101,37 @@ def run_args(adapter_part: str, *, level: str = "default", golden_dir=None, expe
     return " ".join(parts)
 
 
-def command(args: str, case_id: str, dtype: str, *, seed: int | None = None) -> str:
+def command(args: str, case_id: str, dtype: str, *, seed: int | None = None, known=None) -> str:
     """`attnconf run ARGS [--seed N] --select CASE --dtype D`: reruns the record of CASE at D.
 
-    args: run_args(...) (or adapter_args(...) alone); seed: for invariant records.
+    args: run_args(...) (or adapter_args(...) alone); seed: for invariant records; known: the
+    case ids of the record's kind (select_for; None: the shipped golden cases').
     """
     seed_part = f" --seed {int(seed)}" if seed is not None else ""
-    return (f"attnconf run {args}{seed_part} --select {shlex.quote(select_for(case_id))} "
+    return (f"attnconf run {args}{seed_part} --select {shlex.quote(select_for(case_id, known))} "
             f"--dtype {shlex.quote(dtype)}")
 
 
-def select_for(case_id: str) -> str:
+def select_for(case_id: str, known=None) -> str:
     """The --select that selects this case id and no other known one: the id itself, or, where
     it is part of another id (sdpa/gqa_h4_hkv2 of sdpa/gqa_h4_hkv2_causal_tl), the id as a glob,
     which matches whole ids only (its last character bracketed: sdpa/gqa_h4_hkv[2]). An id that
-    is a pattern already (a batch record's invariant/*) is used as it is."""
+    is a pattern already (a batch record's invariant/*) is used as it is.
+
+    known: the ids of the record's kind, which its builder passes (invariants.record_ids,
+    profile.record_ids); None: the shipped golden cases (known_ids). An id of one kind is never
+    part of an id of another ("invariant/…", "profile/…", "<operation>/…"), so that suffices."""
     if any(ch in case_id for ch in "*?[") or not case_id:
         return case_id
-    if not any(case_id in other for other in known_ids() if other != case_id):
+    if not any(case_id in other for other in (known_ids() if known is None else known) if other != case_id):
         return case_id
     return glob.escape(case_id[:-1]) + "[" + case_id[-1] + "]"
 
 
 @functools.lru_cache(maxsize=1)
 def known_ids() -> tuple[str, ...]:
-    """Every case id a record can have: the shipped golden cases, invariants, profile aspects."""
-    from attnconf.conformance.checks import invariants
-    from attnconf.conformance.checks import profile
+    """The case ids of the shipped golden cases (the invariant and profile ids are their
+    modules' record_ids: results must not import the checks)."""
     from attnconf.errors import AttnconfError
     from attnconf.reference import golden
 
@@ -131,4 +139,4 @@ def known_ids() -> tuple[str, ...]:
         cases = [c["id"] for c in golden.read_manifest(golden.resolve_dir(None))["cases"]]
     except (AttnconfError, OSError, KeyError, TypeError):   # no readable goldens: the others only
         cases = []
-    return tuple(cases) + tuple(invariants.record_ids()) + tuple(profile.record_ids())
+    return tuple(cases)

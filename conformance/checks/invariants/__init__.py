@@ -152,16 +152,6 @@ def determinism_probes() -> tuple:
                  if getattr(m, "DETERMINISM", None) is not None)
 
 
-def __getattr__(name):
-    # INVARIANTS / DETERMINISM_PROBES: collected from the registry on use (the operations'
-    # modules import this one, so they cannot be gathered while it initialises)
-    if name == "INVARIANTS":
-        return invariants()
-    if name == "DETERMINISM_PROBES":
-        return determinism_probes()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _table_metrics(inv: Invariant, dtype: str) -> dict:
     """The tolerance of an invariant judged by its operation's row of tolerance.TABLE."""
     return {"tolerance_ulps": inv_ulps(inv.operation, dtype),
@@ -276,7 +266,8 @@ class _Raised(Exception):
 
 def repro(adapter, clause: str, dtype: str, seed: int) -> str:
     """The command that reruns an invariant record (adapter: an instance or its name)."""
-    return repro_cmd.command(repro_cmd.adapter_args(adapter), f"invariant/{clause}", dtype, seed=seed)
+    return repro_cmd.command(repro_cmd.adapter_args(adapter), f"invariant/{clause}", dtype, seed=seed,
+                             known=record_ids())
 
 
 def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, max_examples,
@@ -299,36 +290,20 @@ def _record(ctx: Context, inv: Invariant, *, status, message, duration, seed, ma
 
 
 def runs_at(inv: Invariant, dtype: str) -> bool:
-    """Whether the invariant runs at `dtype`: an integer-valued operation's (Operation.dtypes,
-    e.g. int64) once at that dtype, every other at the run's float dtypes."""
-    from attnconf import operations
-    from attnconf.dtypes import INDEX_DTYPES
-
-    fixed = operations.get(inv.operation).dtypes
-    return dtype in fixed if fixed else dtype not in INDEX_DTYPES
-
-
-def check_dtypes(adapter, run_dtypes) -> tuple[str, ...]:
-    """The dtypes `check` is called at for a run asking for `run_dtypes`: those, then the fixed
-    dtype of every operation with invariants that the adapter offers (once, as its cases run)."""
-    from attnconf.dtypes import INDEX_DTYPES
-
-    ops = adapter.capabilities.operations
-    fixed = [d for inv in invariants() if inv.operation in ops for d in _fixed(inv.operation)]
-    return tuple(d for d in run_dtypes if d not in INDEX_DTYPES) + tuple(dict.fromkeys(fixed))
-
-
-def _fixed(operation: str) -> tuple[str, ...]:
+    """Whether the invariant runs at `dtype`: where its operation's cases run (the operation's
+    dtype policy, Operation.runs_at: an integer-valued one once at its fixed dtype)."""
     from attnconf import operations
 
-    return tuple(operations.get(operation).dtypes)
+    return operations.get(inv.operation).runs_at(dtype)
 
 
 def applicable(inv: Invariant, caps, dtype: str) -> str:
-    """"" when the invariant can run on these capabilities, else the reason it is skipped."""
-    if inv.operation not in caps.operations:
-        return f"{inv.operation} is not implemented"
-    if dtype not in caps.dtypes and dtype not in _fixed(inv.operation):
+    """"" when the invariant can run on these capabilities, else the reason it is skipped (the
+    caller has left out the operations the adapter does not implement: plan.implements)."""
+    from attnconf import operations
+
+    op = operations.get(inv.operation)
+    if not op.fixed_dtype(dtype) and dtype not in caps.dtypes:
         return f"dtype {dtype} is not supported"
     return inv.requires(caps, dtype)
 
@@ -353,7 +328,11 @@ def check(adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None
     ctx = Context(adapter, dtype)
     records = []
     max_examples = draws_for(adapter, max_examples)
-    chosen = [inv for inv in invariants() if runs_at(inv, dtype) and repro_cmd.selects(select, f"invariant/{inv.clause}")]
+    from attnconf.conformance import plan
+
+    # an operation the adapter does not implement: no record at all (the run's coverage entry says so)
+    chosen = [inv for inv in invariants() if plan.runs(adapter, inv.operation, dtype)
+              and repro_cmd.selects(select, f"invariant/{inv.clause}")]
     runnable = [inv for inv in chosen if not applicable(inv, adapter.capabilities, dtype)]
     share = None if budget_s is None else budget_s / max(len(runnable), 1)
     for inv in chosen:
@@ -370,13 +349,25 @@ def check(adapter, dtype: str, *, seed: int = 0, max_examples: int | None = None
                        f"{message}")
         records.append(_record(ctx, inv, status=status, message=message, seed=seed, examples=ran,
                                duration=time.perf_counter() - t0, max_examples=max_examples, example=ex))
-    from attnconf.dtypes import INDEX_DTYPES
-
-    if dtype not in INDEX_DTYPES and repro_cmd.selects(select, "invariant/inv.determinism"):
+    probe = _determinism_probe(adapter)
+    if (probe is not None and plan.runs(adapter, probe.operation, dtype)
+            and repro_cmd.selects(select, "invariant/inv.determinism")):
         records.append(check_determinism(adapter, dtype, seed=seed))
     if repro_args is not None:
-        records = [dict(r, repro=repro_cmd.command(repro_args, r["case"], dtype, seed=seed)) for r in records]
+        known = record_ids()
+        records = [dict(r, repro=repro_cmd.command(repro_args, r["case"], dtype, seed=seed, known=known))
+                   for r in records]
     return records
+
+
+def clauses_for(adapter, dtype: str) -> list[str]:
+    """The clauses of the records `check(adapter, dtype)` makes (without running anything): the
+    invariants of the operations it implements that run at `dtype`, then determinism."""
+    from attnconf.conformance import plan
+
+    probe = _determinism_probe(adapter)
+    return [inv.clause for inv in invariants() if plan.runs(adapter, inv.operation, dtype)] + (
+        ["inv.determinism"] if probe is not None and plan.runs(adapter, probe.operation, dtype) else [])
 
 
 def record_ids(adapter=None) -> list[str]:
@@ -405,9 +396,16 @@ class DeterminismProbe:
     metrics: Callable | None = None  # as Invariant.metrics, for the probe's skip and error records
 
 
+def _determinism_probe(adapter):
+    """The first probe whose operation the adapter implements (plan.implements), or None."""
+    from attnconf.conformance import plan
+
+    return next((p for p in determinism_probes() if not plan.implements(adapter, p.operation)), None)
+
+
 def _determinism_call(ctx: Context, seed: int):
     """(probe, call) of the first probe whose operation the adapter offers, or (None, None)."""
-    probe = next((p for p in determinism_probes() if p.operation in ctx.caps.operations), None)
+    probe = _determinism_probe(ctx.adapter)
     return (probe, probe.call(ctx, seed)) if probe is not None else (None, None)
 
 

@@ -155,11 +155,10 @@ def aspect(name: str) -> Aspect | None:
     return next((a for a in aspects() if a.name == name), None)
 
 
-def __getattr__(name):
-    # CANONICAL: {aspect: (clause, canonical value, values meaning "declared unsupported")}
-    if name == "CANONICAL":
-        return {a.name: (a.clause, a.canonical, a.declared) for a in aspects() if a.canonical is not None}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def canonical() -> dict:
+    """{aspect: (clause, canonical value, values meaning "declared unsupported")} of every
+    aspect with a canonical choice (registry order)."""
+    return {a.name: (a.clause, a.canonical, a.declared) for a in aspects() if a.canonical is not None}
 
 
 def _output_dtypes(adapter):
@@ -260,8 +259,12 @@ def aspects_for(adapter) -> tuple[str, ...]:
 
 
 def _aspects_for(adapter) -> tuple[Aspect, ...]:
+    """The aspects of the operations the adapter implements (plan.implements), then the common ones."""
+    from attnconf.conformance import plan
+
     ops = adapter.capabilities.operations
-    return tuple(a for a in aspects() if a.operation in ops and a.name not in ("output_dtype", "determinism")) + (
+    common = {a.name for a in _common()}
+    return tuple(a for a in aspects() if a.name not in common and not plan.implements(adapter, a.operation)) + (
         _common() if ops else ())
 
 
@@ -281,7 +284,7 @@ def _record(adapter, a: Aspect, suffix, clause, status, message, value, *, also=
     return Record(adapter=name, framework=getattr(adapter, "framework", ""), operation=a.operation,
                   case=case, clauses=[clause, *also], dtype=probe_dtype(adapter),
                   check="profile", status=status, metrics={"value": value}, message=message,
-                  repro=repro.command(repro.adapter_args(adapter), case, probe_dtype(adapter)),
+                  repro=repro.command(repro.adapter_args(adapter), case, probe_dtype(adapter), known=record_ids()),
                   duration_s=0.0, options={}, shapes={}).to_json()
 
 
@@ -310,5 +313,6 @@ def profile_records(adapter, profile: dict, *, repro_args: str | None = None) ->
     if repro_args is not None:
         from attnconf.conformance.results import repro
 
-        records = [dict(r, repro=repro.command(repro_args, r["case"], r["dtype"])) for r in records]
+        known = record_ids()
+        records = [dict(r, repro=repro.command(repro_args, r["case"], r["dtype"], known=known)) for r in records]
     return records

@@ -9,7 +9,18 @@ from attnconf.conformance.checks.profile import Aspect, _Declined, _declinable, 
 
 def _run_sdpa(adapter, dtype, q, k, v, mask=None, **opts):
     """(output float64 | None, outcome) with outcome "ok", "unsupported: …" or "raised: …";
-    _Declined when the implementation raises NotImplementedError."""
+    _Declined when the implementation raises NotImplementedError. A probe needing a claim the
+    adapter does not make (plan.case_claim: mask kind, mask with is_causal, …) is "unsupported"
+    without a call, as a golden case is."""
+    import types
+
+    from attnconf.conformance import plan
+
+    inputs = {"query": q, "key": k, "value": v, **({} if mask is None else {"attn_mask": mask})}
+    reason = plan.case_claim(adapter, types.SimpleNamespace(operation="sdpa", inputs=inputs, options=opts))
+    if reason:
+        return None, f"unsupported: {reason}"
+
     def call():
         args = [adapter.from_numpy(a, dtype) for a in (q, k, v)]
         m = None if mask is None else adapter.mask_from_numpy(mask, dtype)

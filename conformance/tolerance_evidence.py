@@ -1,4 +1,4 @@
-"""The measurements behind tolerance.TABLE: `python -m attnconf.conformance.judging.tolerance_evidence`.
+"""The measurements behind tolerance.TABLE: `python -m attnconf.conformance.tolerance_evidence`.
 
 Prints, per adapter, operation and dtype, the worst error of a real kernel on random cases (in ulp
 of natural scale), the worst same-precision baseline error, the worst ratio error/baseline and the
@@ -37,6 +37,7 @@ def _random_case(rng, op: str, t: int) -> Case:
 def kernels(adapters, ops, trials: int, seed: int) -> None:
     from attnconf.adapters import registry
     from attnconf.conformance.judging import engine
+    from attnconf.conformance import plan
     from attnconf.conformance.execution import runner
 
     ex = runner.InProcessExecutor()
@@ -48,7 +49,7 @@ def kernels(adapters, ops, trials: int, seed: int) -> None:
             case = _random_case(rng, op, t)
             for spec in specs:
                 adapter = ex.adapter(spec)
-                if not runner.applicable(adapter, case):
+                if plan.implements(adapter, case.operation):
                     continue
                 for dtype in ("float64", "float32", "float16", "bfloat16"):
                     out = ex.run(spec, case, dtype)
