@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from attnconf.adapters import registry
 from attnconf.conformance.judging.expectations import Expectation, unknown_names
 
 
@@ -16,7 +17,7 @@ def test_unknown_clause_and_adapter_are_findings():
                Expectation(adapter="torch-mathh", clause="sdpa.causal.*", reason="typo", source="x#1"),
                Expectation(adapter="my-plugin", reason="a plug-in of this run", source="x#2"),
                Expectation(adapter="jax-*", clause="sdpa.fully_masked", reason="fine", source="x#3")]
-    found = [(f.kind, f.entry.source) for f in unknown_names(entries, adapters=["my-plugin"])]
+    found = [(f.kind, f.entry.source) for f in unknown_names(entries, [*registry.BUNDLED, "my-plugin"])]
     assert found == [("unknown_clause", "x#0"), ("unknown_adapter", "x#1")]
 
 

@@ -293,7 +293,7 @@ def main(args) -> int:
               + f"; wall time {elapsed:.1f} s")
         sys.stdout.flush()
     except BrokenPipeError:
-        from attnconf.cli import stdout_gone
+        from attnconf.streams import stdout_gone
 
         stdout_gone()
     if nothing and result.exit_code == 0:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from attnconf.adapters import registry
 from attnconf.adapters.registry import AdapterSpec
 from attnconf.conformance import plan
 from attnconf.conformance.execution.executor import DEFAULT_TIMEOUT_S, Executor, InProcessExecutor
@@ -163,7 +164,8 @@ def run(config: RunConfig, *, executor=None, stream=None, cases=None, executor_f
     found = []
     if expect is not None:
         found = expect.findings(adapters=[a["name"] for a in writer.doc["adapters"]],
-                                dtypes=config.dtypes, partial=bool(config.select))
+                                dtypes=config.dtypes, partial=bool(config.select),
+                                known_adapters=registry.BUNDLED)
         writer.doc["expectation_findings"] = [_finding_json(f) for f in found]
     doc = writer.finish()
     elapsed = time.perf_counter() - started

@@ -215,15 +215,17 @@ class Expectations:
                               expected={"status": status, "reason": entry.reason, "source": entry.source})
 
     def findings(self, *, adapters: Iterable[str], dtypes: Iterable[str] | None = None,
-                 partial: bool = False) -> list[Finding]:
+                 partial: bool = False, known_adapters: Iterable[str] | None = None) -> list[Finding]:
         """What the run says about the entries whose adapter ran (and dtype, when given).
 
         partial: the run was restricted (--select), so an entry that matched nothing may merely
         not have been selected: reported as "not_exercised", which --strict does not count.
+        known_adapters: every adapter name an entry may rightly name (the bundled ones; the
+        caller knows them: judging imports no adapter); None: adapter names are not checked.
         """
         adapters = list(adapters)
         dtypes = list(dtypes) if dtypes is not None else None
-        out = unknown_names(self.entries, adapters)
+        out = unknown_names(self.entries, None if known_adapters is None else [*known_adapters, *adapters])
         for i, entry in enumerate(self.entries):
             if not any(fnmatch.fnmatchcase(a, entry.adapter) for a in adapters):
                 continue
@@ -249,20 +251,19 @@ class Expectations:
         return out
 
 
-def unknown_names(entries: Iterable[Expectation], adapters: Iterable[str] = ()) -> list[Finding]:
+def unknown_names(entries: Iterable[Expectation], known_adapters: Iterable[str] | None = None) -> list[Finding]:
     """Entries whose clause glob matches no clause id of the spec, or whose adapter glob matches
-    no bundled adapter and none of `adapters` (this run's): a misspelling that would otherwise
-    expect nothing, silently."""
+    none of `known_adapters` (the bundled adapters and this run's; None: not checked): a
+    misspelling that would otherwise expect nothing, silently."""
     from attnconf import spec
-    from attnconf.adapters import registry   # names only: no adapter is imported
 
     clauses = spec.clause_ids()
-    known = set(registry.BUNDLED) | set(adapters)
+    known = None if known_adapters is None else set(known_adapters)
     out = []
     for entry in entries:
         if entry.clause != "*" and not any(fnmatch.fnmatchcase(c, entry.clause) for c in clauses):
             out.append(Finding("unknown_clause", entry, f"no clause of spec/index.json matches {entry.clause!r}"))
-        if not any(fnmatch.fnmatchcase(a, entry.adapter) for a in known):
+        if known is not None and not any(fnmatch.fnmatchcase(a, entry.adapter) for a in known):
             out.append(Finding("unknown_adapter", entry,
                                f"no bundled adapter nor one of this run matches {entry.adapter!r}"))
     return out
