@@ -79,12 +79,6 @@ class OnnxRopeAdapter(NumpyArrays, Adapter):
                            "install them with `pip install -e .[onnx]`")
         return True, ""
 
-    def version(self) -> str:
-        import onnx
-        import onnxruntime
-
-        return f"onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}"
-
     def from_numpy(self, array, dtype):
         require(dtype in _ELEM, f"{self.name} runs onnxruntime's kernel for float32 and float16 only")
         return super().from_numpy(array, dtype)

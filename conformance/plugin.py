@@ -79,7 +79,10 @@ class Session:
         self.adapters: dict[str, dict] = {}
 
     def opt(self, name):
-        return self.config.getoption(f"--attnconf-{name.replace('_', '-')}")
+        value = self.config.getoption(f"--attnconf-{name.replace('_', '-')}")
+        if name == "golden_dir" and value:   # as `attnconf run` does: resolved where pytest started, so
+            value = str(Path(self.config.invocation_params.dir, value).absolute())   # a chdir moves nothing
+        return value
 
     def specs(self):
         """[(spec, adapter instance, repro args)] — resolved once per process."""

@@ -27,7 +27,7 @@ def _reference(query, key, value, attn_mask, options):
 def _restricted(*, square=False, gqa=True, float_mask=True, float64=True):
     def sdpa(query, key, value, *, attn_mask=None, is_causal=False, scale=None, enable_gqa=False,
              window=None, softcap=None, sinks=None, alibi_slopes=None, query_offset=None,
-             key_lengths=None, query_lengths=None):
+             key_lengths=None, query_lengths=None, chunk=None):
         if square and query.shape[-2] != key.shape[-2]:
             raise NotImplementedError(f"L = S only (got L={query.shape[-2]}, S={key.shape[-2]})")
         if not gqa and query.shape[1] != key.shape[1]:
@@ -39,7 +39,7 @@ def _restricted(*, square=False, gqa=True, float_mask=True, float64=True):
         return _reference(query, key, value, attn_mask, dict(
             is_causal=is_causal, scale=scale, enable_gqa=enable_gqa, window=None if window is None else tuple(window),
             softcap=softcap, sinks=sinks, alibi_slopes=alibi_slopes, query_offset=query_offset,
-            key_lengths=key_lengths, query_lengths=query_lengths))
+            key_lengths=key_lengths, query_lengths=query_lengths, chunk=chunk))
     return sdpa
 
 
