@@ -48,7 +48,7 @@ def exported(tmp_path_factory):
 def test_index_lists_every_selected_case_with_paths_shapes_and_dtypes(exported):
     index = json.loads((exported / "index.json").read_text())
     assert index["format"] == "attnconf-golden-export" and index["format_version"] == golden.EXPORT_FORMAT_VERSION
-    assert index["spec_version"] == spec.spec_version() == "1.3"
+    assert index["spec_version"] == spec.spec_version() == "1.4"
     assert [c["id"] for c in index["cases"]] == [c.id for c in golden.load_cases(SELECT)]
     for case in index["cases"]:
         assert set(case) >= {"id", "operation", "clauses", "options", "inputs", "expected", "scale", "seed"}

@@ -44,8 +44,8 @@ def test_schema_rejects_an_untestable_clause_without_reason():
 def test_spec_version_is_1_2_and_stated_in_readme():
     # 1.1: clause tol.golden added; 1.2: section rope; 1.3: sections alibi, relpos, posids and the sdpa
     # kernel options sdpa.opt.* (new clauses increment MINOR, spec/README.md "Versioning")
-    assert spec.spec_version() == "1.3"
-    assert "version 1.3" in spec.text("README.md").splitlines()[0]
+    assert spec.spec_version() == "1.4"
+    assert "version 1.4" in spec.text("README.md").splitlines()[0]
 
 
 def test_required_ids_present_and_ids_unique():
