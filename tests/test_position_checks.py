@@ -201,3 +201,24 @@ def test_verify_outputs_judges_integer_outputs_at_int64():
               for c in cases}
     recs, unknown = verify_outputs.verify(cases, arrays)
     assert not unknown and {(r["dtype"], r["status"]) for r in recs if r["operation"] == "position_ids"} == {("int64", "pass")}
+
+
+def test_determinism_of_an_integer_valued_operation_runs_at_its_int64():
+    """An implementation of only T5's buckets (hf-t5-bias's shape): its determinism probe runs at
+    the operation's own int64 (before, the record of the skipped float check looked up sdpa's
+    tolerance row at int64 and the whole invariant run of the adapter ended in one error)."""
+    import dataclasses
+
+    from attnconf.conformance import known_bad
+    from attnconf.conformance.checks import invariants as inv
+
+    class BucketsOnly(known_bad.control()):
+        name = "test/buckets-only"
+        capabilities = dataclasses.replace(known_bad.control().capabilities,
+                                           operations=("relative_position_bucket",))
+
+    rec = inv.check_determinism(BucketsOnly(), "int64")
+    assert rec["status"] == "pass" and rec["operation"] == "relative_position_bucket", rec
+    recs = inv.check(BucketsOnly(), "int64", max_examples=1)
+    assert {r["operation"] for r in recs} == {"relative_position_bucket"}
+    assert all(r["status"] in ("pass", "skip") for r in recs), [(r["case"], r["message"]) for r in recs]

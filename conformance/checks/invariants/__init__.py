@@ -410,13 +410,20 @@ def _determinism_call(ctx: Context, seed: int):
 
 
 def check_determinism(adapter, dtype: str, *, seed: int = 0) -> dict:
+    from attnconf.conformance import plan
+
     ctx = Context(adapter, dtype)
-    first = determinism_probes()[0]
-    inv = Invariant("inv.determinism", first.operation, None, None, metrics=first.metrics)
+    # the record belongs to the probe's operation (its tolerance row names the dtype: an
+    # integer-valued operation's probe runs at its own int64, never at a float dtype)
+    probe = _determinism_probe(adapter) or determinism_probes()[0]
+    inv = Invariant("inv.determinism", probe.operation, None, None, metrics=probe.metrics)
     t0 = time.perf_counter()
-    probe, fn = _determinism_call(ctx, seed) if dtype in adapter.capabilities.dtypes else (None, None)
+    found = _determinism_probe(adapter) is not None
+    why = "" if not found else plan.dtype_claim(adapter, probe.operation, dtype) or (
+        "" if plan.runs(adapter, probe.operation, dtype) else f"{probe.operation} does not run at {dtype}")
+    probe, fn = _determinism_call(ctx, seed) if found and not why else (None, None)
     if fn is None:
-        reason = "no operation to run" if dtype in adapter.capabilities.dtypes else f"dtype {dtype} is not supported"
+        reason = "no operation to run" if not found else why
         return _record(ctx, inv, status="skip", message=f"unsupported: {reason}", duration=0.0,
                        seed=seed, max_examples=1)
     op = probe.operation
