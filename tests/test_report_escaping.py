@@ -7,12 +7,13 @@ each hostile string must still be shown (escaped), not dropped.
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from attnconf.conformance.report import embedded_records, load_results, render_html
+from attnconf.conformance.report import CHUNK_TYPE, embedded_records, load_results, render_html
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -134,9 +135,10 @@ def test_hostile_strings_are_escaped_everywhere(i, benign, tmp_path):
             if name == "href":
                 assert value.startswith("#"), value
     # exactly the template's scripts: the JSON data block, the static code (unchanged), and the
-    # records' JSON chunks
+    # records' chunks (compressed data: base64 text that no browser runs)
     assert [a for a, _ in page.scripts] == [a for a, _ in benign.scripts]
-    assert [a.get("type") for a, _ in page.scripts] == ["application/json", None, "application/json"]
+    assert [a.get("type") for a, _ in page.scripts] == ["application/json", None, CHUNK_TYPE]
+    assert re.fullmatch(r"[A-Za-z0-9+/=]+", page.scripts[2][1])
     assert page.scripts[1][1] == benign.scripts[1][1]
     data = json.loads(page.scripts[0][1])
     assert data["implementations"][0]["name"] == "adapter" + HOSTILE[i]
