@@ -35,10 +35,10 @@ import functools
 import numpy as np
 
 from attnconf.adapters.base import Adapter, Capabilities, require
-from attnconf.adapters.numpy_reference import NumpyArrays
+from attnconf.adapters.onnx_base import ELEM, OnnxRuntime
 
 OPSET = 24
-_ELEM = {"float32": 1, "float16": 10}  # onnx.TensorProto.FLOAT, FLOAT16
+_ELEM = ELEM
 
 
 @functools.lru_cache(maxsize=128)
@@ -78,30 +78,14 @@ def _session(dtype: str, mask: str | None, cache: bool, nonpad: bool, is_causal:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxAttentionAdapter(NumpyArrays, Adapter):
+class OnnxAttentionAdapter(OnnxRuntime, Adapter):
     name = "onnx-attention"
-    framework = "onnxruntime"
-    modules = ("onnx", "onnxruntime")
     description = f"ONNX Attention (opset {OPSET}) through onnxruntime's CPU kernel"
     capabilities = Capabilities(
         operations=("sdpa",), dtypes=tuple(_ELEM),
         causal_alignments=("top_left", "bottom_right"),
         sdpa_options=("softcap", "query_offset", "key_lengths"),
     )
-
-    @classmethod
-    def availability(cls):
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except Exception as exc:
-            return False, (f"onnx / onnxruntime are not importable ({type(exc).__name__}: {exc}); "
-                           "install them with `pip install -e .[onnx]`")
-        return True, ""
-
-    def from_numpy(self, array, dtype):
-        require(dtype in _ELEM, f"{self.name} runs onnxruntime's kernel for float32 and float16 only")
-        return super().from_numpy(array, dtype)
 
     def sdpa(self, query, key, value, *, attn_mask=None, is_causal=False,
              causal_alignment="top_left", scale=None, enable_gqa=False, softcap=None,

@@ -31,9 +31,9 @@ import functools
 import numpy as np
 
 from attnconf.adapters.base import Adapter, Capabilities, require
-from attnconf.adapters.numpy_reference import NumpyArrays
+from attnconf.adapters.onnx_base import ELEM, OnnxRuntime
 
-_ELEM = {"float32": 1, "float16": 10}   # onnx.TensorProto.FLOAT, FLOAT16
+_ELEM = ELEM
 
 
 @functools.lru_cache(maxsize=64)
@@ -70,29 +70,13 @@ def _session(dtype, heads, kv_heads, causal, scale, softcap, window, sink, qk):
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxGqaAdapter(NumpyArrays, Adapter):
+class OnnxGqaAdapter(OnnxRuntime, Adapter):
     name = "onnx-gqa"
-    framework = "onnxruntime"
-    modules = ("onnx", "onnxruntime")   # availability and provenance from package metadata
     description = "onnxruntime com.microsoft GroupQueryAttention (CPU kernel): a contiguous cache per sequence"
     capabilities = Capabilities(
         operations=("sdpa_paged",), dtypes=tuple(_ELEM), causal_alignments=("bottom_right",),
         sdpa_options=("window", "softcap", "sinks"),
     )
-
-    @classmethod
-    def availability(cls):
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except Exception as exc:
-            return False, (f"onnx / onnxruntime are not importable ({type(exc).__name__}: {exc}); "
-                           "install them with `pip install -e .[onnx]`")
-        return True, ""
-
-    def from_numpy(self, array, dtype):
-        require(dtype in _ELEM, f"{self.name} runs onnxruntime's kernel for float32 and float16 only")
-        return super().from_numpy(array, dtype)
 
     def sdpa_paged(self, query, key_pages, value_pages, block_table, cache_lengths, *, is_causal=False,
                    scale=None, enable_gqa=False, window=None, softcap=None, sinks=None):

@@ -27,9 +27,9 @@ import functools
 import numpy as np
 
 from attnconf.adapters.base import Adapter, Capabilities, require
-from attnconf.adapters.numpy_reference import NumpyArrays
+from attnconf.adapters.onnx_base import ELEM, OnnxRuntime
 
-_ELEM = {"float32": 1, "float16": 10}  # onnx.TensorProto.FLOAT, FLOAT16
+_ELEM = ELEM
 
 
 @functools.lru_cache(maxsize=64)
@@ -61,27 +61,11 @@ def _session(domain: str, dtype: str, interleaved: int, rotary_dim, num_heads: i
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxRopeAdapter(NumpyArrays, Adapter):
+class OnnxRopeAdapter(OnnxRuntime, Adapter):
     name = "onnx-rope"
-    framework = "onnxruntime"
-    modules = ("onnx", "onnxruntime")   # availability and provenance from package metadata
     domain = ""
     description = "ONNX RotaryEmbedding (opset 23) through onnxruntime's CPU kernel"
     capabilities = Capabilities(operations=("rope_cache",), dtypes=tuple(_ELEM), rope_layouts=("half", "interleaved"))
-
-    @classmethod
-    def availability(cls):
-        try:
-            import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
-        except Exception as exc:
-            return False, (f"onnx / onnxruntime are not importable ({type(exc).__name__}: {exc}); "
-                           "install them with `pip install -e .[onnx]`")
-        return True, ""
-
-    def from_numpy(self, array, dtype):
-        require(dtype in _ELEM, f"{self.name} runs onnxruntime's kernel for float32 and float16 only")
-        return super().from_numpy(array, dtype)
 
     def rope_cache(self, x, cos_cache, sin_cache, position_ids, *, rotary_dim=None, layout="half"):
         dtype = str(x.dtype)
