@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from attnconf import operations
+from attnconf.conformance.report import embedded_records
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +138,8 @@ def test_report_renders_toy_records(toy):
     proc = _attnconf(root, env, "report", "run.json", "--html", "report.html")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = (root / "report.html").read_text(encoding="utf-8")
-    assert "toy/n8_alpha2" in html and "toy.axpy" in html
+    cases = {r["case"] for r in embedded_records(html)}   # the records travel compressed in the page
+    assert "toy/n8_alpha2" in cases and "toy.axpy" in html
 
 
 def test_calibrate_judges_the_toy_family_and_catches_the_wrong_toy(toy):
@@ -256,4 +258,4 @@ def test_the_pytest_plugin_and_the_report_take_the_new_kind(toy):
     proc = _attnconf(root, env, "report", "gather.json", "--html", "gather.html")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = (root / "gather.html").read_text(encoding="utf-8")
-    assert GATHER[1] in html and "toy.gather.positions" in html
+    assert GATHER[1] in {r["case"] for r in embedded_records(html)} and "toy.gather.positions" in html
