@@ -309,6 +309,19 @@ class Adapter:
         }
 
 
+def importable(module: str) -> tuple[bool, str]:
+    """(True, "") when `module` imports, else (False, why): the availability of an adapter that
+    needs one submodule beyond its framework (FlexAttention, PagedAttention, a Pallas kernel).
+    Imports it: call it from `availability()`, which runs where the adapter runs."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        return False, f"{module} is not importable: {type(exc).__name__}: {exc}"
+    return True, ""
+
+
 def module_found(module: str) -> bool:
     """Whether top-level `module` can be imported, without importing it."""
     import importlib.util

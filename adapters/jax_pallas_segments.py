@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from attnconf.adapters.base import Adapter, Capabilities, require
+from attnconf.adapters.base import Adapter, Capabilities, importable, require
 from attnconf.adapters.jax_nn import JaxArrays, _name, x64
 
 
@@ -42,13 +42,7 @@ class JaxPallasSegmentsAdapter(JaxArrays, Adapter):
     @classmethod
     def availability(cls):
         available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from jax.experimental.pallas.ops.gpu import attention  # noqa: F401
-        except Exception as exc:
-            return False, f"jax.experimental.pallas.ops.gpu.attention is not importable: {type(exc).__name__}: {exc}"
-        return True, ""
+        return importable("jax.experimental.pallas.ops.gpu.attention") if available else (available, reason)
 
     def sdpa_varlen(self, query, key, value, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None, *,
                     is_causal=False, causal_alignment="bottom_right", scale=None, enable_gqa=False):

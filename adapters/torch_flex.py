@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 
-from attnconf.adapters.base import Adapter, Capabilities, require
+from attnconf.adapters.base import Adapter, Capabilities, importable, require
 from attnconf.adapters.pytorch import TorchArrays, vjp
 from attnconf.dtypes import DTYPE_NAMES
 from attnconf.operations.sdpa import OPTION_NAMES
@@ -122,13 +122,7 @@ class TorchFlexAdapter(TorchArrays, Adapter):
     @classmethod
     def availability(cls):
         available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from torch.nn.attention import flex_attention  # noqa: F401
-        except Exception as exc:
-            return False, f"torch.nn.attention.flex_attention is not importable: {type(exc).__name__}: {exc}"
-        return True, ""
+        return importable("torch.nn.attention.flex_attention") if available else (available, reason)
 
     def _flex(self):
         from torch.nn.attention.flex_attention import flex_attention

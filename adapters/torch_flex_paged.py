@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 
-from attnconf.adapters.base import Adapter, Capabilities, require
+from attnconf.adapters.base import Adapter, Capabilities, importable, require
 from attnconf.adapters.pytorch import TorchArrays
 from attnconf.dtypes import DTYPE_NAMES
 
@@ -42,13 +42,7 @@ class TorchFlexPagedAdapter(TorchArrays, Adapter):
     @classmethod
     def availability(cls):
         available, reason = super().availability()
-        if not available:
-            return available, reason
-        try:
-            from torch.nn.attention.experimental._paged_attention import PagedAttention  # noqa: F401
-        except Exception as exc:
-            return False, f"PagedAttention is not importable: {type(exc).__name__}: {exc}"
-        return True, ""
+        return importable("torch.nn.attention.experimental._paged_attention") if available else (available, reason)
 
     def sdpa_paged(self, query, key_pages, value_pages, block_table, cache_lengths, *, is_causal=False,
                    scale=None, enable_gqa=False, window=None, softcap=None, chunk=None, sinks=None,
