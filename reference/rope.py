@@ -95,6 +95,19 @@ def check_scaling(scaling, rotary_dim: int) -> tuple | None:
     return (kind, tuple(sorted(out.items())))
 
 
+def check_rotary_dim(rotary_dim, e: int) -> int:
+    """r: the rotated channels (rope.partial), even with 2 <= r <= E; None rotates all E. Shared
+    by the base-built operation and the one fed cos/sin caches (reference/rope_cache.py)."""
+    r = e if rotary_dim is None else rotary_dim
+    if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Integral):
+        fail("rotary_dim", "None or an integer", repr(rotary_dim), TypeError)
+    r = int(r)
+    if r < 2 or r > e or r % 2:
+        what = "rotary_dim" if rotary_dim is not None else "E (rotary_dim=None rotates every channel)"
+        fail(what, f"even with 2 <= r <= E = {e}", r)
+    return r
+
+
 def check_arguments(x, positions, base, rotary_dim, scaling, layout, exact=False, precision=None):
     """(x, positions (P, T) int64 with P in {1, B}, r, normalised scaling); errors that teach."""
     x = check_array("x", x, ndim=4, legend="(B, H, T, E)")
@@ -108,13 +121,7 @@ def check_arguments(x, positions, base, rotary_dim, scaling, layout, exact=False
         fail("positions", f"of shape (T,) = ({T},) or (B, T) = ({B}, {T})", f"shape {pos.shape}", verb="be")
     if pos.size and (int(pos.min()) < 0 or int(pos.max()) > MAX_POSITION):
         fail("positions", "integers in [0, 2^52]", f"range [{int(pos.min())}, {int(pos.max())}]")
-    r = E if rotary_dim is None else rotary_dim
-    if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Integral):
-        fail("rotary_dim", "None or an integer", repr(rotary_dim), TypeError)
-    r = int(r)
-    if r < 2 or r > E or r % 2:
-        what = "rotary_dim" if rotary_dim is not None else "E (rotary_dim=None rotates every channel)"
-        fail(what, f"even with 2 <= r <= E = {E}", r)
+    r = check_rotary_dim(rotary_dim, E)
     base = _real("base", base)
     if base <= 1.0:
         fail("base", "a finite number > 1", repr(base))

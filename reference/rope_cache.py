@@ -22,12 +22,10 @@ Shapes: x (B, H, T, E), cos_cache and sin_cache (N, r/2), position_ids (B, T) in
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from attnconf.reference import precise
-from attnconf.reference.rope import pairs
+from attnconf.reference.rope import check_rotary_dim, pairs
 from attnconf.reference.rounding import to_dtype
 from attnconf.validation import check_array, check_choice, fail
 
@@ -39,13 +37,7 @@ def check_arguments(x, cos_cache, sin_cache, position_ids, rotary_dim, layout, e
     """(x, cos, sin, position_ids (B, T) int64, r): the one validation; errors that teach."""
     x = check_array("x", x, ndim=4, legend="(B, H, T, E)")
     b, _, t, e = x.shape
-    r = e if rotary_dim is None else rotary_dim
-    if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Integral):
-        fail("rotary_dim", "None or an integer", repr(rotary_dim), TypeError)
-    r = int(r)
-    if r < 2 or r > e or r % 2:
-        what = "rotary_dim" if rotary_dim is not None else "E (rotary_dim=None rotates every channel)"
-        fail(what, f"even with 2 <= r <= E = {e}", r)
+    r = check_rotary_dim(rotary_dim, e)
     caches = []
     for name, c in (("cos_cache", cos_cache), ("sin_cache", sin_cache)):
         c = check_array(name, c, ndim=2, legend="(N, r/2)")
